@@ -1,0 +1,5 @@
+import sys
+
+from toys.cli import main
+
+sys.exit(main())

@@ -1,0 +1,60 @@
+"""``python -m toys train NAME [--field value ...] [--out run.npz]``: train headless, print one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+from toys import TOYS
+from toys.metrics import tms_summary
+from toys.snapshot import Snapshot
+
+SUMMARIES = {"tms": lambda snap: tms_summary(snap["W"])}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m toys", description="Train a toy model headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a toy and print its final metrics as one JSON line")
+    toys = train.add_subparsers(dest="toy", required=True)
+    for name, (cfg_cls, _) in TOYS.items():
+        p = toys.add_parser(name, help=(cfg_cls.__doc__ or "").strip().splitlines()[0])
+        for f in dataclasses.fields(cfg_cls):
+            p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"default {f.default}")
+        p.add_argument("--out", default=None, help="write the snapshot (.npz: arrays + config JSON) here")
+    return parser
+
+
+def summarize(snap: Snapshot, seconds: float, device: str) -> dict:
+    return {
+        "toy": snap.toy,
+        "step": snap.step,
+        "device": device,
+        "seconds": round(seconds, 3),
+        "steps_per_s": round(snap.step / seconds, 1) if seconds > 0 else None,
+        "final_loss": [float(v) for v in snap.final_loss],
+        **SUMMARIES[snap.toy](snap),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(_parser().parse_args(argv))
+    toy, out = args.pop("toy"), args.pop("out")
+    args.pop("command")
+    cfg_cls, trainer_cls = TOYS[toy]
+    try:
+        cfg = cfg_cls.from_dict({k: v for k, v in args.items() if v is not None})
+        trainer = trainer_cls(cfg)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    snap = trainer.run()
+    seconds = time.perf_counter() - t0
+    if out:
+        snap.save(out)
+    print(json.dumps(summarize(snap, seconds, str(trainer.device))))
+    return 0

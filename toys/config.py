@@ -1,0 +1,164 @@
+"""Frozen, validated configs for every toy.
+
+A config is a frozen dataclass. ``__post_init__`` rejects out-of-range values with a ``ValueError`` that names the
+field, the value and what is allowed. ``to_dict``/``from_dict`` round-trip through a flat dict of plain values,
+so a config can live in a URL, a JSON file or an ``.npz`` snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+MODEL_KINDS = ("linear", "relu_output", "relu_hidden")
+ACTIVATIONS = ("relu", "gelu", "silu", "leaky_relu", "tanh")
+VALUE_LAWS = ("uniform01", "one", "discrete123", "uniform_half_one")
+SCHEDULES = ("constant", "linear", "cosine")
+OPTIMIZERS = ("adam", "adamw")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> None:
+    """Raise ValueError unless lo <= value <= hi (and an int when ``integer``)."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}={value!r} must be {kind} in [{lo}, {hi}]")
+    if integer and not float(value).is_integer():
+        raise ValueError(f"{name}={value!r} must be {kind} in [{lo}, {hi}]")
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r} is out of range: allowed [{lo}, {hi}]")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not allowed: choose one of {', '.join(choices)}")
+
+
+class ConfigBase:
+    """Flat-dict round trip shared by all configs."""
+
+    name: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        """Build a config from a flat dict; strings (from URLs, CLIs) are coerced to the field's type."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown config field(s) {', '.join(unknown)} for {cls.__name__}")
+        kwargs = {}
+        for key, value in d.items():
+            kwargs[key] = _coerce(key, value, fields[key].type)
+        return cls(**kwargs)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def _coerce(name: str, value: Any, typ: Any) -> Any:
+    typ = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
+    try:
+        if typ == "int":
+            if isinstance(value, str):
+                value = float(value)
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return value
+        if typ == "float":
+            return float(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+        if typ == "bool":
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes"):
+                    return True
+                if value.lower() in ("0", "false", "no"):
+                    return False
+                raise ValueError
+            return value
+    except ValueError:
+        raise ValueError(f"{name}={value!r} cannot be read as {typ}") from None
+    return value
+
+
+@dataclass(frozen=True)
+class TMSConfig(ConfigBase):
+    """Anthropic's toy models of superposition, one independent model per instance.
+
+    Feature probability sweeps geometrically from ``p_max`` (instance 0) to ``p_min`` (last instance); equal
+    values give every instance the same probability. Importance of feature i is ``importance_decay ** i``.
+    The first ``2*correlated_pairs`` features form pairs that share a presence mask; the next
+    ``2*anticorrelated_pairs`` form pairs that are never present together. The last ``subset_size`` features
+    (of the independent ones) take probability ``subset_probability`` in every instance instead.
+    """
+
+    name: ClassVar[str] = "tms"
+
+    n_features: int = 5
+    n_hidden: int = 2
+    n_instances: int = 10
+    p_max: float = 1.0
+    p_min: float = 0.05
+    importance_decay: float = 1.0
+    model: str = "relu_output"
+    activation: str = "relu"
+    correlated_pairs: int = 0
+    anticorrelated_pairs: int = 0
+    value_law: str = "uniform01"
+    subset_size: int = 0
+    subset_probability: float = 0.5
+    batch_size: int = 1024
+    steps: int = 10_000
+    lr: float = 1e-3
+    schedule: str = "constant"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        check_range("n_features", self.n_features, 1, 4096, integer=True)
+        check_range("n_hidden", self.n_hidden, 1, 1024, integer=True)
+        check_range("n_instances", self.n_instances, 1, 100_000, integer=True)
+        check_range("p_max", self.p_max, 1e-5, 1.0)
+        check_range("p_min", self.p_min, 1e-5, 1.0)
+        if self.p_min > self.p_max:
+            raise ValueError(f"p_min={self.p_min} must not exceed p_max={self.p_max}")
+        check_range("importance_decay", self.importance_decay, 0.01, 10.0)
+        check_choice("model", self.model, MODEL_KINDS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_range("correlated_pairs", self.correlated_pairs, 0, 2048, integer=True)
+        check_range("anticorrelated_pairs", self.anticorrelated_pairs, 0, 2048, integer=True)
+        paired = 2 * (self.correlated_pairs + self.anticorrelated_pairs)
+        if paired > self.n_features:
+            raise ValueError(
+                f"correlated_pairs={self.correlated_pairs} and anticorrelated_pairs={self.anticorrelated_pairs} "
+                f"need {paired} features, but n_features={self.n_features}"
+            )
+        if self.anticorrelated_pairs and self.p_max > 0.5:
+            raise ValueError(
+                f"p_max={self.p_max} is out of range for anticorrelated pairs: allowed [1e-05, 0.5] "
+                "(a pair is present with probability 2p)"
+            )
+        check_choice("value_law", self.value_law, VALUE_LAWS)
+        check_range("subset_size", self.subset_size, 0, self.n_features - paired, integer=True)
+        check_range("subset_probability", self.subset_probability, 1e-5, 1.0)
+        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
+        check_range("steps", self.steps, 1, 10_000_000, integer=True)
+        check_range("lr", self.lr, 1e-6, 1.0)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        if self.optimizer == "adam" and self.weight_decay != 0.0:
+            raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
+        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        check_choice("device", self.device, DEVICES)
+        check_range("log_every", self.log_every, 1, 100_000, integer=True)
+
+    @property
+    def paired_features(self) -> int:
+        return 2 * (self.correlated_pairs + self.anticorrelated_pairs)

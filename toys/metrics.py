@@ -1,0 +1,54 @@
+"""Metrics on TMS weights. W has shape (I, H, F): column W[i, :, f] is feature f's direction in instance i."""
+
+from __future__ import annotations
+
+import numpy as np
+
+REPRESENTED_NORM = 0.5
+
+
+def feature_norms(W: np.ndarray) -> np.ndarray:
+    """‖W_f‖ per instance and feature. -> (I, F)"""
+    return np.linalg.norm(W, axis=1)
+
+
+def _overlaps(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Ŵ_f · W_g) for all f, g, and the norms. -> (I, F, F), (I, F)"""
+    norms = feature_norms(W)
+    unit = W / np.maximum(norms, 1e-12)[:, None, :]
+    return np.einsum("ihf,ihg->ifg", unit, W), norms
+
+
+def superposition_score(W: np.ndarray) -> np.ndarray:
+    """√Σ_{g≠f} (Ŵ_f · W_g)²: how much other features share feature f's direction. -> (I, F)"""
+    ov, _ = _overlaps(W)
+    sq = ov**2
+    return np.sqrt(np.maximum(sq.sum(axis=2) - np.einsum("iff->if", sq), 0.0))
+
+
+def feature_dimensionality(W: np.ndarray) -> np.ndarray:
+    """D_f = ‖W_f‖² / Σ_g (Ŵ_f · W_g)², 0 for a feature with zero norm. -> (I, F)"""
+    ov, norms = _overlaps(W)
+    denom = (ov**2).sum(axis=2)
+    return np.where(norms > 1e-12, norms**2 / np.maximum(denom, 1e-24), 0.0)
+
+
+def dimensions_per_feature(W: np.ndarray) -> np.ndarray:
+    """m / ‖W‖_F² per instance (inf when W = 0). -> (I,)"""
+    frob = (W**2).sum(axis=(1, 2))
+    with np.errstate(divide="ignore"):
+        return np.where(frob > 0, W.shape[1] / frob, np.inf)
+
+
+def n_represented(W: np.ndarray, threshold: float = REPRESENTED_NORM) -> np.ndarray:
+    """Number of features with ‖W_f‖ > threshold, per instance. -> (I,)"""
+    return (feature_norms(W) > threshold).sum(axis=1)
+
+
+def tms_summary(W: np.ndarray) -> dict[str, list]:
+    """Headline metrics per instance as plain lists (for JSON)."""
+    return {
+        "n_represented": n_represented(W).tolist(),
+        "dims_per_feature": [float(v) for v in dimensions_per_feature(W)],
+        "mean_superposition": superposition_score(W).mean(axis=1).tolist(),
+    }

@@ -1,0 +1,134 @@
+"""The training engine: a trainer advances k steps at a time and hands out numpy snapshots.
+
+No host sync happens inside the step loop: per-instance losses are written into a preallocated device buffer
+every ``log_every`` steps and copied to the host only when a snapshot is taken.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from toys.config import ConfigBase, TMSConfig
+from toys.data import FeatureSampler, importance
+from toys.device import resolve_device
+from toys.models import init_tms_params, tms_forward, weighted_mse
+from toys.snapshot import Snapshot
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based) of ``total``."""
+    frac = step / total
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear":
+        return 1.0 - frac
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+    raise ValueError(f"schedule={schedule!r} is unknown")
+
+
+class Trainer:
+    """Base of every toy's trainer. Subclasses set up params/optimizer and implement ``_train_step``."""
+
+    toy: str = ""
+
+    def __init__(self, cfg: ConfigBase, n_loss_columns: int) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        self.step = 0
+        n_logs = cfg.steps // cfg.log_every + 1
+        self._loss_log = torch.full((n_logs, n_loss_columns), float("nan"), device=self.device)
+        self._log_steps: list[int] = []
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.cfg.steps
+
+    def advance(self, k: int) -> int:
+        """Run up to k steps (fewer at the end of the budget). Returns the number run."""
+        n = max(0, min(int(k), self.cfg.steps - self.step))
+        for _ in range(n):
+            losses = self._train_step()
+            self.step += 1
+            if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                self._loss_log[len(self._log_steps)] = losses.detach()
+                self._log_steps.append(self.step)
+        return n
+
+    def advance_for(self, seconds: float, chunk: int = 50) -> int:
+        """Run chunks of steps until ``seconds`` of wall time have passed or the budget is spent."""
+        t0, n = time.perf_counter(), 0
+        while not self.done and time.perf_counter() - t0 < seconds:
+            n += self.advance(chunk)
+        return n
+
+    def run(self) -> Snapshot:
+        self.advance(self.cfg.steps - self.step)
+        return self.snapshot()
+
+    def _lr(self) -> float:
+        return self.cfg.lr * lr_factor(self.cfg.schedule, self.step, self.cfg.steps)
+
+    def _train_step(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def snapshot(self) -> Snapshot:
+        n = len(self._log_steps)
+        loss = self._loss_log[:n].cpu().numpy().astype(np.float64)
+        return Snapshot(
+            toy=self.toy,
+            config=self.cfg.to_dict(),
+            step=self.step,
+            arrays=self._arrays(),
+            loss=loss,
+            loss_steps=np.asarray(self._log_steps, dtype=np.int64),
+        )
+
+
+def is_diverged(snap: Snapshot) -> bool:
+    """True when the latest loss or any weight is NaN or infinite."""
+    finite = np.isfinite(snap.final_loss).all() if len(snap.loss) else True
+    return not (finite and all(np.isfinite(a).all() for a in snap.arrays.values()))
+
+
+def make_optimizer(cfg, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr)
+
+
+class TMSTrainer(Trainer):
+    """Trains every instance of a TMS config at once (instances are independent: the loss is their sum)."""
+
+    toy = "tms"
+
+    def __init__(self, cfg: TMSConfig) -> None:
+        super().__init__(cfg, cfg.n_instances)
+        self.params = init_tms_params(cfg, self.device, self.generator)
+        self.sampler = FeatureSampler(cfg, self.device)
+        self.importance = torch.as_tensor(importance(cfg), device=self.device)  # (F,)
+        self.optimizer = make_optimizer(cfg, list(self.params.values()))
+
+    def _train_step(self) -> torch.Tensor:
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        x = self.sampler.sample(cfg.batch_size, self.generator)  # (I, B, F)
+        out = tms_forward(x, self.params["W"], self.params["b"], cfg.model, cfg.activation)
+        losses = weighted_mse(x, out, self.importance)  # (I,)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        return losses
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
