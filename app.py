@@ -1,0 +1,40 @@
+"""Superposition Playground: entry point, navigation, shared sidebar and landing page."""
+
+import streamlit as st
+
+from ui.badge import device_badge
+
+st.set_page_config(page_title="Superposition Playground", page_icon=":material/scatter_plot:", layout="wide")
+
+
+def landing() -> None:
+    st.title("Superposition Playground")
+    st.markdown(
+        """
+Neural networks often represent **more features than they have dimensions**. They can, because most features are
+rarely active at once: a model can give several features nearly-orthogonal directions in the same space and
+tolerate the interference when two fire together. This is **superposition** (Elhage et al., *Toy Models of
+Superposition*, 2022). Here you train the toy models behind that idea live, on the GPU when there is one and on
+the CPU otherwise, and watch their geometry form.
+
+**Pages**
+- **Superposition** — Anthropic's toy models: n sparse features squeezed through m hidden dimensions and read back
+  (linear, ReLU-output and ReLU-hidden). Sweep sparsity across instances and watch features go from dedicated
+  dimensions to antipodal pairs and pentagons; see each feature's norm, its superposition score, WᵀW, and, in two
+  dimensions, the feature directions themselves.
+
+Every control lives in the URL: copy the address bar to share exactly what you see.
+        """
+    )
+    st.page_link("pages/superposition.py", label="Open the Superposition page", icon=":material/arrow_forward:")
+
+
+pages = [
+    st.Page(landing, title="Home", icon=":material/home:", default=True),
+    st.Page("pages/superposition.py", title="Superposition", icon=":material/scatter_plot:"),
+]
+nav = st.navigation(pages)
+device_badge()
+with st.sidebar.expander("About"):
+    st.markdown("Toy models of superposition, trained live. Library: `toys` (torch), `charts` (altair).")
+nav.run()

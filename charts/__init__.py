@@ -1,0 +1,1 @@
+"""Altair chart builders: pure functions, arrays/DataFrames in, alt.Chart out (no streamlit)."""

@@ -1,0 +1,30 @@
+"""Helpers shared by chart builders."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def pick_instances(n_instances: int, max_shown: int) -> np.ndarray:
+    """Up to ``max_shown`` instance indices spread evenly over [0, n_instances), always with the first and last."""
+    if n_instances <= max_shown:
+        return np.arange(n_instances)
+    return np.unique(np.round(np.linspace(0, n_instances - 1, max_shown)).astype(int))
+
+
+def decade_domain(values: np.ndarray, floor: float = 1e-8) -> list[float]:
+    """[10^a, 10^b] enclosing the finite positive values: a log axis that only moves at decade boundaries."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return [floor, 1.0]
+    lo = 10.0 ** math.floor(math.log10(max(v.min(), floor)))
+    hi = 10.0 ** math.ceil(math.log10(v.max()))
+    return [lo, hi if hi > lo else lo * 10]
+
+
+def probability_label(p: float) -> str:
+    """'1−S = 0.05' style label for a feature probability."""
+    return f"1−S = {p:.3g}"

@@ -1,0 +1,108 @@
+"""Controls declared once as specs: drawn as widgets bound to the URL, and used to vet URL parameters.
+
+Every control has a key that is also its query parameter, so a link reproduces the view. Streamlit drops URL
+values a widget cannot take; ``check_query_params`` says so in the page first, naming parameter and range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One control. ``kind`` is int, float, log (a float slider over log10 values), choice or bool."""
+
+    key: str
+    label: str
+    kind: str
+    default: Any
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+    options: tuple = ()
+    help: str | None = None
+
+    def check(self, raw: str) -> str | None:
+        """None if a URL value is acceptable, else a message saying why not."""
+        if self.kind == "choice":
+            return None if raw in [str(o) for o in self.options] else f"choose one of {', '.join(map(str, self.options))}"
+        if self.kind == "bool":
+            return None if raw.lower() in ("true", "false") else "must be true or false"
+        try:
+            v = float(raw)
+        except ValueError:
+            return f"must be a number in [{self.lo}, {self.hi}]"
+        if not math.isfinite(v) or not self.lo <= v <= self.hi:
+            return f"out of range: allowed [{self.lo}, {self.hi}]"
+        if self.kind == "int" and not v.is_integer():
+            return f"must be an integer in [{self.lo}, {self.hi}]"
+        return None
+
+
+def draw(spec: Spec, *, disabled: bool = False) -> Any:
+    """Draw one control bound to the URL under its key; returns its value in config units."""
+    common = dict(key=spec.key, help=spec.help, bind="query-params", disabled=disabled)
+    if spec.kind == "int":
+        return st.slider(spec.label, int(spec.lo), int(spec.hi), int(spec.default), int(spec.step or 1), **common)
+    if spec.kind in ("float", "log"):
+        value = st.slider(spec.label, float(spec.lo), float(spec.hi), float(spec.default), spec.step, **common)
+        return 10.0**value if spec.kind == "log" else value
+    if spec.kind == "choice":
+        return st.selectbox(spec.label, spec.options, index=spec.options.index(spec.default), **common)
+    if spec.kind == "bool":
+        return st.toggle(spec.label, value=bool(spec.default), **common)
+    raise ValueError(f"unknown control kind {spec.kind!r}")
+
+
+def check_query_params(specs: list[Spec], extra_keys: tuple[str, ...] = ()) -> list[str]:
+    """Messages for URL parameters that name no control or hold a value the control cannot take."""
+    by_key = {s.key: s for s in specs}
+    messages = []
+    for key in st.query_params.keys():
+        values = st.query_params.get_all(key)
+        if key in extra_keys:
+            continue
+        if key not in by_key:
+            messages.append(f"URL parameter `{key}` is not a control of this page; it was ignored.")
+            continue
+        for raw in values:
+            why = by_key[key].check(raw)
+            if why:
+                messages.append(f"URL parameter `{key}={raw}` was ignored: {why}. Using the default instead.")
+    return messages
+
+
+def apply_values(values: dict[str, Any], specs: list[Spec]) -> None:
+    """Set controls (e.g. from a preset) through session state; call from an on_change/on_click callback."""
+    by_key = {s.key: s for s in specs}
+    for key, value in values.items():
+        spec = by_key[key]
+        st.session_state[key] = math.log10(value) if spec.kind == "log" else value
+
+
+def reset_values(specs: list[Spec]) -> None:
+    for s in specs:
+        st.session_state[s.key] = s.default
+
+
+def preset_picker(presets: dict[str, dict[str, Any]], specs: list[Spec], key: str) -> None:
+    """A selectbox that loads a preset: every control not named by it goes back to its default."""
+
+    def _load() -> None:
+        name = st.session_state[key]
+        if name is None:
+            return
+        reset_values(specs)
+        apply_values(presets[name], specs)
+
+    st.selectbox("Preset", list(presets), index=None, placeholder="Load a preset…", key=key, on_change=_load)
+
+
+def draw_group(title: str, specs: list[Spec], disabled: Callable[[Spec], bool] = lambda s: False) -> dict[str, Any]:
+    with st.expander(title, expanded=True):
+        return {s.key: draw(s, disabled=disabled(s)) for s in specs}

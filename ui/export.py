@@ -1,0 +1,39 @@
+"""Export buttons: every chart as PNG/SVG (vl-convert) and its data as CSV; snapshots as .npz."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+import vl_convert as vlc
+
+from toys import Snapshot
+
+
+def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
+    return vlc.vegalite_to_png(chart.to_json(), scale=scale)
+
+
+def chart_svg(chart: alt.TopLevelMixin) -> str:
+    return vlc.vegalite_to_svg(chart.to_json())
+
+
+def export_row(name: str, chart: alt.TopLevelMixin, data: pd.DataFrame, key: str) -> None:
+    """PNG, SVG and CSV download buttons for one chart; images are rendered only when clicked."""
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("PNG", lambda: chart_png(chart), f"{name}.png", "image/png", on_click="ignore", key=f"{key}_png",
+                       width="stretch")
+    c2.download_button("SVG", lambda: chart_svg(chart), f"{name}.svg", "image/svg+xml", on_click="ignore", key=f"{key}_svg",
+                       width="stretch")
+    c3.download_button("CSV", lambda: data.to_csv(index=False), f"{name}.csv", "text/csv", on_click="ignore", key=f"{key}_csv",
+                       width="stretch")
+
+
+def snapshot_buttons(snap: Snapshot, key: str) -> None:
+    c1, c2 = st.columns(2)
+    c1.download_button("Snapshot (.npz)", snap.to_npz_bytes, f"{snap.toy}_step{snap.step}.npz",
+                       "application/octet-stream", on_click="ignore", key=f"{key}_npz", width="stretch")
+    c2.download_button("Config (.json)", json.dumps(snap.config, indent=2), f"{snap.toy}_config.json",
+                       "application/json", on_click="ignore", key=f"{key}_json", width="stretch")

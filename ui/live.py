@@ -1,0 +1,116 @@
+"""Live training: Play / Pause / Step / Reset and a fragment that advances the trainer and redraws.
+
+The trainer lives in ``st.session_state`` (one per visitor and page). While playing, a fragment runs every
+``TICK_S`` seconds, trains for about ``TRAIN_S`` seconds, takes a snapshot and calls the page's draw function.
+A NaN/inf loss pauses training with a message; a config that fails validation leaves the old trainer in place.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import streamlit as st
+
+from toys import Snapshot, Trainer, is_diverged
+
+TICK_S = 0.3
+TRAIN_S = 0.25
+
+
+def _state(key: str) -> dict[str, Any]:
+    return st.session_state.setdefault(
+        key, {"trainer": None, "snap": None, "playing": False, "steps_per_s": None, "error": None}
+    )
+
+
+def _reset(state: dict[str, Any], make_trainer: Callable[[Any], Trainer], cfg: Any) -> None:
+    trainer = make_trainer(cfg)
+    state.update(trainer=trainer, snap=trainer.snapshot(), steps_per_s=None, error=None)
+
+
+def _train(state: dict[str, Any], seconds: float | None = None, steps: int | None = None) -> None:
+    trainer: Trainer = state["trainer"]
+    t0 = time.perf_counter()
+    n = trainer.advance(steps) if steps is not None else trainer.advance_for(seconds)
+    snap = trainer.snapshot()
+    dt = time.perf_counter() - t0
+    if n and dt > 0:
+        state["steps_per_s"] = n / dt
+    state["snap"] = snap
+    if is_diverged(snap):
+        state["playing"] = False
+        state["error"] = (
+            f"Training diverged at step {snap.step} (the loss became NaN or infinite). It is paused; "
+            "lower the learning rate or press Reset."
+        )
+    elif trainer.done:
+        state["playing"] = False
+
+
+def live_training(
+    key: str,
+    cfg: Any | None,
+    make_trainer: Callable[[Any], Trainer],
+    draw: Callable[[Snapshot, dict[str, Any]], None],
+    step_size: int = 100,
+) -> None:
+    """Controls and live view for one trainer. ``cfg`` None means the controls are invalid: keep what we have."""
+    state = _state(key)
+    if cfg is not None and (state["trainer"] is None or state["trainer"].cfg != cfg):
+        try:
+            _reset(state, make_trainer, cfg)
+        except (ValueError, RuntimeError) as e:
+            st.error(f"Could not build this model: {e}")
+    trainer = state["trainer"]
+    if trainer is None:
+        st.info("Nothing to train yet: fix the settings above.")
+        return
+
+    def play() -> None:
+        if trainer.done:
+            _reset(state, make_trainer, trainer.cfg)
+        state["error"] = None
+        state["playing"] = True
+
+    def pause() -> None:
+        state["playing"] = False
+
+    def step() -> None:
+        state["playing"] = False
+        _train(state, steps=step_size)
+
+    def reset() -> None:
+        state["playing"] = False
+        _reset(state, make_trainer, trainer.cfg)
+
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
+    if state["playing"]:
+        c1.button("Pause", icon=":material/pause:", on_click=pause, key=f"{key}_pause", width="stretch")
+    else:
+        c1.button("Play", icon=":material/play_arrow:", on_click=play, key=f"{key}_play", type="primary", width="stretch",
+                  disabled=state["error"] is not None)
+    c2.button(f"Step +{step_size}", icon=":material/skip_next:", on_click=step, key=f"{key}_step", width="stretch",
+              disabled=trainer.done or state["error"] is not None)
+    c3.button("Reset", icon=":material/restart_alt:", on_click=reset, key=f"{key}_reset", width="stretch")
+
+    @st.fragment(run_every=TICK_S if state["playing"] else None)
+    def view() -> None:
+        if state["playing"]:
+            _train(state, seconds=TRAIN_S)
+            if not state["playing"]:
+                st.rerun(scope="app")
+        if state["error"]:
+            st.error(state["error"])
+        snap = state["snap"]
+        sps = state["steps_per_s"]
+        status = "training" if state["playing"] else ("done" if trainer.done else "paused")
+        st.caption(
+            f"step **{snap.step:,}** / {trainer.cfg.steps:,} · {status}"
+            + (f" · **{sps:,.0f} steps/s**" if sps else "")
+            + f" · {trainer.device}"
+        )
+        st.progress(min(1.0, snap.step / trainer.cfg.steps))
+        draw(snap, {"playing": state["playing"], "trainer": trainer})
+
+    view()

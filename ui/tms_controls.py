@@ -1,0 +1,89 @@
+"""Controls and presets of the storage toys (Superposition page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from toys.config import ACTIVATIONS, MODEL_KINDS, OPTIMIZERS, SCHEDULES, VALUE_LAWS, TMSConfig
+from ui.controls import Spec, check_query_params, draw_group, preset_picker
+
+MODEL = [
+    Spec("n_features", "Features n", "int", 5, 1, 100),
+    Spec("n_hidden", "Hidden dimensions m", "int", 2, 1, 32),
+    Spec("model", "Model", "choice", "relu_output", options=MODEL_KINDS,
+         help="linear: x' = WᵀWx + b · relu_output: x' = ReLU(WᵀWx + b) · relu_hidden: x' = ReLU(Wᵀ ReLU(Wx) + b)"),
+    Spec("activation", "Activation", "choice", "relu", options=ACTIVATIONS),
+    Spec("importance_decay", "Importance decay (importance of feature i = decay^i)", "float", 1.0, 0.5, 1.0, 0.01),
+]
+DATA = [
+    Spec("n_instances", "Instances (one model per sparsity)", "int", 10, 1, 4000),
+    Spec("log10_p_max", "log₁₀ feature probability, first instance", "float", 0.0, -3.0, 0.0, 0.05),
+    Spec("log10_p_min", "log₁₀ feature probability, last instance", "float", -1.3, -3.0, 0.0, 0.05,
+         help="Probabilities sweep geometrically from the first instance to the last; equal ends give one value."),
+    Spec("value_law", "Feature values when present", "choice", "uniform01", options=VALUE_LAWS),
+    Spec("correlated_pairs", "Correlated pairs", "int", 0, 0, 10),
+    Spec("anticorrelated_pairs", "Anticorrelated pairs", "int", 0, 0, 10,
+         help="Needs feature probability ≤ 0.5: a pair is present with probability 2p."),
+    Spec("subset_size", "Features with their own probability (the last k)", "int", 0, 0, 100),
+    Spec("log10_subset_probability", "log₁₀ probability of those features", "float", -0.3, -3.0, 0.0, 0.05),
+]
+TRAINING = [
+    Spec("batch_size", "Batch size", "int", 1024, 32, 8192, 32),
+    Spec("steps", "Steps", "int", 10_000, 100, 100_000, 100),
+    Spec("log10_lr", "log₁₀ learning rate", "float", -3.0, -5.0, -0.5, 0.1),
+    Spec("schedule", "Schedule", "choice", "constant", options=SCHEDULES),
+    Spec("optimizer", "Optimizer", "choice", "adam", options=OPTIMIZERS),
+    Spec("weight_decay", "Weight decay (AdamW)", "float", 0.0, 0.0, 0.5, 0.005),
+    Spec("seed", "Seed", "int", 0, 0, 10_000),
+    Spec("log_every", "Record loss every N steps", "int", 50, 10, 1000, 10),
+    Spec("device", "Device", "choice", "auto", options=("auto", "cpu", "cuda")),
+]
+SPECS = MODEL + DATA + TRAINING
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "Pentagon: 5 features in 2 dims": dict(
+        n_features=5, n_hidden=2, n_instances=4, log10_p_max=-1.3, log10_p_min=-1.3, importance_decay=1.0
+    ),
+    "Anthropic intro: 5→2 across 10 sparsities": dict(
+        n_features=5, n_hidden=2, n_instances=10, log10_p_max=0.0, log10_p_min=-1.3, importance_decay=0.9
+    ),
+    "20→5 with decaying importance": dict(
+        n_features=20, n_hidden=5, n_instances=10, log10_p_max=0.0, log10_p_min=-2.0, importance_decay=0.7
+    ),
+    "Correlated pairs": dict(
+        n_features=4, n_hidden=2, n_instances=8, log10_p_max=-0.6, log10_p_min=-1.7, correlated_pairs=2
+    ),
+    "Anticorrelated pairs": dict(
+        n_features=4, n_hidden=2, n_instances=8, log10_p_max=-0.6, log10_p_min=-1.7, anticorrelated_pairs=2
+    ),
+}
+
+
+def tms_controls() -> dict[str, Any]:
+    """Draw the presets and every control; return the raw control values."""
+    for message in check_query_params(SPECS):
+        st.warning(message)
+    with st.sidebar:
+        preset_picker(PRESETS, SPECS, key="tms_preset")
+        values = draw_group("Model", MODEL, disabled=lambda s: s.key == "activation" and st.session_state.get("model") == "linear")
+        values |= draw_group("Data", DATA)
+        values |= draw_group(
+            "Training", TRAINING,
+            disabled=lambda s: s.key == "weight_decay" and st.session_state.get("optimizer") != "adamw",
+        )
+    return values
+
+
+def tms_config(values: dict[str, Any]) -> TMSConfig:
+    """Control values -> config (raises ValueError naming the field for a bad combination)."""
+    v = dict(values)
+    fields: dict[str, Any] = {}
+    for key in list(v):
+        if key.startswith("log10_"):
+            fields[key.removeprefix("log10_")] = float(10.0 ** v.pop(key))
+    fields |= v
+    if fields.get("optimizer") != "adamw":
+        fields["weight_decay"] = 0.0
+    return TMSConfig.from_dict(fields)
