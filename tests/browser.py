@@ -67,16 +67,22 @@ def running_app(timeout: float = 90.0):
 
 
 @contextlib.contextmanager
-def browser_page(width: int = 1400, height: int = 1000):
+def browser_pages(n: int = 1, width: int = 1400, height: int = 1000):
+    """Yield n pages, each in its own browser context (so each is its own Streamlit session)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            yield page
+            yield [browser.new_context(viewport={"width": width, "height": height}).new_page() for _ in range(n)]
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1400, height: int = 1000):
+    with browser_pages(1, width, height) as pages:
+        yield pages[0]
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:

@@ -32,7 +32,10 @@ def _reset(state: dict[str, Any], make_trainer: Callable[[Any], Trainer], cfg: A
 def _train(state: dict[str, Any], seconds: float | None = None, steps: int | None = None) -> None:
     trainer: Trainer = state["trainer"]
     t0 = time.perf_counter()
-    n = trainer.advance(steps) if steps is not None else trainer.advance_for(seconds)
+    if steps is not None:
+        n = trainer.advance(steps)
+    else:  # chunks of ~1/20 of the tick, so one tick never runs far past its time
+        n = trainer.advance_for(seconds, chunk=max(1, int((state["steps_per_s"] or 20) * seconds / 20)))
     snap = trainer.snapshot()
     dt = time.perf_counter() - t0
     if n and dt > 0:

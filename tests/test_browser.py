@@ -1,0 +1,78 @@
+"""The running app in a real browser: streamlit run + headless Debian Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser import browser_page, browser_pages, chromium_path, exceptions_on, running_app, wait_idle
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "artifacts"))
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    if chromium_path() is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with running_app() as url:
+        yield url
+
+
+def _wait_for_step(page, at_least: int, timeout: float = 90.0) -> int:
+    """Wait until the status caption reports a step >= at_least; return that step."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for cap in page.query_selector_all("[data-testid='stCaptionContainer']"):
+            text = cap.inner_text()
+            if text.startswith("step "):
+                step = int(text.split()[1].replace(",", ""))
+                if step >= at_least:
+                    return step
+        time.sleep(0.5)
+    raise AssertionError(f"training did not reach step {at_least}")
+
+
+def test_deep_link_first_visit_goes_through_app(app_url):
+    """The first visit to a fresh server is a deep link with parameters: app.py's navigation still runs it."""
+    with browser_page() as page:
+        page.goto(app_url + "/superposition?n_features=6&bogus=1")
+        page.wait_for_selector("text=Device:", timeout=120_000)
+        wait_idle(page)
+        body = page.inner_text("body")
+        assert "Home" in body and "Superposition" in body
+        assert "bogus" in body  # the unknown URL parameter is named in a message
+        assert not exceptions_on(page)
+
+
+def test_play_draws_charts(app_url):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(1400, 2400) as page:
+        page.goto(app_url + "/superposition")
+        page.wait_for_selector("text=Loss per instance", timeout=120_000)
+        wait_idle(page)
+        page.get_by_role("button", name="Play").click()
+        step = _wait_for_step(page, 300)
+        page.wait_for_selector("canvas, svg.marks", timeout=60_000)
+        assert len(page.query_selector_all("[data-testid='stVegaLiteChart']")) >= 4
+        later = _wait_for_step(page, step + 1)
+        assert later > step  # still training: the fragment ticks
+        page.screenshot(path=str(ARTIFACTS / "superposition.png"))
+        page.get_by_role("button", name="Pause").click()
+        assert not exceptions_on(page)
+
+
+def test_two_tabs_train_independently(app_url):
+    with browser_pages(2) as (a, b):
+        a.goto(app_url + "/superposition?n_features=5")
+        b.goto(app_url + "/superposition?n_features=9")
+        for page in (a, b):
+            page.wait_for_selector("text=Loss per instance", timeout=120_000)
+            wait_idle(page)
+            page.get_by_role("button", name="Play").click()
+        _wait_for_step(a, 200)
+        _wait_for_step(b, 200)
+        assert not exceptions_on(a) and not exceptions_on(b)
