@@ -1,0 +1,70 @@
+"""Chart builders: valid Vega-Lite with fixed axes, and exports that render."""
+
+import numpy as np
+import pytest
+
+from charts.common import decade_domain, pick_instances, probability_label
+from charts.tms import (directions_chart, directions_frame, feature_frame, loss_chart, loss_frame, norm_bars,
+                        wtw_frame, wtw_heatmaps)
+from toys.metrics import feature_dimensionality, feature_norms, superposition_score
+
+
+def _pentagon(n_inst=3):
+    angles = 2 * np.pi * np.arange(5) / 5
+    W = np.stack([np.cos(angles), np.sin(angles)])[None].repeat(n_inst, axis=0)  # (I, 2, 5)
+    return W
+
+
+def test_pick_instances():
+    assert pick_instances(4, 10).tolist() == [0, 1, 2, 3]
+    picked = pick_instances(400, 10)
+    assert len(picked) == 10 and picked[0] == 0 and picked[-1] == 399 and np.all(np.diff(picked) > 0)
+
+
+@pytest.mark.parametrize("values, expected", [([0.02, 0.3], [0.01, 1.0]), ([5e-4, 0.05], [1e-4, 0.1]),
+                                              ([np.nan, 0.0], [1e-8, 1.0]), ([0.1, 0.1], [0.1, 1.0])])
+def test_decade_domain(values, expected):
+    assert decade_domain(np.array(values)) == pytest.approx(expected)
+
+
+def test_loss_chart_has_fixed_x_and_drops_nonfinite():
+    loss = np.array([[0.5, np.nan], [0.1, 0.2], [0.05, np.inf]])
+    df = loss_frame(loss, np.array([50, 100, 150]), ["a", "b"])
+    spec = loss_chart(df, total_steps=1000).to_dict()
+    assert spec["encoding"]["x"]["scale"]["domain"] == [0, 1000]
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 4  # NaN and inf rows are not drawn
+
+
+def test_feature_charts_are_valid_vega_lite():
+    W = _pentagon()
+    shown = np.arange(3)
+    labels = [probability_label(p) for p in (1.0, 0.1, 0.01)]
+    feats = feature_frame(W, shown, labels, feature_norms(W), superposition_score(W), feature_dimensionality(W))
+    assert len(feats) == 15 and np.allclose(feats["dimensionality"], 0.4)
+    for chart in (norm_bars(feats), wtw_heatmaps(wtw_frame(W, shown, labels)),
+                  directions_chart(directions_frame(W, shown, labels, superposition_score(W)))):
+        spec = chart.to_dict()  # validates against the Vega-Lite schema
+        assert "facet" in spec
+
+
+def test_wtw_frame_is_the_gram_matrix():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(2, 3, 4))
+    df = wtw_frame(W, np.array([1]), ["x", "y"])
+    G = df.pivot(index="row", columns="col", values="value").to_numpy()
+    assert np.allclose(G, W[1].T @ W[1])
+
+
+def test_directions_need_two_hidden_dims():
+    with pytest.raises(ValueError, match="n_hidden = 2"):
+        directions_frame(np.zeros((1, 3, 4)), np.array([0]), ["a"], np.zeros((1, 4)))
+
+
+def test_png_and_svg_export_render():
+    from ui.export import chart_png, chart_svg
+
+    df = loss_frame(np.array([[0.5], [0.1]]), np.array([1, 2]), ["a"])
+    chart = loss_chart(df, 10)
+    assert chart_png(chart)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert chart_svg(chart).lstrip().startswith("<svg")
