@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import altair as alt
 import numpy as np
+import pandas as pd
+from altair.utils.core import sanitize_pandas_dataframe
 
 
 def pick_instances(n_instances: int, max_shown: int) -> np.ndarray:
@@ -28,3 +31,8 @@ def decade_domain(values: np.ndarray, floor: float = 1e-8) -> list[float]:
 def probability_label(p: float) -> str:
     """'1−S = 0.05' style label for a feature probability."""
     return f"1−S = {p:.3g}"
+
+
+def inline(df: pd.DataFrame) -> alt.Data:
+    """Chart data embedded as JSON-safe records (NaN/inf become null), free of altair's 5,000-row limit."""
+    return alt.Data(values=sanitize_pandas_dataframe(df).to_dict(orient="records"))

@@ -15,6 +15,7 @@ from ui.nav import ensure_app_navigation
 from ui.tms_controls import tms_config, tms_controls
 
 MAX_SHOWN = 10
+MAX_HEATMAP_CELLS = 4000  # WᵀW cells drawn per tick, across instances
 
 ensure_app_navigation()
 
@@ -66,7 +67,8 @@ def draw(snap, info) -> None:
         arrows_df = directions_frame(W, shown, labels, sup)
         arrows = directions_chart(arrows_df)
         st.altair_chart(arrows)
-    gram_df = wtw_frame(W, shown, labels)
+    gram_shown = pick_instances(cfg.n_instances, max(1, min(MAX_SHOWN, MAX_HEATMAP_CELLS // cfg.n_features**2)))
+    gram_df = wtw_frame(W, gram_shown, labels)
     gram = wtw_heatmaps(gram_df)
     st.altair_chart(gram)
 

@@ -33,7 +33,7 @@ def test_loss_chart_has_fixed_x_and_drops_nonfinite():
     spec = loss_chart(df, total_steps=1000).to_dict()
     assert spec["encoding"]["x"]["scale"]["domain"] == [0, 1000]
     assert spec["encoding"]["y"]["scale"]["type"] == "log"
-    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 4  # NaN and inf rows are not drawn
+    assert len(spec["data"]["values"]) == 4  # NaN and inf rows are not drawn
 
 
 def test_feature_charts_are_valid_vega_lite():
@@ -46,6 +46,19 @@ def test_feature_charts_are_valid_vega_lite():
                   directions_chart(directions_frame(W, shown, labels, superposition_score(W)))):
         spec = chart.to_dict()  # validates against the Vega-Lite schema
         assert "facet" in spec
+
+
+def test_large_heatmap_renders_past_altairs_row_limit():
+    W = np.random.default_rng(0).normal(size=(1, 32, 100))
+    df = wtw_frame(W, np.array([0]), ["a"])
+    assert len(df) == 10_000
+    assert len(wtw_heatmaps(df).to_dict()["data"]["values"]) == 10_000
+
+
+def test_nonfinite_weights_become_null():
+    W = np.full((1, 2, 3), np.nan)
+    df = wtw_frame(W, np.array([0]), ["a"])
+    assert all(r["value"] is None for r in wtw_heatmaps(df).to_dict()["data"]["values"])
 
 
 def test_wtw_frame_is_the_gram_matrix():
