@@ -1,0 +1,40 @@
+"""numba kernels: numpy in, numpy out (never torch, never streamlit).
+
+Importing this package chooses a writable cache directory for ``cache=True`` kernels (``NUMBA_CACHE_DIR`` if set,
+else ``.numba_cache`` beside the package, else a temp dir) and a thread-safe threading layer: Streamlit serves
+every visitor on its own thread, and numba's default workqueue layer aborts the process on concurrent
+``parallel=True`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write_probe"
+        probe.write_text("")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def _choose_cache_dir() -> str:
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    local = Path(__file__).resolve().parent.parent / ".numba_cache"
+    return str(local if _writable(local) else Path(tempfile.gettempdir()) / "superposition_numba_cache")
+
+
+os.environ["NUMBA_CACHE_DIR"] = _choose_cache_dir()
+os.environ.setdefault("NUMBA_THREADING_LAYER", "threadsafe")
+
+import numba  # noqa: E402  (after the environment above)
+
+numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
