@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+# what np.load, zipfile, zlib, json and the field reads raise on a truncated, corrupt or foreign file
+MALFORMED = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, KeyError, ValueError,
+             TypeError)
 
 
 @dataclass(frozen=True)
@@ -56,5 +62,5 @@ class Snapshot:
             meta = json.loads(str(data.pop("meta")))
             loss, loss_steps = data.pop("loss"), data.pop("loss_steps")
             return cls(meta["toy"], meta["config"], int(meta["step"]), data, loss, loss_steps, meta.get("extras", {}))
-        except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
+        except MALFORMED as e:
             raise ValueError(f"not a snapshot file: {e}") from None
