@@ -1,7 +1,8 @@
 """The training engine: a trainer advances k steps at a time and hands out numpy snapshots.
 
 No host sync happens inside the step loop: per-instance losses are written into a preallocated device buffer
-every ``log_every`` steps and copied to the host only when a snapshot is taken.
+every ``log_every`` steps and copied to the host only when a snapshot is taken. How a TMS step runs (fused CPU
+kernel, CUDA graphs, or plain autograd) is chosen per config and device by ``toys.engine``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import torch
 from toys.config import ConfigBase, TMSConfig
 from toys.data import FeatureSampler, importance
 from toys.device import resolve_device
-from toys.models import init_tms_params, tms_forward, weighted_mse
+from toys.engine import ENGINE_CLASSES, choose_engine, make_optimizer
+from toys.models import init_tms_params
 from toys.snapshot import Snapshot
+
+__all__ = ["TMSTrainer", "Trainer", "is_diverged", "lr_factor", "make_optimizer"]
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -53,19 +57,38 @@ class Trainer:
     def advance(self, k: int) -> int:
         """Run up to k steps (fewer at the end of the budget). Returns the number run."""
         n = max(0, min(int(k), self.cfg.steps - self.step))
+        if n:
+            self._advance(n)
+        return n
+
+    def _advance(self, n: int) -> None:
         for _ in range(n):
             losses = self._train_step()
             self.step += 1
-            if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
-                self._loss_log[len(self._log_steps)] = losses.detach()
-                self._log_steps.append(self.step)
-        return n
+            self._maybe_record(losses)
+
+    def _maybe_record(self, losses: torch.Tensor) -> None:
+        """Log the losses of the step just taken if it is a logged one (a device copy: no host sync)."""
+        if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+            self._loss_log[len(self._log_steps)] = losses.detach()
+            self._log_steps.append(self.step)
 
     def advance_for(self, seconds: float, chunk: int = 50) -> int:
-        """Run chunks of steps until ``seconds`` of wall time have passed or the budget is spent."""
+        """Run chunks of steps until ``seconds`` of wall time have passed or the budget is spent.
+
+        On a GPU, steps are queued asynchronously: after queuing a chunk this waits for the one before it, so the
+        clock measures work done rather than work queued, with one chunk in flight.
+        """
         t0, n = time.perf_counter(), 0
+        pending = None
         while not self.done and time.perf_counter() - t0 < seconds:
             n += self.advance(chunk)
+            if self.device.type == "cuda":
+                event = torch.cuda.Event()
+                event.record()
+                if pending is not None:
+                    pending.synchronize()
+                pending = event
         return n
 
     def run(self) -> Snapshot:
@@ -100,34 +123,47 @@ def is_diverged(snap: Snapshot) -> bool:
     return not (finite and all(np.isfinite(a).all() for a in snap.arrays.values()))
 
 
-def make_optimizer(cfg, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr)
-
-
 class TMSTrainer(Trainer):
-    """Trains every instance of a TMS config at once (instances are independent: the loss is their sum)."""
+    """Trains every instance of a TMS config at once (instances are independent: the loss is their sum).
+
+    ``engine`` ("auto", "numba", "cuda_graph", "autograd") picks how steps run (see ``toys.engine``); "auto" takes
+    the device's fast engine wherever it applies. ``engine_name`` says which one runs.
+    """
 
     toy = "tms"
 
-    def __init__(self, cfg: TMSConfig) -> None:
+    def __init__(self, cfg: TMSConfig, engine: str = "auto") -> None:
         super().__init__(cfg, cfg.n_instances)
         self.params = init_tms_params(cfg, self.device, self.generator)
         self.sampler = FeatureSampler(cfg, self.device)
         self.importance = torch.as_tensor(importance(cfg), device=self.device)  # (F,)
-        self.optimizer = make_optimizer(cfg, list(self.params.values()))
+        self.engine = ENGINE_CLASSES[choose_engine(cfg, self.device, engine)](self)
+        self.optimizer = self.engine.optimizer
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
+
+    def _advance(self, n: int) -> None:
+        if hasattr(self.engine, "advance"):
+            self.engine.advance(n)
+        else:
+            super()._advance(n)
 
     def _train_step(self) -> torch.Tensor:
-        cfg = self.cfg
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr()
-        x = self.sampler.sample(cfg.batch_size, self.generator)  # (I, B, F)
-        out = tms_forward(x, self.params["W"], self.params["b"], cfg.model, cfg.activation)
-        losses = weighted_mse(x, out, self.importance)  # (I,)
-        self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        self.optimizer.step()
+        return self.engine.step()
+
+    def train_on(self, x: torch.Tensor) -> torch.Tensor:
+        """One step on the batch ``x`` (I, B, F) instead of a drawn one, through this trainer's engine. For checks
+        that feed several implementations the same batches. Returns the per-instance losses (I,)."""
+        if self.done:
+            raise ValueError(f"the step budget steps={self.cfg.steps} is spent")
+        want = (self.cfg.n_instances, self.cfg.batch_size, self.cfg.n_features)
+        if tuple(x.shape) != want:
+            raise ValueError(f"x must have shape {want}, got {tuple(x.shape)}")
+        losses = self.engine.step(x.to(device=self.device, dtype=torch.float32).contiguous()).clone()
+        self.step += 1
+        self._maybe_record(losses)
         return losses
 
     def _arrays(self) -> dict[str, np.ndarray]:

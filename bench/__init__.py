@@ -1,0 +1,6 @@
+"""Benchmarks: JSON lines with ratios against a plain reference run in the same process, on the same inputs.
+
+``python -m bench`` runs every case, ``python -m bench NAME ...`` the named ones, ``--device`` picks where the
+training cases run (default: the GPU if there is one). Cases live in ``bench.tms`` (training speed against the
+notebook loop of ``bench.reference``) and ``bench.geometry`` (fastcore.geometry against numpy/scipy).
+"""

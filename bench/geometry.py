@@ -1,0 +1,128 @@
+"""Benchmarks of fastcore.geometry against plain references, in the same run and on the same inputs.
+
+``CASES`` maps a case name to a function returning one JSON-ready dict: bench, device, config, ours, reference,
+unit, ratio (reference / ours: above 1 means ours is faster), and case-specific checks.
+``python -m bench.geometry [case ...]`` prints one JSON line per case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from scipy.optimize import minimize
+
+from fastcore import geometry as geo
+
+# --------------------------------------------------------------------------------------------- Thomson
+
+
+def _energy_and_grad(flat: np.ndarray, n: int, dim: int) -> tuple[float, np.ndarray]:
+    """Coulomb energy of the normalised rows of flat.reshape(n, dim) and its gradient in flat (vectorised numpy)."""
+    y = flat.reshape(n, dim)
+    r = np.linalg.norm(y, axis=1, keepdims=True)  # (n, 1)
+    x = y / r
+    diff = x[:, None, :] - x[None, :, :]  # (n, n, dim)
+    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    np.fill_diagonal(dist, np.inf)
+    inv = 1.0 / dist
+    gx = -np.einsum("ij,ijk->ik", inv**3, diff)  # dE/dx
+    gy = (gx - np.sum(gx * x, axis=1, keepdims=True) * x) / r  # through x = y / |y|
+    return 0.5 * float(inv.sum()), gy.ravel()
+
+
+def _thomson_lbfgs(starts: np.ndarray) -> float:
+    """Best energy of scipy L-BFGS-B on E(y/|y|) from every start, tolerances as tight as ours."""
+    _, n, dim = starts.shape
+    best = np.inf
+    for start in starts:
+        res = minimize(_energy_and_grad, start.ravel(), args=(n, dim), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 20_000, "ftol": 1e-15, "gtol": 1e-9})
+        best = min(best, geo.coulomb_energy(res.x.reshape(n, dim) / np.linalg.norm(res.x.reshape(n, dim), axis=1,
+                                                                                    keepdims=True)))
+    return best
+
+
+def bench_thomson(n_min: int = 2, n_max: int = 30, dim: int = 3, restarts: int = 16, seed: int = 0) -> dict:
+    """Thomson problem for n = n_min..n_max: fastcore.geometry.thomson vs scipy L-BFGS-B from the same starts."""
+    ns = list(range(n_min, n_max + 1))
+    geo.thomson(5, dim, restarts=2, seed=seed)  # compile (or load the cache) outside the timing
+    t0 = time.perf_counter()
+    ours = [geo.thomson(n, dim, restarts=restarts, seed=seed)[1] for n in ns]
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = [_thomson_lbfgs(geo.random_starts(n, dim, restarts, seed)) for n in ns]
+    t_ref = time.perf_counter() - t0
+    diff = np.array(ours) - np.array(ref)  # > 0 where ours is higher
+    return {
+        "bench": "geometry.thomson", "device": "cpu",
+        "config": {"n": [n_min, n_max], "dim": dim, "restarts": restarts, "seed": seed,
+                   "cpus": os.cpu_count(), "reference": "scipy L-BFGS-B, ftol 1e-15, gtol 1e-9, same starts"},
+        "ours": round(t_ours, 4), "reference": round(t_ref, 4), "unit": "s", "ratio": round(t_ref / t_ours, 2),
+        "energy_max_diff": float(diff.max()), "energy_max_abs_diff": float(np.abs(diff).max()), "n_ours_lower": int(np.sum(diff < -1e-9)),
+        "n_ours_higher": int(np.sum(diff > 1e-9)),
+        "energies_ours": [round(e, 9) for e in ours], "energies_reference": [round(e, 9) for e in ref],
+    }
+
+
+# ------------------------------------------------------------------------------------------- pair search
+
+
+def _pairs_numpy(X: np.ndarray, threshold: float, block: int = 1024):
+    """Brute force: normalised X @ X.T one row block at a time (upper triangle only), np.nonzero on each."""
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    out_i, out_j, out_c = [], [], []
+    for s in range(0, len(Xn), block):
+        G = Xn[s:s + block] @ Xn[s:].T  # (b, n − s)
+        G[np.tril_indices(G.shape[0], 0, G.shape[1])] = -np.inf  # j ≤ i
+        a, b = np.nonzero(G > threshold)
+        out_i.append(a + s)
+        out_j.append(b + s)
+        out_c.append(G[a, b])
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_c)
+
+
+def _best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def bench_pairs(n: int = 20_000, d: int = 256, threshold: float = 0.25, repeats: int = 3, seed: int = 0) -> dict:
+    """Every pair with cos > threshold among n random directions: pairs_above vs numpy blocked brute force."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    X[1] = X[0]  # a duplicate
+    geo.pairs_above(X[:300], threshold)  # compile (or load the cache) outside the timing
+    t_ours, ours = _best_of(lambda: geo.pairs_above(X, threshold), repeats)
+    t_ref, ref = _best_of(lambda: _pairs_numpy(X, threshold), repeats)
+    same = set(zip(ours.i.tolist(), ours.j.tolist())) == set(zip(ref[0].tolist(), ref[1].tolist()))
+    return {
+        "bench": "geometry.pairs", "device": "cpu",
+        "config": {"n": n, "d": d, "threshold": threshold, "mode": "above", "dtype": "float32", "repeats": repeats,
+                   "cpus": os.cpu_count(), "reference": "numpy normalised X @ X.T in 1024-row blocks, np.nonzero"},
+        "ours": round(t_ours, 4), "reference": round(t_ref, 4), "unit": "s", "ratio": round(t_ref / t_ours, 2),
+        "pairs": len(ours.i), "same_pairs": bool(same),
+    }
+
+
+CASES = {"thomson": bench_thomson, "pairs": bench_pairs}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(CASES)
+    unknown = [name for name in names if name not in CASES]
+    if unknown:
+        raise SystemExit(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    for name in names:
+        print(json.dumps(CASES[name]()), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,195 @@
+"""Training speed of the TMS engine (``toys.TMSTrainer``) against the notebook loop (``bench.reference``).
+
+Both run the same config on the same device in the same process. Each is timed in rounds after a warm-up
+(which for ours includes kernel compilation or cache loading and CUDA graph capture, reported as
+``ours_startup_s``); rounds alternate ours / reference and each lasts at least ``seconds``; ``ours`` and
+``reference`` are the medians of the rounds' steps/s, ``ratio`` = ours / reference.
+
+Peak memory (``peak_mem_mb``) is measured apart from the timing, on the config with its own budget of 10,000
+steps (the loss log is sized by the budget): on CUDA, ``torch.cuda.max_memory_allocated`` over building the
+trainer (or the reference model) and running 100 steps, less what was allocated before (parameters, optimizer
+state, CUDA graph pools and temporaries included); on the CPU, the growth of the peak resident set
+(VmHWM) while a fresh subprocess builds it and runs 100 steps, after the same code ran once on a tiny
+config (so kernel compilation and library loading are left out).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from bench.reference import ReferenceTMS
+from toys import TMSConfig, TMSTrainer
+from toys.device import device_label, resolve_device
+
+CONFIGS = {
+    "tms_intro": TMSConfig(n_instances=10, n_features=5, n_hidden=2, batch_size=1024, lr=1e-3, p_max=1.0,
+                           p_min=0.05, importance_decay=0.9, model="relu_output"),
+    "tms_sweep": TMSConfig(n_instances=400, n_features=20, n_hidden=5, batch_size=1024, lr=1e-3, p_max=1.0,
+                           p_min=0.01, importance_decay=0.9, model="relu_output"),
+    "tms_sweep4k": TMSConfig(n_instances=4000, n_features=20, n_hidden=5, batch_size=1024, lr=1e-3, p_max=1.0,
+                             p_min=0.01, importance_decay=0.9, model="relu_output"),
+}
+GPU_ONLY = ("tms_sweep4k",)  # too slow for the reference loop on a 2-core CPU
+TIMED_STEPS = 2_000_000  # the trainers' budget while timed: not reached (checked)
+MEM_STEPS = 100  # steps run while memory is measured, with the config's own budget of 10,000 steps
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rate(run, block: int, seconds: float, device: torch.device) -> float:
+    """Steps/s of ``run(block)`` repeated until ``seconds`` have passed (device work included)."""
+    _sync(device)
+    t0, n = time.perf_counter(), 0
+    while True:
+        run(block)
+        n += block
+        _sync(device)
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return n / dt
+
+
+def _ours(cfg: TMSConfig, device: torch.device):
+    trainer = TMSTrainer(cfg.replace(device=device.type))
+    return trainer, trainer.advance
+
+
+def _reference(cfg: TMSConfig, device: torch.device):
+    ref = ReferenceTMS(cfg, device)
+    return ref, ref.run
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set: VmHWM (of this program only, unlike ru_maxrss, which a child started by
+    fork inherits from its parent), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _cpu_peak_mem(name: str, which: str) -> float | None:
+    """Growth of ru_maxrss (MB) in a fresh process while it builds ``which`` for case ``name`` and runs its steps."""
+    try:
+        out = subprocess.run([sys.executable, "-m", "bench.tms", "--mem", name, which], capture_output=True,
+                             text=True, timeout=300, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _mem_probe(name: str, which: str) -> None:
+    """Child side of ``_cpu_peak_mem``: print the MB that ``which`` adds to the peak RSS."""
+    device = torch.device("cpu")
+    make = _ours if which == "ours" else _reference
+    _, run = make(CONFIGS[name].replace(n_instances=1, batch_size=4), device)
+    run(3)
+    before = _peak_rss_mb()
+    _, run = make(CONFIGS[name], device)
+    run(MEM_STEPS)
+    print(round(_peak_rss_mb() - before, 2))
+
+
+def _cuda_peak_mem(name: str, which: str, device: torch.device) -> float:
+    """Peak CUDA memory allocated (MB) over building ``which`` for case ``name`` and running its steps."""
+    gc.collect()
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    obj, run = (_ours if which == "ours" else _reference)(CONFIGS[name], device)
+    run(MEM_STEPS)
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) - base
+    del obj, run
+    return round(peak / 2**20, 2)
+
+
+def bench_case(name: str, device: str = "auto", seconds: float | None = None, rounds: int = 3) -> dict:
+    """Time ``name`` (a key of CONFIGS) with ours and the reference on ``device``; one JSON-ready dict."""
+    dev = resolve_device(device)
+    cfg = CONFIGS[name]
+    on_gpu = dev.type == "cuda"
+    if seconds is None:
+        seconds = 1.0 if on_gpu else (1.5 if cfg.n_instances * cfg.n_features < 1000 else 2.5)
+    timed = cfg.replace(steps=TIMED_STEPS)
+    t0 = time.perf_counter()
+    trainer, ours = _ours(timed, dev)
+    ours(100)  # compile or load kernels, capture graphs
+    _sync(dev)
+    startup = time.perf_counter() - t0
+    ours(200)
+    if on_gpu:
+        _sync(dev)
+    ref, reference = _reference(timed, dev)
+    ref_warm_t0 = time.perf_counter()
+    reference(100)
+    _sync(dev)
+    ref_step_s = (time.perf_counter() - ref_warm_t0) / 100
+    # whole reporting blocks of 100 steps (the reference syncs once per 100); fewer where a step is slow
+    ref_block = 100 if ref_step_s * 100 < seconds / 4 else max(1, int(seconds / 4 / ref_step_s))
+    ours_block = max(ref_block, 500 if on_gpu else ref_block)
+    ours_rates, ref_rates = [], []
+    for _ in range(rounds):
+        ours_rates.append(_rate(ours, ours_block, seconds, dev))
+        ref_rates.append(_rate(reference, ref_block, seconds, dev))
+    if trainer.done:
+        raise RuntimeError(f"{name}: the timing budget of {TIMED_STEPS} steps ran out; raise TIMED_STEPS")
+    engine = trainer.engine_name
+    fused = getattr(trainer.engine, "fused_kernel", None)
+    del trainer, ours, ref, reference
+    if on_gpu:
+        peak = {which: _cuda_peak_mem(name, which, dev) for which in ("ours", "reference")}
+        peak["what"] = f"torch.cuda.max_memory_allocated over building it and {MEM_STEPS} steps, less what was " \
+                       "allocated before (MB)"
+    else:
+        peak = {which: _cpu_peak_mem(name, which) for which in ("ours", "reference")}
+        peak["what"] = f"growth of the peak RSS (VmHWM) of a fresh process over building it and {MEM_STEPS} steps (MB)"
+    ours_rate, ref_rate = statistics.median(ours_rates), statistics.median(ref_rates)
+    return {
+        "bench": name,
+        "device": device_label(dev),
+        "config": {**{k: v for k, v in cfg.to_dict().items() if k not in ("steps", "device", "seed")},
+                   "engine": engine + (" (triton kernel)" if fused else " (torch ops)" if fused is False else ""),
+                   "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "rounds": rounds,
+                   "seconds_per_round": seconds},
+        "ours": round(ours_rate, 1),
+        "reference": round(ref_rate, 1),
+        "unit": "steps/s",
+        "ratio": round(ours_rate / ref_rate, 2),
+        "peak_mem_mb": peak,
+        "ours_rounds": [round(r, 1) for r in ours_rates],
+        "reference_rounds": [round(r, 1) for r in ref_rates],
+        "ours_startup_s": round(startup, 3),
+    }
+
+
+def cases(device: str = "auto") -> list[str]:
+    """The cases ``python -m bench`` runs on this device by default."""
+    on_gpu = resolve_device(device).type == "cuda"
+    return [name for name in CONFIGS if on_gpu or name not in GPU_ONLY]
+
+
+CASES = {name: (lambda device="auto", _name=name: bench_case(_name, device)) for name in CONFIGS}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--mem":
+        _mem_probe(sys.argv[2], sys.argv[3])
+    else:
+        for case in sys.argv[1:] or cases():
+            print(json.dumps(bench_case(case)), flush=True)
