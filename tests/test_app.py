@@ -42,6 +42,7 @@ def test_step_advances_training():
     assert not at.exception
     assert "step **100** / 10,000" in _caption(at)
     assert "steps/s" in _caption(at)
+    assert "numba engine" in _caption(at)  # the page trains on the fast CPU engine
 
 
 def test_play_then_pause():

@@ -129,6 +129,12 @@ class TMSConfig(ConfigBase):
         if self.p_min > self.p_max:
             raise ValueError(f"p_min={self.p_min} must not exceed p_max={self.p_max}")
         check_range("importance_decay", self.importance_decay, 0.01, 10.0)
+        if (self.n_features - 1) * math.log10(self.importance_decay) > 30:
+            raise ValueError(
+                f"importance_decay={self.importance_decay} with n_features={self.n_features} makes the last "
+                f"feature's importance {self.importance_decay}**{self.n_features - 1} overflow float32: keep "
+                f"(n_features - 1)·log10(importance_decay) ≤ 30"
+            )
         check_choice("model", self.model, MODEL_KINDS)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_range("correlated_pairs", self.correlated_pairs, 0, 2048, integer=True)

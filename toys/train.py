@@ -16,7 +16,8 @@ import torch
 from toys.config import ConfigBase, TMSConfig
 from toys.data import FeatureSampler, importance
 from toys.device import resolve_device
-from toys.engine import ENGINE_CLASSES, choose_engine, make_optimizer
+from toys.engine import ENGINE_CLASSES, choose_engine, fused_kernel_applies, make_optimizer
+from toys.memory import check_fits, tms_step_bytes
 from toys.models import init_tms_params
 from toys.snapshot import Snapshot
 
@@ -134,10 +135,14 @@ class TMSTrainer(Trainer):
 
     def __init__(self, cfg: TMSConfig, engine: str = "auto") -> None:
         super().__init__(cfg, cfg.n_instances)
+        engine = choose_engine(cfg, self.device, engine)
+        if engine == "autograd" or (engine == "cuda_graph" and not fused_kernel_applies(cfg)):
+            check_fits(tms_step_bytes(cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden), self.device,
+                       f"This model ({cfg.n_instances:,} instances × batch {cfg.batch_size:,} × {cfg.n_features} features)")
         self.params = init_tms_params(cfg, self.device, self.generator)
         self.sampler = FeatureSampler(cfg, self.device)
         self.importance = torch.as_tensor(importance(cfg), device=self.device)  # (F,)
-        self.engine = ENGINE_CLASSES[choose_engine(cfg, self.device, engine)](self)
+        self.engine = ENGINE_CLASSES[engine](self)
         self.optimizer = self.engine.optimizer
 
     @property

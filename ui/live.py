@@ -112,6 +112,7 @@ def live_training(
             f"step **{snap.step:,}** / {trainer.cfg.steps:,} · {status}"
             + (f" · **{sps:,.0f} steps/s**" if sps else "")
             + f" · {trainer.device}"
+            + (f" · {engine} engine" if (engine := getattr(trainer, "engine_name", None)) else "")
         )
         st.progress(min(1.0, snap.step / trainer.cfg.steps))
         draw(snap, {"playing": state["playing"], "trainer": trainer})
