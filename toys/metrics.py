@@ -52,3 +52,47 @@ def tms_summary(W: np.ndarray) -> dict[str, list]:
         "dims_per_feature": [float(v) for v in dimensions_per_feature(W)],
         "mean_superposition": superposition_score(W).mean(axis=1).tolist(),
     }
+
+
+MONOSEMANTIC_SHARE = 0.9
+DEAD_NORM = 0.1
+
+
+def neuron_monosemanticity(W: np.ndarray) -> np.ndarray:
+    """Share of each neuron's squared input weight that sits on its strongest feature; 0 for a zero neuron.
+
+    W (I, H, F) holds neuron h's weight on feature f at W[i, h, f]. 1 means monosemantic; 1/F, evenly spread.
+    -> (I, H)
+    """
+    sq = W.astype(np.float64) ** 2
+    total = sq.sum(axis=2)
+    return np.where(total > 0, sq.max(axis=2) / np.maximum(total, 1e-300), 0.0)
+
+
+def neuron_counts(W: np.ndarray, share: float = MONOSEMANTIC_SHARE, dead_norm: float = DEAD_NORM) -> dict[str, np.ndarray]:
+    """Per instance: neurons that are monosemantic (≥ ``share`` on one feature), polysemantic, or dead
+    (input-weight norm below ``dead_norm``). -> {"monosemantic", "polysemantic", "dead"}, each (I,)"""
+    alive = np.linalg.norm(W, axis=2) >= dead_norm
+    mono = alive & (neuron_monosemanticity(W) >= share)
+    return {"monosemantic": mono.sum(axis=1), "polysemantic": (alive & ~mono).sum(axis=1),
+            "dead": (~alive).sum(axis=1)}
+
+
+def neuron_roles(W: np.ndarray, share: float = 0.5, dead_norm: float = DEAD_NORM) -> list[list[dict]]:
+    """For each instance, the neurons that serve one feature: where ≥ ``share`` of a live neuron's squared input
+    weight sits on feature f, it serves f's positive half if its weight on f is positive, else the negative half.
+    -> per instance, a list of {"feature", "neuron", "sign", "weight", "share"} sorted by feature, then neuron."""
+    mono = neuron_monosemanticity(W)
+    alive = np.linalg.norm(W, axis=2) >= dead_norm
+    top = np.abs(W).argmax(axis=2)
+    roles = []
+    for i in range(W.shape[0]):
+        rows = []
+        for h in range(W.shape[1]):
+            if alive[i, h] and mono[i, h] >= share:
+                f = int(top[i, h])
+                w = float(W[i, h, f])
+                rows.append({"feature": f, "neuron": h, "sign": "+" if w > 0 else "−", "weight": w,
+                             "share": float(mono[i, h])})
+        roles.append(sorted(rows, key=lambda r: (r["feature"], r["neuron"])))
+    return roles

@@ -1,0 +1,96 @@
+"""Neuron plots (privileged basis) and per-output loss charts, shared by the TMS and absolute-value pages."""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from charts.common import inline
+
+
+def neuron_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], importance: np.ndarray,
+                 monosemanticity: np.ndarray) -> pd.DataFrame:
+    """One row per (shown instance, neuron, feature): the neuron's input weight on the feature.
+
+    W (I, H, F). Neurons get a ``rank`` within their instance, most monosemantic first (the paper's ordering).
+    """
+    rows = []
+    for i in instances:
+        order = np.argsort(-monosemanticity[i], kind="stable")
+        for rank, h in enumerate(order):
+            for f in range(W.shape[2]):
+                rows.append({
+                    "instance": int(i), "label": labels[i], "neuron": int(h), "rank": rank, "feature": f,
+                    "importance": float(importance[f]), "weight": float(W[i, h, f]),
+                    "monosemanticity": float(monosemanticity[i, h]),
+                })
+    return pd.DataFrame(rows)
+
+
+def _stack_extent(df: pd.DataFrame) -> float:
+    """Half-height of a symmetric y axis holding every stack, rounded up to 0.5 so it rarely moves in training."""
+    if df.empty:
+        return 1.0
+    w = df["weight"].to_numpy()
+    keys = df[["instance", "neuron"]].to_numpy()
+    pos = pd.Series(np.clip(w, 0, None)).groupby([keys[:, 0], keys[:, 1]]).sum()
+    neg = pd.Series(np.clip(-w, 0, None)).groupby([keys[:, 0], keys[:, 1]]).sum()
+    extent = max(float(pos.max()), float(neg.max()), 1.0)
+    return math.ceil(extent * 2) / 2 if math.isfinite(extent) else 1.0
+
+
+def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
+    """Per neuron, its weights on every feature as a stacked bar (positive up, negative down), neurons sorted
+    from most to least monosemantic, features coloured by importance; one panel per instance."""
+    extent = _stack_extent(df)
+    return (
+        alt.Chart(inline(df))
+        .mark_bar(stroke="white", strokeWidth=0.3)
+        .encode(
+            x=alt.X("rank:O", title="neuron (most monosemantic first)", axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("sum(weight):Q", stack="zero", scale=alt.Scale(domain=[-extent, extent]), title="weight"),
+            color=alt.Color("importance:Q", scale=alt.Scale(scheme="plasma", reverse=True, domain=[0, 1]),
+                            title="feature importance"),
+            order=alt.Order("feature:O"),
+            tooltip=["neuron:O", "feature:O", alt.Tooltip("weight:Q", format=".3f"),
+                     alt.Tooltip("importance:Q", format=".3f"), alt.Tooltip("monosemanticity:Q", format=".2f")],
+        )
+        .properties(width=150, height=160)
+        .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
+        .properties(title="Neurons: input weight on each feature")
+    )
+
+
+def output_loss_frame(per_output: np.ndarray, linear: np.ndarray | None, instances: np.ndarray,
+                      labels: list[str]) -> pd.DataFrame:
+    """One row per (shown instance, output, model): the held-out squared error of that output."""
+    rows = []
+    for i in instances:
+        for o in range(per_output.shape[1]):
+            rows.append({"instance": int(i), "label": labels[i], "output": o, "model": "trained",
+                         "loss": float(per_output[i, o])})
+            if linear is not None:
+                rows.append({"instance": int(i), "label": labels[i], "output": o, "model": "best linear",
+                             "loss": float(linear[i, o])})
+    return pd.DataFrame(rows)
+
+
+def output_loss_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
+    """Per-output loss of the trained model (bars) beside the best linear readout's (ticks)."""
+    base = alt.Chart().encode(x=alt.X("output:O", title="output (feature or pair)"))
+    bars = base.transform_filter(alt.datum.model == "trained").mark_bar(color="#4c78a8").encode(
+        y=alt.Y("loss:Q", title="held-out MSE"),
+        tooltip=["output:O", alt.Tooltip("loss:Q", format=".3e"), "model:N"],
+    )
+    ticks = base.transform_filter(alt.datum.model == "best linear").mark_tick(color="#e45756", thickness=2).encode(
+        y="loss:Q", tooltip=["output:O", alt.Tooltip("loss:Q", format=".3e"), "model:N"],
+    )
+    return (
+        alt.layer(bars, ticks, data=inline(df))
+        .properties(width=150, height=140)
+        .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
+        .properties(title="Loss per output: trained (bars) and best linear readout (red ticks)")
+    )
