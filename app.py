@@ -22,6 +22,9 @@ the CPU otherwise, and watch their geometry form.
   (linear, ReLU-output and ReLU-hidden). Sweep sparsity across instances and watch features go from dedicated
   dimensions to antipodal pairs and pentagons; see each feature's norm, its superposition score, WᵀW, and, in two
   dimensions, the feature directions themselves.
+- **Absolute value** — a hidden layer *computing* |x| (or x², max, AND, OR) of sparse features: neuron plots,
+  which neurons serve which half of which feature, loss per feature against the best linear readout, and a
+  side-by-side comparison of two activations (ReLU, GELU, SiLU, …) or dropout from the same seed and data.
 
 Every control lives in the URL: copy the address bar to share exactly what you see.
         """
@@ -32,6 +35,7 @@ Every control lives in the URL: copy the address bar to share exactly what you s
 pages = [
     st.Page(landing, title="Home", icon=":material/home:", default=True),
     st.Page("pages/superposition.py", title="Superposition", icon=":material/scatter_plot:"),
+    st.Page("pages/absval.py", title="Absolute value", icon=":material/functions:"),
 ]
 nav = st.navigation(pages)
 device_badge()

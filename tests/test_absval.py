@@ -186,3 +186,21 @@ def test_pair_variants_differ_and_pairs_are_validated():
     np.testing.assert_array_equal(a["W1"], AbsTrainer(cfg).run()["W1"])
     with pytest.raises(ValueError, match="steps"):
         Pair(cfg, cfg.replace(steps=60))
+
+
+def test_cli_prints_final_and_linear_baseline_loss(capsys, tmp_path):
+    import json
+
+    from toys.cli import main
+    from toys.snapshot import Snapshot
+
+    out = tmp_path / "abs.npz"
+    assert main(["train", "abs", "--target", "square", "--n-features", "4", "--n-hidden", "8", "--steps", "200",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip())
+    assert summary["toy"] == "abs" and summary["step"] == 200
+    snap = Snapshot.load(str(out))
+    assert summary["eval_loss"] == pytest.approx(list(evaluate(snap)[0]))
+    assert summary["linear_baseline_loss"] == pytest.approx(list(linear_baseline(AbsConfig.from_dict(snap.config))[0]))
+    assert main(["train", "abs", "--target", "max", "--n-features", "3"]) == 2
+    assert "even" in capsys.readouterr().err

@@ -4,6 +4,8 @@ from toys.config import TMSConfig
 from toys.snapshot import Snapshot
 from toys.train import TMSTrainer, Trainer, is_diverged
 
-TOYS = {"tms": (TMSConfig, TMSTrainer)}
+from toys.absval import AbsConfig, AbsTrainer  # noqa: E402  (after toys.train, which it builds on)
 
-__all__ = ["TMSConfig", "TMSTrainer", "Trainer", "Snapshot", "is_diverged", "TOYS"]
+TOYS = {"tms": (TMSConfig, TMSTrainer), "abs": (AbsConfig, AbsTrainer)}
+
+__all__ = ["TMSConfig", "TMSTrainer", "AbsConfig", "AbsTrainer", "Trainer", "Snapshot", "is_diverged", "TOYS"]

@@ -9,10 +9,11 @@ import sys
 import time
 
 from toys import TOYS
+from toys.absval import abs_summary
 from toys.metrics import tms_summary
 from toys.snapshot import Snapshot
 
-SUMMARIES = {"tms": lambda snap: tms_summary(snap["W"])}
+SUMMARIES = {"tms": lambda snap: tms_summary(snap["W"]), "abs": abs_summary}
 
 
 def _parser() -> argparse.ArgumentParser:

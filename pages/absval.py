@@ -1,0 +1,148 @@
+"""Absolute value and relatives: a hidden layer computing nonlinear functions of sparse features, live."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from charts.common import pick_instances, probability_label
+from charts.neurons import neuron_chart, neuron_frame, output_loss_chart, output_loss_frame
+from charts.tms import loss_chart, loss_frame
+from toys.absval import AbsConfig, AbsTrainer, evaluate, importance, linear_baseline
+from toys.compare import Pair, PairTrainer, split
+from toys.data import instance_probability
+from toys.metrics import (feature_dimensionality, n_represented, neuron_counts, neuron_monosemanticity, neuron_roles,
+                          superposition_score)
+from ui.abs_controls import abs_config, abs_controls
+from ui.export import export_row, snapshot_buttons
+from ui.live import live_training
+from ui.nav import ensure_app_navigation
+
+MAX_SHOWN = 6
+EVAL_SAMPLES_PLAYING, EVAL_SAMPLES_PAUSED = 2_000, 20_000
+
+ensure_app_navigation()
+
+st.title("Absolute value and relatives")
+st.markdown(
+    "Storing features is one thing; **computing** with them is another. Here a hidden layer h = act(W₁x + b₁) and "
+    "a readout y = W₂h + b₂ learn |x| of every sparse feature (or x², max(x, y), AND, OR of pairs). ReLU computes "
+    "|x| exactly with two neurons per feature, one per half; with fewer neurons than that, features share neurons "
+    "in superposition. The **best linear readout** is the no-computation baseline. Switch on a variant B to train "
+    "a second activation or dropout beside the first, from the same seed and data."
+)
+
+values = abs_controls()
+try:
+    cfg = abs_config(values)
+except ValueError as e:
+    st.error(f"These settings do not make a valid model: {e}. Training keeps the last valid model, if there is one.")
+    cfg = None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _baseline(config: dict, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    return linear_baseline(AbsConfig.from_dict(config), n_samples)
+
+
+def _make(cfg):
+    return PairTrainer(cfg, AbsTrainer) if isinstance(cfg, Pair) else AbsTrainer(cfg)
+
+
+def _summary(snap, labels, n_samples) -> pd.DataFrame:
+    cfg = AbsConfig.from_dict(snap.config)
+    loss, _ = evaluate(snap, n_samples)
+    linear, _ = _baseline(snap.config, n_samples)
+    W1 = snap["W1"]
+    counts = neuron_counts(W1)
+    return pd.DataFrame({
+        "instance": labels,
+        "activation": cfg.activation,
+        "dropout": cfg.dropout,
+        "held-out loss": loss,
+        "best linear loss": linear,
+        "loss / linear": loss / np.maximum(linear, 1e-12),
+        "features represented": n_represented(W1),
+        "mean superposition": superposition_score(W1).mean(axis=1),
+        "mean dimensionality": feature_dimensionality(W1).mean(axis=1),
+        "monosemantic neurons": counts["monosemantic"],
+        "polysemantic neurons": counts["polysemantic"],
+        "dead neurons": counts["dead"],
+    })
+
+
+def _roles_table(W1: np.ndarray, i: int) -> pd.DataFrame:
+    rows: dict[int, dict[str, list[str]]] = {}
+    for r in neuron_roles(W1)[i]:
+        rows.setdefault(r["feature"], {"+": [], "−": []})[r["sign"]].append(f"n{r['neuron']}")
+    return pd.DataFrame([
+        {"feature": f, "positive half (w > 0)": ", ".join(v["+"]) or "—", "negative half (w < 0)": ", ".join(v["−"]) or "—"}
+        for f, v in sorted(rows.items())
+    ])
+
+
+def _variant(snap, labels, shown, n_samples, key: str, title: str, playing: bool) -> None:
+    cfg = AbsConfig.from_dict(snap.config)
+    if title:
+        st.subheader(title)
+    W1 = snap["W1"]
+    neurons = neuron_frame(W1, shown, labels, importance(cfg) if cfg.n_outputs == cfg.n_features
+                           else np.repeat(importance(cfg), 2), neuron_monosemanticity(W1))
+    nc = neuron_chart(neurons, columns=3)
+    st.altair_chart(nc)
+    _, per_output = evaluate(snap, n_samples)
+    _, linear = _baseline(snap.config, n_samples)
+    outputs = output_loss_frame(per_output, linear, shown, labels)
+    oc = output_loss_chart(outputs, columns=3)
+    st.altair_chart(oc)
+    pick = st.selectbox("Which neurons compute which feature, in instance", list(shown),
+                        format_func=lambda i: labels[i], key=f"{key}_roles_instance")
+    roles = _roles_table(W1, int(pick))
+    st.dataframe(roles, hide_index=True, width="stretch")
+    st.caption("A neuron serves a feature when at least half of its squared input weight is on it; ReLU computes "
+               "|x| = ReLU(x) + ReLU(−x), one neuron per half.")
+    if not playing:
+        with st.expander(f"Export {title or ''}".strip()):
+            snapshot_buttons(snap, f"{key}_snap")
+            st.markdown("**Neurons**")
+            export_row(f"{key}_neurons", nc, neurons, f"{key}_neurons")
+            st.markdown("**Loss per output**")
+            export_row(f"{key}_outputs", oc, outputs, f"{key}_outputs")
+
+
+def draw(snap, info) -> None:
+    pair = bool(snap.extras.get("pair"))
+    snaps = split(snap) if pair else (snap,)
+    cfg = AbsConfig.from_dict(snaps[0].config)
+    p = instance_probability(cfg)
+    labels = [f"#{i} · {probability_label(v)}" for i, v in enumerate(p)]
+    shown = pick_instances(cfg.n_instances, MAX_SHOWN)
+    n_samples = EVAL_SAMPLES_PLAYING if info["playing"] else EVAL_SAMPLES_PAUSED
+    if len(shown) < cfg.n_instances:
+        st.caption(f"Showing {len(shown)} of {cfg.n_instances} instances, spread evenly over the sweep.")
+
+    names = ["A", "B"] if pair else [""]
+    loss_labels = [f"{n} {labels[i]}".strip() for n in names for i in shown]
+    cols = np.concatenate([np.asarray(shown) + k * cfg.n_instances for k in range(len(names))])
+    losses = loss_frame(snap.loss[:, cols], snap.loss_steps, loss_labels)
+    lc = loss_chart(losses, cfg.steps)
+    st.altair_chart(lc, width="stretch")
+    summary = pd.concat([_summary(s, labels, n_samples).assign(variant=n or "—") for s, n in zip(snaps, names)])
+    summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]]
+    st.dataframe(summary, hide_index=True, width="stretch")
+    if not info["playing"]:
+        with st.expander("Export loss and summary"):
+            export_row("abs_loss", lc, losses, "abs_loss")
+            st.download_button("Summary (CSV)", summary.to_csv(index=False), "abs_summary.csv", "text/csv",
+                               key="abs_summary_csv", on_click="ignore")
+    if pair:
+        left, right = st.columns(2)
+        for column, s, n in zip((left, right), snaps, names):
+            with column:
+                c = AbsConfig.from_dict(s.config)
+                _variant(s, labels, shown, n_samples, f"abs_{n.lower()}", f"Variant {n}: {c.activation}"
+                         + (f", dropout {c.dropout:g}" if c.dropout else ""), info["playing"])
+    else:
+        _variant(snap, labels, shown, n_samples, "abs", "", info["playing"])
+
+
+live_training("abs", cfg, _make, draw)

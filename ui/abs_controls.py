@@ -1,0 +1,109 @@
+"""Controls of the absolute-value page: the model, an optional second variant to compare, and presets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from toys.absval import ABS_ACTIVATIONS, TARGETS, AbsConfig
+from toys.compare import Pair
+from toys.config import OPTIMIZERS, SCHEDULES
+from ui.controls import Spec, check_query_params, draw_group, preset_picker
+
+P = "abs_"
+TARGET_HELP = "abs: |x| · square: x² · max: max(x, y) of uniform pairs · and / or: of binary pairs"
+
+MODEL = [
+    Spec(P + "target", "Target", "choice", "abs", options=TARGETS, help=TARGET_HELP),
+    Spec(P + "n_features", "Features", "int", 3, 1, 200),
+    Spec(P + "n_hidden", "Hidden neurons", "int", 6, 1, 200),
+    Spec(P + "activation", "Activation", "choice", "relu", options=ABS_ACTIVATIONS),
+    Spec(P + "dropout", "Dropout on the hidden layer (training only)", "float", 0.0, 0.0, 0.9, 0.05),
+    Spec(P + "importance_decay", "Importance decay (output k weighs decay^k)", "float", 1.0, 0.5, 1.0, 0.01),
+]
+DATA = [
+    Spec(P + "n_instances", "Instances (one model per sparsity)", "int", 6, 1, 40),
+    Spec(P + "log10_p_max", "log₁₀ feature probability, first instance", "float", -0.5, -3.0, 0.0, 0.05),
+    Spec(P + "log10_p_min", "log₁₀ feature probability, last instance", "float", -0.5, -3.0, 0.0, 0.05),
+]
+TRAINING = [
+    Spec(P + "batch_size", "Batch size", "int", 256, 32, 4096, 32),
+    Spec(P + "steps", "Steps", "int", 3_000, 100, 50_000, 100),
+    Spec(P + "log10_lr", "log₁₀ learning rate", "float", -2.0, -4.0, -1.0, 0.1),
+    Spec(P + "schedule", "Schedule", "choice", "cosine", options=SCHEDULES),
+    Spec(P + "optimizer", "Optimizer", "choice", "adam", options=OPTIMIZERS),
+    Spec(P + "weight_decay", "Weight decay (AdamW)", "float", 0.0, 0.0, 0.5, 0.005),
+    Spec(P + "seed", "Seed", "int", 0, 0, 10_000),
+    Spec(P + "log_every", "Record loss every N steps", "int", 50, 10, 1000, 10),
+    Spec(P + "device", "Device", "choice", "auto", options=("auto", "cpu", "cuda")),
+]
+COMPARE = [
+    Spec(P + "compare_activation", "Variant B activation", "choice", "off", options=("off",) + ABS_ACTIVATIONS,
+         help="Train a second model beside the first, same seed and data, with this activation"),
+    Spec(P + "compare_dropout", "Variant B dropout", "float", 0.0, 0.0, 0.9, 0.05),
+]
+SPECS = MODEL + DATA + TRAINING + COMPARE
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "Easy: 3 features, 6 neurons (two per feature), 6 seeds": dict(
+        abs_n_features=3, abs_n_hidden=6, abs_n_instances=6, abs_log10_p_max=-0.5, abs_log10_p_min=-0.5),
+    "|x| in superposition: 100 features → 40 neurons, importance 0.8^i": dict(
+        abs_n_features=100, abs_n_hidden=40, abs_n_instances=6, abs_importance_decay=0.8, abs_log10_p_max=0.0,
+        abs_log10_p_min=-2.0, abs_batch_size=1024, abs_steps=10_000, abs_log10_lr=-2.5),
+    "Asymmetric superposition: 100 → 40, importance 0.8^i, very sparse": dict(
+        abs_n_features=100, abs_n_hidden=40, abs_n_instances=1, abs_importance_decay=0.8, abs_log10_p_max=-2.0,
+        abs_log10_p_min=-2.0, abs_batch_size=1024, abs_steps=10_000, abs_log10_lr=-2.5),
+    "x² of 6 features, 12 neurons": dict(
+        abs_target="square", abs_n_features=6, abs_n_hidden=12, abs_n_instances=3, abs_log10_p_max=-0.3,
+        abs_log10_p_min=-1.3),
+    "max(x, y) of 3 pairs, 12 neurons": dict(
+        abs_target="max", abs_n_features=6, abs_n_hidden=12, abs_n_instances=3, abs_log10_p_max=-0.3,
+        abs_log10_p_min=-1.3),
+    "AND of 3 binary pairs, 12 neurons": dict(
+        abs_target="and", abs_n_features=6, abs_n_hidden=12, abs_n_instances=3, abs_log10_p_max=-0.3,
+        abs_log10_p_min=-1.3),
+    "ReLU vs GELU on |x| (3 features, 6 neurons)": dict(
+        abs_n_features=3, abs_n_hidden=6, abs_n_instances=6, abs_log10_p_max=-0.5, abs_log10_p_min=-0.5,
+        abs_compare_activation="gelu"),
+    "Does dropout privilege the basis? (|x|, 20 → 10, dropout 0.3 vs none)": dict(
+        abs_n_features=20, abs_n_hidden=10, abs_n_instances=3, abs_log10_p_max=-0.5, abs_log10_p_min=-1.5,
+        abs_dropout=0.0, abs_compare_activation="relu", abs_compare_dropout=0.3),
+}
+
+
+def abs_controls() -> dict[str, Any]:
+    """Draw the presets and every control; return the raw control values."""
+    for message in check_query_params(SPECS):
+        st.warning(message)
+    with st.sidebar:
+        preset_picker(PRESETS, SPECS, key="abs_preset")
+        values = draw_group("Model", MODEL)
+        values |= draw_group("Data", DATA)
+        values |= draw_group(
+            "Training", TRAINING,
+            disabled=lambda s: s.key == P + "weight_decay" and st.session_state.get(P + "optimizer") != "adamw",
+        )
+        values |= draw_group(
+            "Compare with a variant", COMPARE,
+            disabled=lambda s: s.key == P + "compare_dropout" and st.session_state.get(P + "compare_activation") == "off",
+        )
+    return values
+
+
+def abs_config(values: dict[str, Any]) -> AbsConfig | Pair:
+    """Control values -> one config, or a Pair of configs when a variant B is switched on."""
+    fields: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.removeprefix(P)
+        if name.startswith("log10_"):
+            fields[name.removeprefix("log10_")] = float(10.0**value)
+        else:
+            fields[name] = value
+    compare, compare_dropout = fields.pop("compare_activation"), fields.pop("compare_dropout")
+    if fields.get("optimizer") != "adamw":
+        fields["weight_decay"] = 0.0
+    cfg = AbsConfig.from_dict(fields)
+    if compare == "off":
+        return cfg
+    return Pair(cfg, cfg.replace(activation=compare, dropout=compare_dropout))
