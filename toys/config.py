@@ -36,6 +36,18 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r} is not allowed: choose one of {', '.join(choices)}")
 
 
+def parse_probabilities(name: str, text: str) -> list[float]:
+    """'0.75, 0.35,0.1' -> [0.75, 0.35, 0.1]; ValueError naming the field unless every entry is in [1e-5, 1]."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{name}={text!r} must be comma-separated numbers in [1e-05, 1.0]") from None
+    for v in values:
+        if not (math.isfinite(v) and 1e-5 <= v <= 1.0):
+            raise ValueError(f"{name}={text!r} holds {v}, out of range: allowed [1e-05, 1.0]")
+    return values
+
+
 class ConfigBase:
     """Flat-dict round trip shared by all configs."""
 
@@ -89,7 +101,9 @@ class TMSConfig(ConfigBase):
     """Anthropic's toy models of superposition, one independent model per instance.
 
     Feature probability sweeps geometrically from ``p_max`` (instance 0) to ``p_min`` (last instance); equal
-    values give every instance the same probability. Importance of feature i is ``importance_decay ** i``.
+    values give every instance the same probability. ``p_values`` ("0.75,0.35,0.15"), when set, lists one
+    probability per instance instead. ``restarts`` > 1 trains that many seeds of every instance and keeps the one
+    with the lowest loss (``toys.train.make_tms_trainer``). Importance of feature i is ``importance_decay ** i``.
     The first ``2*correlated_pairs`` features form pairs that share a presence mask; the next
     ``2*anticorrelated_pairs`` form pairs that are never present together. The last ``subset_size`` features
     (of the independent ones) take probability ``subset_probability`` in every instance instead.
@@ -102,6 +116,7 @@ class TMSConfig(ConfigBase):
     n_instances: int = 10
     p_max: float = 1.0
     p_min: float = 0.05
+    p_values: str = ""
     importance_decay: float = 1.0
     model: str = "relu_output"
     activation: str = "relu"
@@ -117,6 +132,7 @@ class TMSConfig(ConfigBase):
     optimizer: str = "adam"
     weight_decay: float = 0.0
     seed: int = 0
+    restarts: int = 1
     device: str = "auto"
     log_every: int = 50
 
@@ -128,6 +144,17 @@ class TMSConfig(ConfigBase):
         check_range("p_min", self.p_min, 1e-5, 1.0)
         if self.p_min > self.p_max:
             raise ValueError(f"p_min={self.p_min} must not exceed p_max={self.p_max}")
+        if not isinstance(self.p_values, str):
+            raise ValueError(f"p_values={self.p_values!r} must be text: comma-separated probabilities")
+        if self.p_values:
+            listed = parse_probabilities("p_values", self.p_values)
+            if len(listed) != self.n_instances:
+                raise ValueError(f"p_values lists {len(listed)} probabilities but n_instances={self.n_instances}: "
+                                 "give one per instance")
+        check_range("restarts", self.restarts, 1, 64, integer=True)
+        if self.n_instances * self.restarts > 100_000:
+            raise ValueError(f"n_instances={self.n_instances} × restarts={self.restarts} is out of range: "
+                             "allowed at most 100000 models in all")
         check_range("importance_decay", self.importance_decay, 0.01, 10.0)
         if (self.n_features - 1) * math.log10(self.importance_decay) > 30:
             raise ValueError(
@@ -145,9 +172,10 @@ class TMSConfig(ConfigBase):
                 f"correlated_pairs={self.correlated_pairs} and anticorrelated_pairs={self.anticorrelated_pairs} "
                 f"need {paired} features, but n_features={self.n_features}"
             )
-        if self.anticorrelated_pairs and self.p_max > 0.5:
+        largest_p = max(parse_probabilities("p_values", self.p_values)) if self.p_values else self.p_max
+        if self.anticorrelated_pairs and largest_p > 0.5:
             raise ValueError(
-                f"p_max={self.p_max} is out of range for anticorrelated pairs: allowed [1e-05, 0.5] "
+                f"p_max={largest_p} is out of range for anticorrelated pairs: allowed [1e-05, 0.5] "
                 "(a pair is present with probability 2p)"
             )
         check_choice("value_law", self.value_law, VALUE_LAWS)

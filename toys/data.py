@@ -11,11 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from toys.config import TMSConfig
+from toys.config import TMSConfig, parse_probabilities
 
 
 def instance_probability(cfg: TMSConfig) -> np.ndarray:
-    """Feature probability per instance: geometric from p_max (instance 0) to p_min (last). Shape (I,)."""
+    """Feature probability per instance: the listed ``p_values`` if any, else geometric from p_max (instance 0) to
+    p_min (last). Shape (I,)."""
+    if getattr(cfg, "p_values", ""):
+        return np.asarray(parse_probabilities("p_values", cfg.p_values), dtype=np.float64)
     if cfg.n_instances == 1 or cfg.p_min == cfg.p_max:
         return np.full(cfg.n_instances, cfg.p_max, dtype=np.float64)
     t = np.linspace(0.0, 1.0, cfg.n_instances)

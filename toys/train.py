@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from toys.config import ConfigBase, TMSConfig
-from toys.data import FeatureSampler, importance
+from toys.data import FeatureSampler, importance, instance_probability
 from toys.device import resolve_device
 from toys.engine import ENGINE_CLASSES, choose_engine, fused_kernel_applies, make_optimizer
 from toys.memory import check_fits, tms_step_bytes
 from toys.models import init_tms_params
 from toys.snapshot import Snapshot
 
-__all__ = ["TMSTrainer", "Trainer", "is_diverged", "lr_factor", "make_optimizer"]
+__all__ = ["BestOfTrainer", "TMSTrainer", "Trainer", "make_tms_trainer", "is_diverged", "lr_factor", "make_optimizer"]
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -134,6 +134,9 @@ class TMSTrainer(Trainer):
     toy = "tms"
 
     def __init__(self, cfg: TMSConfig, engine: str = "auto") -> None:
+        if cfg.restarts != 1:
+            raise ValueError(f"restarts={cfg.restarts}: build this trainer with make_tms_trainer, which keeps the "
+                             "best seed of every instance")
         super().__init__(cfg, cfg.n_instances)
         engine = choose_engine(cfg, self.device, engine)
         if engine == "autograd" or (engine == "cuda_graph" and not fused_kernel_applies(cfg)):
@@ -173,3 +176,70 @@ class TMSTrainer(Trainer):
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+
+
+BEST_OF_WINDOW = 5  # logged losses averaged when choosing the best seed of an instance
+
+
+class BestOfTrainer:
+    """Trains ``cfg.restarts`` seeds of every instance as one batched model and hands out, per instance, the seed
+    with the lowest loss so far (mean of its last ``BEST_OF_WINDOW`` logged losses), as the paper did.
+
+    Its snapshot looks like a plain TMS snapshot of ``cfg``; ``extras["restart"]`` says which seed was kept.
+    """
+
+    toy = "tms"
+
+    def __init__(self, cfg: TMSConfig, engine: str = "auto") -> None:
+        self.cfg = cfg
+        p = np.repeat(instance_probability(cfg), cfg.restarts)
+        inner = cfg.replace(n_instances=cfg.n_instances * cfg.restarts, restarts=1,
+                            p_values=",".join(repr(float(v)) for v in p))
+        self.inner = TMSTrainer(inner, engine)
+        self.device = self.inner.device
+
+    @property
+    def step(self) -> int:
+        return self.inner.step
+
+    @property
+    def done(self) -> bool:
+        return self.inner.done
+
+    @property
+    def engine_name(self) -> str:
+        return self.inner.engine_name
+
+    def advance(self, k: int) -> int:
+        return self.inner.advance(k)
+
+    def advance_for(self, seconds: float, chunk: int = 50) -> int:
+        return self.inner.advance_for(seconds, chunk)
+
+    def run(self) -> Snapshot:
+        self.inner.advance(self.cfg.steps - self.step)
+        return self.snapshot()
+
+    def snapshot(self) -> Snapshot:
+        snap = self.inner.snapshot()
+        n, k = self.cfg.n_instances, self.cfg.restarts
+        if len(snap.loss):
+            recent = np.nan_to_num(snap.loss[-BEST_OF_WINDOW:].mean(axis=0), nan=np.inf).reshape(n, k)  # (I, K)
+            chosen = recent.argmin(axis=1)
+        else:
+            chosen = np.zeros(n, dtype=np.int64)
+        rows = np.arange(n) * k + chosen
+        return Snapshot(
+            toy=self.toy,
+            config=self.cfg.to_dict(),
+            step=snap.step,
+            arrays={name: a[rows] for name, a in snap.arrays.items()},
+            loss=snap.loss[:, rows],
+            loss_steps=snap.loss_steps,
+            extras={"restart": [int(c) for c in chosen]},
+        )
+
+
+def make_tms_trainer(cfg: TMSConfig, engine: str = "auto") -> TMSTrainer | BestOfTrainer:
+    """The trainer of a TMS config: best-of-``restarts`` when it asks for several seeds per instance."""
+    return BestOfTrainer(cfg, engine) if cfg.restarts > 1 else TMSTrainer(cfg, engine)
