@@ -1,14 +1,18 @@
 """Superposition: Anthropic's toy models of superposition, trained live."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from charts.common import pick_instances, probability_label
 from charts.tms import (directions_chart, directions_frame, feature_frame, loss_chart, loss_frame, norm_bars,
                         wtw_frame, wtw_heatmaps)
-from toys import TMSConfig, TMSTrainer
-from toys.data import instance_probability
-from toys.metrics import feature_dimensionality, feature_norms, n_represented, superposition_score
+from charts.neurons import neuron_chart, neuron_frame
+from toys import TMSConfig, make_tms_trainer
+from toys.compare import Pair, PairTrainer, split
+from toys.data import importance, instance_probability
+from toys.metrics import (feature_dimensionality, feature_norms, n_represented, neuron_counts, neuron_monosemanticity,
+                          superposition_score)
 from ui.export import export_row, snapshot_buttons
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -35,55 +39,102 @@ except ValueError as e:
     cfg = None
 
 
-def draw(snap, info) -> None:
+def _labels(cfg: TMSConfig) -> list[str]:
+    return [f"#{i} · {probability_label(v)}" for i, v in enumerate(instance_probability(cfg))]
+
+
+def _summary(snap, shown, labels) -> pd.DataFrame:
+    cfg = TMSConfig.from_dict(snap.config)
+    W = snap["W"]
+    table = {
+        "instance": [labels[i] for i in shown],
+        "activation": cfg.activation if cfg.model != "linear" else "—",
+        "loss": snap.final_loss[shown],
+        "represented": n_represented(W)[shown],
+        "dims/feature": cfg.n_hidden / np.maximum((W[shown] ** 2).sum(axis=(1, 2)), 1e-12),
+        "mean superposition": superposition_score(W)[shown].mean(axis=1),
+        "mean dimensionality": feature_dimensionality(W)[shown].mean(axis=1),
+    }
+    if cfg.model == "relu_hidden":
+        counts = neuron_counts(W)
+        table |= {"monosemantic neurons": counts["monosemantic"][shown],
+                  "polysemantic neurons": counts["polysemantic"][shown]}
+    if "restart" in snap.extras:
+        table["seed kept"] = [f"{snap.extras['restart'][i] + 1} of {cfg.restarts}" for i in shown]
+    return pd.DataFrame(table)
+
+
+def _variant(snap, shown, labels, key: str, playing: bool, columns: int) -> None:
+    """Every chart of one model: norms, neurons (privileged basis), directions (m = 2), WᵀW; exports when paused."""
     cfg = TMSConfig.from_dict(snap.config)
     W = snap["W"]  # (I, H, F)
-    p = instance_probability(cfg)
-    labels = [f"#{i} · {probability_label(v)}" for i, v in enumerate(p)]
+    norms, sup, dims = feature_norms(W), superposition_score(W), feature_dimensionality(W)
+    features = feature_frame(W, shown, labels, norms, sup, dims)
+    bars = norm_bars(features, columns=columns)
+    st.altair_chart(bars)
+    exports = [("Feature norms", "norms", bars, features)]
+    if cfg.model == "relu_hidden":
+        neurons = neuron_frame(W, shown, labels, importance(cfg), neuron_monosemanticity(W))
+        nc = neuron_chart(neurons, columns=columns)
+        st.altair_chart(nc)
+        st.caption("The hidden ReLU makes the neuron basis privileged: a neuron is monosemantic when ≥ 90% of its "
+                   "squared weight is on one feature. Sparser instances pack several features per neuron.")
+        exports.append(("Neurons", "neurons", nc, neurons))
+    if cfg.n_hidden == 2:
+        arrows_df = directions_frame(W, shown, labels, sup)
+        arrows = directions_chart(arrows_df, columns=columns)
+        st.altair_chart(arrows)
+        exports.append(("Feature directions", "dirs", arrows, arrows_df))
+    gram_shown = pick_instances(cfg.n_instances, max(1, min(MAX_SHOWN, MAX_HEATMAP_CELLS // cfg.n_features**2)))
+    gram_df = wtw_frame(W, gram_shown, labels)
+    gram = wtw_heatmaps(gram_df, columns=columns)
+    st.altair_chart(gram)
+    exports.append(("WᵀW", "wtw", gram, gram_df))
+    if not playing:
+        with st.expander("Export" + (f" variant {key[-1].upper()}" if key != "tms" else "")):
+            snapshot_buttons(snap, f"{key}_snap")
+            for title, name, chart, df in exports:
+                st.markdown(f"**{title}**")
+                export_row(f"{key}_{name}", chart, df, f"{key}_{name}")
+
+
+def draw(snap, info) -> None:
+    pair = bool(snap.extras.get("pair"))
+    snaps = split(snap) if pair else (snap,)
+    cfg = TMSConfig.from_dict(snaps[0].config)
+    labels = _labels(cfg)
     shown = pick_instances(cfg.n_instances, MAX_SHOWN)
     if len(shown) < cfg.n_instances:
         st.caption(f"Showing {len(shown)} of {cfg.n_instances} instances, spread evenly over the sweep.")
-    norms, sup, dims = feature_norms(W), superposition_score(W), feature_dimensionality(W)
+    if cfg.restarts > 1:
+        st.caption(f"Every instance trains {cfg.restarts} seeds at once; each chart shows the seed with the lowest "
+                   "recent loss.")
 
-    losses = loss_frame(snap.loss[:, shown], snap.loss_steps, [labels[i] for i in shown])
+    names = ["A", "B"] if pair else [""]
+    cols = np.concatenate([np.asarray(shown) + k * cfg.n_instances for k in range(len(names))])
+    losses = loss_frame(snap.loss[:, cols], snap.loss_steps, [f"{n} {labels[i]}".strip() for n in names for i in shown])
     left, right = st.columns([3, 2])
     lc = loss_chart(losses, cfg.steps)
     left.altair_chart(lc, width="stretch")
-    final = snap.final_loss
-    right.dataframe(
-        {
-            "instance": [labels[i] for i in shown],
-            "loss": [float(final[i]) for i in shown],
-            "represented": [int(v) for v in n_represented(W)[shown]],
-            "dims/feature": [float(cfg.n_hidden / max((W[i] ** 2).sum(), 1e-12)) for i in shown],
-        },
-        hide_index=True,
-        height=260,
-    )
-    features = feature_frame(W, shown, labels, norms, sup, dims)
-    bars = norm_bars(features)
-    st.altair_chart(bars)
-    if cfg.n_hidden == 2:
-        arrows_df = directions_frame(W, shown, labels, sup)
-        arrows = directions_chart(arrows_df)
-        st.altair_chart(arrows)
-    gram_shown = pick_instances(cfg.n_instances, max(1, min(MAX_SHOWN, MAX_HEATMAP_CELLS // cfg.n_features**2)))
-    gram_df = wtw_frame(W, gram_shown, labels)
-    gram = wtw_heatmaps(gram_df)
-    st.altair_chart(gram)
-
+    summary = pd.concat([_summary(s, shown, labels).assign(variant=n or "—") for s, n in zip(snaps, names)])
+    summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]] if pair else summary
+    right.dataframe(summary, hide_index=True, height=260)
     if not info["playing"]:
-        with st.expander("Export"):
-            snapshot_buttons(snap, "tms_snap")
-            st.markdown("**Loss curve**")
+        with st.expander("Export loss and summary"):
             export_row("tms_loss", lc, losses, "tms_loss")
-            st.markdown("**Feature norms**")
-            export_row("tms_norms", bars, features, "tms_norms")
-            if cfg.n_hidden == 2:
-                st.markdown("**Feature directions**")
-                export_row("tms_directions", arrows, arrows_df, "tms_dirs")
-            st.markdown("**WᵀW**")
-            export_row("tms_wtw", gram, gram_df, "tms_wtw")
+            st.download_button("Summary (CSV)", summary.to_csv(index=False), "tms_summary.csv", "text/csv",
+                               key="tms_summary_csv", on_click="ignore")
+    if pair:
+        for column, s, n in zip(st.columns(2), snaps, names):
+            with column:
+                st.subheader(f"Variant {n}: {TMSConfig.from_dict(s.config).activation}")
+                _variant(s, shown, labels, f"tms_{n.lower()}", info["playing"], columns=2)
+    else:
+        _variant(snap, shown, labels, "tms", info["playing"], columns=5)
 
 
-live_training("tms", cfg, TMSTrainer, draw)
+def _make(cfg):
+    return PairTrainer(cfg, make_tms_trainer) if isinstance(cfg, Pair) else make_tms_trainer(cfg)
+
+
+live_training("tms", cfg, _make, draw)

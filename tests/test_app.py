@@ -114,3 +114,37 @@ def test_divergence_pauses_with_message():
     assert not at.exception
     assert any("diverged" in e.value for e in at.error)
     assert not at.session_state["tms"]["playing"]
+
+
+def test_privileged_basis_preset_shows_neurons_and_keeps_the_best_seed():
+    at = _page()
+    at.selectbox(key="tms_preset").select("Privileged basis: 10 features, 5 neurons, importance 0.75^i").run()
+    assert not at.exception and not at.error
+    trainer = at.session_state["tms"]["trainer"]
+    assert trainer.cfg.model == "relu_hidden" and trainer.cfg.restarts == 4
+    assert trainer.cfg.p_values == "0.75,0.35,0.15,0.1,0.06,0.02,0.01"
+    at.button(key="tms_step").click().run()
+    assert not at.exception
+    summary = at.dataframe[0].value
+    assert {"monosemantic neurons", "polysemantic neurons", "seed kept"} <= set(summary.columns)
+    assert len(summary) == 7
+    assert any("Neurons" in str(c.proto.spec) for c in at.get("vega_lite_chart"))
+
+
+def test_compare_variant_trains_relu_and_gelu_side_by_side():
+    at = _page()
+    at.selectbox(key="tms_preset").select("ReLU vs GELU: 20→5, importance 0.7^i").run()
+    at.button(key="tms_step").click().run()
+    assert not at.exception and not at.error
+    summary = at.dataframe[0].value
+    assert set(summary["variant"]) == {"A", "B"} and set(summary["activation"]) == {"relu", "gelu"}
+    assert "step **100**" in _caption(at)
+
+
+def test_bad_probability_list_is_explained():
+    at = _page({"p_values": "0.5,abc"})
+    assert not at.exception
+    assert any("p_values" in e.value for e in at.error)
+    at = _page({"compare_activation": "gelu", "model": "linear"})
+    assert not at.exception
+    assert any("linear model has no activation" in e.value for e in at.error)

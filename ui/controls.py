@@ -15,7 +15,8 @@ import streamlit as st
 
 @dataclass(frozen=True)
 class Spec:
-    """One control. ``kind`` is int, float, log (a float slider over log10 values), choice or bool."""
+    """One control. ``kind`` is int, float, log (a float slider over log10 values), choice, bool or text (free
+    text, vetted by the config it feeds; ``hi`` caps its length)."""
 
     key: str
     label: str
@@ -33,6 +34,8 @@ class Spec:
             return None if raw in [str(o) for o in self.options] else f"choose one of {', '.join(map(str, self.options))}"
         if self.kind == "bool":
             return None if raw.lower() in ("true", "false") else "must be true or false"
+        if self.kind == "text":
+            return None if len(raw) <= (self.hi or 1000) else f"longer than {int(self.hi or 1000)} characters"
         try:
             v = float(raw)
         except ValueError:
@@ -56,6 +59,8 @@ def draw(spec: Spec, *, disabled: bool = False) -> Any:
         return st.selectbox(spec.label, spec.options, index=spec.options.index(spec.default), **common)
     if spec.kind == "bool":
         return st.toggle(spec.label, value=bool(spec.default), **common)
+    if spec.kind == "text":
+        return st.text_input(spec.label, value=str(spec.default), max_chars=int(spec.hi or 1000), **common).strip()
     raise ValueError(f"unknown control kind {spec.kind!r}")
 
 

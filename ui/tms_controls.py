@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from toys.config import ACTIVATIONS, MODEL_KINDS, OPTIMIZERS, SCHEDULES, VALUE_LAWS, TMSConfig
+from toys.compare import Pair
 from ui.controls import Spec, check_query_params, draw_group, preset_picker
 
 MODEL = [
@@ -22,6 +23,8 @@ DATA = [
     Spec("log10_p_max", "log₁₀ feature probability, first instance", "float", 0.0, -3.0, 0.0, 0.05),
     Spec("log10_p_min", "log₁₀ feature probability, last instance", "float", -1.3, -3.0, 0.0, 0.05,
          help="Probabilities sweep geometrically from the first instance to the last; equal ends give one value."),
+    Spec("p_values", "Or list one probability per instance (comma-separated)", "text", "", hi=2000,
+         help="For example 0.75,0.35,0.15; overrides the sweep above and must list one value per instance."),
     Spec("value_law", "Feature values when present", "choice", "uniform01", options=VALUE_LAWS),
     Spec("correlated_pairs", "Correlated pairs", "int", 0, 0, 10),
     Spec("anticorrelated_pairs", "Anticorrelated pairs", "int", 0, 0, 10,
@@ -37,10 +40,17 @@ TRAINING = [
     Spec("optimizer", "Optimizer", "choice", "adam", options=OPTIMIZERS),
     Spec("weight_decay", "Weight decay (AdamW)", "float", 0.0, 0.0, 0.5, 0.005),
     Spec("seed", "Seed", "int", 0, 0, 10_000),
+    Spec("restarts", "Seeds per instance (keep the lowest loss)", "int", 1, 1, 16,
+         help="Trains this many seeds of every instance at once and shows the best; single runs often miss the "
+              "paired-neuron solutions of the privileged-basis model."),
     Spec("log_every", "Record loss every N steps", "int", 50, 10, 1000, 10),
     Spec("device", "Device", "choice", "auto", options=("auto", "cpu", "cuda")),
 ]
-SPECS = MODEL + DATA + TRAINING
+COMPARE = [
+    Spec("compare_activation", "Variant B activation", "choice", "off", options=("off",) + ACTIVATIONS,
+         help="Train a second model beside the first, same seed and data, with this activation"),
+]
+SPECS = MODEL + DATA + TRAINING + COMPARE
 
 PRESETS: dict[str, dict[str, Any]] = {
     "Pentagon: 5 features in 2 dims": dict(
@@ -58,6 +68,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "Anticorrelated pairs": dict(
         n_features=4, n_hidden=2, n_instances=8, log10_p_max=-0.6, log10_p_min=-1.7, anticorrelated_pairs=2
     ),
+    "Privileged basis: 10 features, 5 neurons, importance 0.75^i": dict(
+        n_features=10, n_hidden=5, model="relu_hidden", importance_decay=0.75, n_instances=7,
+        p_values="0.75,0.35,0.15,0.1,0.06,0.02,0.01", restarts=4
+    ),
+    "ReLU vs GELU: 20→5, importance 0.7^i": dict(
+        n_features=20, n_hidden=5, n_instances=6, log10_p_max=0.0, log10_p_min=-2.0, importance_decay=0.7,
+        compare_activation="gelu"
+    ),
 }
 
 
@@ -73,12 +91,15 @@ def tms_controls() -> dict[str, Any]:
             "Training", TRAINING,
             disabled=lambda s: s.key == "weight_decay" and st.session_state.get("optimizer") != "adamw",
         )
+        values |= draw_group("Compare with a variant", COMPARE)
     return values
 
 
-def tms_config(values: dict[str, Any]) -> TMSConfig:
-    """Control values -> config (raises ValueError naming the field for a bad combination)."""
+def tms_config(values: dict[str, Any]) -> TMSConfig | Pair:
+    """Control values -> config, or a Pair when a variant B is on (ValueError naming the field for a bad
+    combination)."""
     v = dict(values)
+    compare = v.pop("compare_activation", "off")
     fields: dict[str, Any] = {}
     for key in list(v):
         if key.startswith("log10_"):
@@ -86,4 +107,9 @@ def tms_config(values: dict[str, Any]) -> TMSConfig:
     fields |= v
     if fields.get("optimizer") != "adamw":
         fields["weight_decay"] = 0.0
-    return TMSConfig.from_dict(fields)
+    cfg = TMSConfig.from_dict(fields)
+    if compare == "off":
+        return cfg
+    if cfg.model == "linear":
+        raise ValueError(f"compare_activation={compare!r} has nothing to change: the linear model has no activation")
+    return Pair(cfg, cfg.replace(activation=compare))
