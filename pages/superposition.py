@@ -49,13 +49,14 @@ def _summary(snap, shown, labels) -> pd.DataFrame:
     table = {
         "instance": [labels[i] for i in shown],
         "activation": cfg.activation if cfg.model != "linear" else "—",
+        "dropout": cfg.dropout,
         "loss": snap.final_loss[shown],
         "represented": n_represented(W)[shown],
         "dims/feature": cfg.n_hidden / np.maximum((W[shown] ** 2).sum(axis=(1, 2)), 1e-12),
         "mean superposition": superposition_score(W)[shown].mean(axis=1),
         "mean dimensionality": feature_dimensionality(W)[shown].mean(axis=1),
     }
-    if cfg.model == "relu_hidden":
+    if cfg.model == "relu_hidden" or cfg.dropout:
         counts = neuron_counts(W)
         table |= {"monosemantic neurons": counts["monosemantic"][shown],
                   "polysemantic neurons": counts["polysemantic"][shown]}
@@ -73,12 +74,12 @@ def _variant(snap, shown, labels, key: str, playing: bool, columns: int) -> None
     bars = norm_bars(features, columns=columns)
     st.altair_chart(bars)
     exports = [("Feature norms", "norms", bars, features)]
-    if cfg.model == "relu_hidden":
+    if cfg.model == "relu_hidden" or cfg.dropout:
         neurons = neuron_frame(W, shown, labels, importance(cfg), neuron_monosemanticity(W))
         nc = neuron_chart(neurons, columns=columns)
         st.altair_chart(nc)
-        st.caption("The hidden ReLU makes the neuron basis privileged: a neuron is monosemantic when ≥ 90% of its "
-                   "squared weight is on one feature. Sparser instances pack several features per neuron.")
+        st.caption("A hidden ReLU (or dropout) can make the neuron basis privileged: a neuron is monosemantic when "
+                   "≥ 90% of its squared weight is on one feature. Sparser instances pack several features per neuron.")
         exports.append(("Neurons", "neurons", nc, neurons))
     if cfg.n_hidden == 2:
         arrows_df = directions_frame(W, shown, labels, sup)
@@ -127,7 +128,8 @@ def draw(snap, info) -> None:
     if pair:
         for column, s, n in zip(st.columns(2), snaps, names):
             with column:
-                st.subheader(f"Variant {n}: {TMSConfig.from_dict(s.config).activation}")
+                c = TMSConfig.from_dict(s.config)
+                st.subheader(f"Variant {n}: {c.activation}" + (f", dropout {c.dropout:g}" if c.dropout else ""))
                 _variant(s, shown, labels, f"tms_{n.lower()}", info["playing"], columns=2)
     else:
         _variant(snap, shown, labels, "tms", info["playing"], columns=5)

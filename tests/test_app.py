@@ -147,4 +147,4 @@ def test_bad_probability_list_is_explained():
     assert any("p_values" in e.value for e in at.error)
     at = _page({"compare_activation": "gelu", "model": "linear"})
     assert not at.exception
-    assert any("linear model has no activation" in e.value for e in at.error)
+    assert any("changes nothing: the linear model has no activation" in e.value for e in at.error)

@@ -382,3 +382,29 @@ def test_gpu_sweep_of_4000_instances_fits():
     snap = trainer.snapshot()
     assert np.isfinite(snap.final_loss).all() and snap.step == 500
     assert torch.cuda.max_memory_allocated() < 2 * 2**30
+
+
+def test_dropout_trains_on_the_autograd_engine_only():
+    from toys import TMSConfig, make_tms_trainer
+
+    cfg = TMSConfig(n_features=5, n_hidden=3, n_instances=2, steps=60, log_every=20, device="cpu", dropout=0.3)
+    trainer = make_tms_trainer(cfg)
+    assert trainer.engine_name == "autograd"
+    snap = trainer.run()
+    assert np.isfinite(snap.loss).all() and snap.loss.shape == (3, 2)
+    with pytest.raises(ValueError, match="numba"):
+        TMSTrainer(cfg, engine="numba")
+
+
+def test_dropout_zeroes_hidden_units_at_its_rate_and_keeps_the_mean():
+    from toys.models import tms_forward
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.ones(1, 20_000, 1)
+    W = torch.ones(1, 1, 1)
+    b = torch.zeros(1, 1)
+    out = tms_forward(x, W, b, "linear", "relu", dropout=0.25, generator=g)  # h = 1 kept w.p. 0.75, scaled by 4/3
+    dropped = (out == 0).float().mean().item()
+    assert abs(dropped - 0.25) < 0.01
+    assert abs(out.mean().item() - 1.0) < 0.02
+    assert torch.equal(tms_forward(x, W, b, "linear", "relu"), x)

@@ -102,7 +102,8 @@ class TMSConfig(ConfigBase):
 
     Feature probability sweeps geometrically from ``p_max`` (instance 0) to ``p_min`` (last instance); equal
     values give every instance the same probability. ``p_values`` ("0.75,0.35,0.15"), when set, lists one
-    probability per instance instead. ``restarts`` > 1 trains that many seeds of every instance and keeps the one
+    probability per instance instead. ``dropout`` zeroes hidden units at random during training (does it make
+    the neuron basis privileged?). ``restarts`` > 1 trains that many seeds of every instance and keeps the one
     with the lowest loss (``toys.train.make_tms_trainer``). Importance of feature i is ``importance_decay ** i``.
     The first ``2*correlated_pairs`` features form pairs that share a presence mask; the next
     ``2*anticorrelated_pairs`` form pairs that are never present together. The last ``subset_size`` features
@@ -120,6 +121,7 @@ class TMSConfig(ConfigBase):
     importance_decay: float = 1.0
     model: str = "relu_output"
     activation: str = "relu"
+    dropout: float = 0.0
     correlated_pairs: int = 0
     anticorrelated_pairs: int = 0
     value_law: str = "uniform01"
@@ -164,6 +166,7 @@ class TMSConfig(ConfigBase):
             )
         check_choice("model", self.model, MODEL_KINDS)
         check_choice("activation", self.activation, ACTIVATIONS)
+        check_range("dropout", self.dropout, 0.0, 0.9)
         check_range("correlated_pairs", self.correlated_pairs, 0, 2048, integer=True)
         check_range("anticorrelated_pairs", self.anticorrelated_pairs, 0, 2048, integer=True)
         paired = 2 * (self.correlated_pairs + self.anticorrelated_pairs)

@@ -10,7 +10,8 @@ importance-weighted MSE averaged over batch and features per instance and summed
   kernel of ``toys.triton_tms``, whose products run in 3×TF32 at about float32's accuracy; or ``FeatureSampler``
   plus ``tms_loss_and_grads`` where Triton is missing or the model too wide), fused capturable Adam — is captured
   once in CUDA graphs of 1 and of ``chunk`` steps and replayed; the host never waits on the device.
-- ``autograd`` (any device): the plain loop — sampler, ``tms_forward``, ``backward()``, torch Adam.
+- ``autograd`` (any device): the plain loop — sampler, ``tms_forward``, ``backward()``, torch Adam; the only one
+  with dropout on the hidden layer.
 
 ``auto`` picks the fast engine of the device where it applies and ``autograd`` otherwise.
 """
@@ -71,7 +72,9 @@ def choose_engine(cfg: TMSConfig, device: torch.device, requested: str = "auto")
     if requested not in ENGINES:
         raise ValueError(f"engine={requested!r} is not allowed: choose one of {', '.join(ENGINES)}")
     fast = {"cpu": "numba", "cuda": "cuda_graph"}.get(device.type)
-    if fast == "numba":
+    if cfg.dropout > 0:  # the fused steps have no dropout
+        applies = False
+    elif fast == "numba":
         applies = cfg.n_hidden * cfg.n_features <= CPU_MAX_HF
     elif fast == "cuda_graph":
         applies = fused_kernel_applies(cfg) or _graph_safe_generators()
@@ -99,7 +102,7 @@ class AutogradEngine:
             group["lr"] = t._lr()
         if x is None:
             x = t.sampler.sample(cfg.batch_size, t.generator)  # (I, B, F)
-        out = tms_forward(x, t.params["W"], t.params["b"], cfg.model, cfg.activation)
+        out = tms_forward(x, t.params["W"], t.params["b"], cfg.model, cfg.activation, cfg.dropout, t.generator)
         losses = weighted_mse(x, out, t.importance)  # (I,)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()

@@ -26,17 +26,23 @@ def init_tms_params(cfg: TMSConfig, device: torch.device, generator: torch.Gener
     return {"W": W.requires_grad_(), "b": b.requires_grad_()}
 
 
-def tms_forward(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, model: str, activation: str) -> torch.Tensor:
+def tms_forward(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, model: str, activation: str,
+                dropout: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """x' for a batch. x (I, B, F), W (I, H, F), b (I, F) -> (I, B, F).
 
     linear:      x' = WᵀW x + b
     relu_output: x' = act(WᵀW x + b)
     relu_hidden: x' = act(Wᵀ act(W x) + b)
+
+    ``dropout`` > 0 zeroes each hidden unit with that probability and rescales the rest (training only).
     """
     act = ACTIVATION_FNS[activation]
     h = torch.bmm(x, W.transpose(1, 2))  # (I, B, H)
     if model == "relu_hidden":
         h = act(h)
+    if dropout > 0:
+        keep = torch.rand(h.shape, generator=generator, device=h.device) >= dropout
+        h = h * keep / (1.0 - dropout)
     z = torch.baddbmm(b[:, None, :], h, W)  # (I, B, F)
     return z if model == "linear" else act(z)
 

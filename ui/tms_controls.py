@@ -16,6 +16,8 @@ MODEL = [
     Spec("model", "Model", "choice", "relu_output", options=MODEL_KINDS,
          help="linear: x' = WᵀWx + b · relu_output: x' = ReLU(WᵀWx + b) · relu_hidden: x' = ReLU(Wᵀ ReLU(Wx) + b)"),
     Spec("activation", "Activation", "choice", "relu", options=ACTIVATIONS),
+    Spec("dropout", "Dropout on the hidden layer (training only)", "float", 0.0, 0.0, 0.9, 0.05,
+         help="Does dropout make the neuron basis privileged? Watch the neuron plots and monosemantic counts."),
     Spec("importance_decay", "Importance decay (importance of feature i = decay^i)", "float", 1.0, 0.5, 1.0, 0.01),
 ]
 DATA = [
@@ -49,6 +51,7 @@ TRAINING = [
 COMPARE = [
     Spec("compare_activation", "Variant B activation", "choice", "off", options=("off",) + ACTIVATIONS,
          help="Train a second model beside the first, same seed and data, with this activation"),
+    Spec("compare_dropout", "Variant B dropout", "float", 0.0, 0.0, 0.9, 0.05),
 ]
 SPECS = MODEL + DATA + TRAINING + COMPARE
 
@@ -91,7 +94,10 @@ def tms_controls() -> dict[str, Any]:
             "Training", TRAINING,
             disabled=lambda s: s.key == "weight_decay" and st.session_state.get("optimizer") != "adamw",
         )
-        values |= draw_group("Compare with a variant", COMPARE)
+        values |= draw_group(
+            "Compare with a variant", COMPARE,
+            disabled=lambda s: s.key == "compare_dropout" and st.session_state.get("compare_activation") == "off",
+        )
     return values
 
 
@@ -99,7 +105,7 @@ def tms_config(values: dict[str, Any]) -> TMSConfig | Pair:
     """Control values -> config, or a Pair when a variant B is on (ValueError naming the field for a bad
     combination)."""
     v = dict(values)
-    compare = v.pop("compare_activation", "off")
+    compare, compare_dropout = v.pop("compare_activation", "off"), v.pop("compare_dropout", 0.0)
     fields: dict[str, Any] = {}
     for key in list(v):
         if key.startswith("log10_"):
@@ -110,6 +116,8 @@ def tms_config(values: dict[str, Any]) -> TMSConfig | Pair:
     cfg = TMSConfig.from_dict(fields)
     if compare == "off":
         return cfg
-    if cfg.model == "linear":
-        raise ValueError(f"compare_activation={compare!r} has nothing to change: the linear model has no activation")
-    return Pair(cfg, cfg.replace(activation=compare))
+    variant = cfg.replace(activation=compare, dropout=compare_dropout)
+    if variant == cfg or (cfg.model == "linear" and compare_dropout == cfg.dropout):
+        raise ValueError(f"compare_activation={compare!r} with compare_dropout={compare_dropout} changes nothing"
+                         + (": the linear model has no activation" if cfg.model == "linear" else ""))
+    return Pair(cfg, variant)
