@@ -44,23 +44,25 @@ def _stack_extent(df: pd.DataFrame) -> float:
 
 def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
     """Per neuron, its weights on every feature as a stacked bar (positive up, negative down), neurons sorted
-    from most to least monosemantic, features coloured by importance; one panel per instance."""
+    from most to least monosemantic, one panel per instance. Features are coloured in importance order (feature 0,
+    the most important, darkest), so equal importances still tell features apart."""
     extent = _stack_extent(df)
+    n_features = int(df["feature"].nunique()) if not df.empty else 0
     return (
         alt.Chart(inline(df))
         .mark_bar(stroke="white", strokeWidth=0.3)
         .encode(
-            x=alt.X("rank:O", title="neuron (most monosemantic first)", axis=alt.Axis(labels=False, ticks=False)),
+            x=alt.X("rank:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
             y=alt.Y("sum(weight):Q", stack="zero", scale=alt.Scale(domain=[-extent, extent]), title="weight"),
-            color=alt.Color("importance:Q", scale=alt.Scale(scheme="plasma", reverse=True, domain=[0, 1]),
-                            title="feature importance"),
+            color=alt.Color("feature:O", scale=alt.Scale(scheme="plasma"), title="feature (by importance)",
+                            legend=alt.Legend(columns=2) if n_features <= 24 else None),
             order=alt.Order("feature:O"),
             tooltip=["neuron:O", "feature:O", alt.Tooltip("weight:Q", format=".3f"),
                      alt.Tooltip("importance:Q", format=".3f"), alt.Tooltip("monosemanticity:Q", format=".2f")],
         )
         .properties(width=150, height=160)
         .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
-        .properties(title="Neurons: input weight on each feature")
+        .properties(title="Neurons (most monosemantic first): input weight on each feature")
     )
 
 

@@ -76,3 +76,28 @@ def test_two_tabs_train_independently(app_url):
         _wait_for_step(a, 200)
         _wait_for_step(b, 200)
         assert not exceptions_on(a) and not exceptions_on(b)
+
+
+PAGES = {  # URL path -> text that shows the page has drawn
+    "": "Superposition Playground",
+    "superposition": "Loss per instance",
+    "absval": "Loss per instance",
+}
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_renders_and_steps(app_url, path):
+    """Each page draws, takes one Step where it has one, shows a chart, and raises nothing; a screenshot is kept."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(1400, 2000) as page:
+        page.goto(f"{app_url}/{path}")
+        page.wait_for_selector(f"text={PAGES[path]}", timeout=120_000)
+        wait_idle(page)
+        step = page.get_by_role("button", name="Step +100")
+        if step.count():
+            step.first.click()
+            _wait_for_step(page, 100)
+            wait_idle(page)
+            page.wait_for_selector("[data-testid='stVegaLiteChart']", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / f"page_{path or 'home'}.png"), full_page=True)
+        assert not exceptions_on(page)
