@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -14,8 +16,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def device_label(device: torch.device | str | None = None) -> str:
-    """'NVIDIA H100 80GB HBM3 (cuda)' or 'CPU (2 threads)'."""
+    """'NVIDIA H100 80GB HBM3 (cuda)' or 'CPU (2 cores)'."""
     device = resolve_device("auto") if device is None else torch.device(device)
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (cuda)"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU ({cores} cores)"
