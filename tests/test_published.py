@@ -43,6 +43,9 @@ import torch
 from toys import TMSConfig, TMSTrainer
 from toys.data import FeatureSampler, importance
 from toys.models import tms_forward
+from toys.phase import loss_antipodal
+from toys.phase import loss_drop_extra as loss_drop2
+from toys.phase import loss_drop_first as loss_drop1
 
 
 def mc_losses(cfg: TMSConfig, W: np.ndarray, b: np.ndarray, n: int, seed: int = 1234, chunk: int = 250_000):
@@ -99,18 +102,6 @@ def test_pentagon_other_seeds(seed):
 
 
 # ----------------------------------------------------------------------------------- (b) n=2, m=1 phases
-
-
-def loss_antipodal(r: float, p: float) -> float:
-    return 0.5 * p * p * (1 + r) / 6
-
-
-def loss_drop2(r: float, p: float) -> float:
-    return 0.5 * r * (p / 3 - p * p / 4)
-
-
-def loss_drop1(r: float, p: float) -> float:
-    return 0.5 * (p / 3 - p * p / 4)
 
 
 CANDIDATES = {  # name: (w, b as functions of p, closed-form loss)

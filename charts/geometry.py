@@ -1,0 +1,246 @@
+"""Charts of the feature-geometry page: dimensions per feature, feature dimensionalities with their polytopes,
+one instance's polytopes, and ideal configurations (Thomson points) in 2 or 3 dimensions."""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from charts.common import decade_domain, inline
+from fastcore.geometry import POLYTOPE_NAMES, Polytopes
+
+STICKY = ((1.0, "1", "dedicated"), (3 / 4, "3/4", "tetrahedron"), (2 / 3, "2/3", "triangle"), (1 / 2, "1/2", "digon"),
+          (2 / 5, "2/5", "pentagon"), (3 / 8, "3/8", "square antiprism"))
+POLYTOPE_COLORS = ("#cfcfcf", "#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#17becf", "#8c6d31")
+POLYTOPE_SCALE = alt.Scale(domain=list(POLYTOPE_NAMES), range=list(POLYTOPE_COLORS))
+Y_MAX = 1.1
+
+
+def density_domain(p: np.ndarray) -> list[float]:
+    """A fixed log axis for 1/(1 − S) = 1/p over the sweep (moves only with the config, never while training)."""
+    inv = 1.0 / np.asarray(p, dtype=float)
+    return decade_domain(np.array([inv.min(), inv.max()]), floor=1.0)
+
+
+def sticky_frame() -> pd.DataFrame:
+    df = pd.DataFrame({"value": [s[0] for s in STICKY], "fraction": [s[1] for s in STICKY],
+                       "polytope": [s[2] for s in STICKY], "text": [f"{s[1]} {s[2]}" for s in STICKY]})
+    df["label_y"] = df["value"] + np.where(df["polytope"] == "pentagon", 0.012,
+                                           np.where(df["polytope"] == "square antiprism", -0.012, 0.0))
+    return df
+
+
+def polytope_color() -> alt.Color:
+    """Colour by polytope name on a fixed scale; every layer uses the same one so that they share one legend."""
+    return alt.Color("polytope:N", scale=POLYTOPE_SCALE, title="polytope",
+                     legend=alt.Legend(orient="bottom", columns=4))
+
+
+def _sticky_layers(x_max: float) -> list[alt.Chart]:
+    data = inline(sticky_frame())
+    rules = alt.Chart(data).mark_rule(strokeDash=[4, 3], strokeWidth=1, opacity=0.7).encode(
+        y=alt.Y("value:Q"), color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
+    text = alt.Chart(data).mark_text(align="left", dx=4, fontSize=10).encode(
+        x=alt.datum(x_max), y=alt.Y("label_y:Q"), text="text:N", color=polytope_color())
+    return [rules, text]
+
+
+def sweep_frame(W: np.ndarray, p: np.ndarray, dims_per_feature: np.ndarray, n_represented: np.ndarray,
+                loss: np.ndarray) -> pd.DataFrame:
+    """One row per instance: density, 1/(1 − S), m/‖W‖²_F, features represented, latest loss."""
+    return pd.DataFrame({"instance": np.arange(W.shape[0]), "p": p, "inv_density": 1.0 / p,
+                         "dims_per_feature": dims_per_feature, "n_represented": n_represented, "loss": loss})
+
+
+def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int = 260) -> alt.LayerChart:
+    """m/‖W‖²_F against 1/(1 − S) on fixed axes, with the sticky fractions as dashed lines."""
+    x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
+    y = alt.Y("dims_per_feature:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="dimensions per feature")
+    base = alt.Chart(inline(df)).encode(x=x, y=y)
+    line = base.mark_line(color="#333333")
+    points = base.mark_point(filled=True, size=40, color="#333333").encode(
+        tooltip=["instance:Q", alt.Tooltip("p:Q", format=".3g", title="1 − S"),
+                 alt.Tooltip("dims_per_feature:Q", format=".3f", title="m/‖W‖²"), "n_represented:Q",
+                 alt.Tooltip("loss:Q", format=".3e")])
+    return alt.layer(*_sticky_layers(x_domain[1]), line, points).properties(
+        height=height, title="Dimensions per feature m/‖W‖²_F")
+
+
+def feature_geometry_frame(W: np.ndarray, p: np.ndarray, dims: np.ndarray, poly: Polytopes) -> pd.DataFrame:
+    """One row per (instance, feature): D_i, norm and the polytope its group forms."""
+    n_inst, _, n_feat = W.shape
+    inst = np.repeat(np.arange(n_inst), n_feat)
+    return pd.DataFrame({
+        "instance": inst,
+        "p": p[inst],
+        "inv_density": 1.0 / p[inst],
+        "feature": np.tile(np.arange(n_feat), n_inst),
+        "D": dims.reshape(-1),
+        "norm": np.linalg.norm(W, axis=1).reshape(-1),
+        "polytope": np.array(POLYTOPE_NAMES, dtype=object)[poly.code.reshape(-1)],
+        "shape": poly.label.reshape(-1),
+        "group": poly.group.reshape(-1),
+        "k": poly.size.reshape(-1),
+        "d": poly.rank.reshape(-1),
+    })
+
+
+def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 340,
+                       selected: int | None = None) -> alt.LayerChart:
+    """Every feature's D_i against 1/(1 − S), coloured by its polytope; sticky fractions drawn as lines."""
+    x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
+    y = alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="feature dimensionality D_i")
+    points = alt.Chart(inline(df)).mark_circle(size=22, opacity=0.6).encode(
+        x=x, y=y,
+        color=polytope_color(),
+        tooltip=["instance:Q", "feature:Q", alt.Tooltip("p:Q", format=".3g", title="1 − S"),
+                 alt.Tooltip("D:Q", format=".3f"), alt.Tooltip("norm:Q", format=".3f"), "shape:N", "group:Q"])
+    layers = [*_sticky_layers(x_domain[1]), points]
+    if selected is not None and len(df):
+        sel = df[df["instance"] == selected].iloc[:1]
+        layers.append(alt.Chart(inline(sel)).mark_rule(color="black", strokeWidth=1, opacity=0.4).encode(
+            x=alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain))))
+    return alt.layer(*layers).properties(height=height, title="Feature dimensionality D_i, coloured by polytope")
+
+
+def instance_frame(df: pd.DataFrame, instance: int) -> pd.DataFrame:
+    """The selected instance's features, ordered by group (unrepresented last), then by feature."""
+    one = df[df["instance"] == instance].copy()
+    one["order_key"] = np.where(one["group"] < 0, np.iinfo(np.int64).max, one["group"])
+    one = one.sort_values(["order_key", "feature"]).drop(columns="order_key")
+    one["position"] = np.arange(len(one))
+    return one.reset_index(drop=True)
+
+
+def group_frame(one: pd.DataFrame) -> pd.DataFrame:
+    """One row per polytope (group) of an instance: its shape, size, rank, features and mean D."""
+    rep = one[one["group"] >= 0]
+    rows = [{"group": int(g), "polytope": str(grp["polytope"].iloc[0]), "shape": str(grp["shape"].iloc[0]),
+             "features k": int(grp["k"].iloc[0]), "dims d": int(grp["d"].iloc[0]),
+             "d/k": float(grp["d"].iloc[0] / grp["k"].iloc[0]), "mean D": float(grp["D"].mean()),
+             "members": ", ".join(str(f) for f in grp["feature"])} for g, grp in rep.groupby("group", sort=True)]
+    columns = ["group", "polytope", "shape", "features k", "dims d", "d/k", "mean D", "members"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def instance_chart(one: pd.DataFrame, title: str, height: int = 220) -> alt.LayerChart:
+    """D_i of one instance's features, grouped into their polytopes, with the sticky fractions."""
+    n = max(len(one), 1)
+    bars = alt.Chart(inline(one)).mark_bar().encode(
+        x=alt.X("position:O", title="features, grouped by polytope", axis=alt.Axis(labels=n <= 60, ticks=n <= 60)),
+        y=alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="D_i"),
+        color=polytope_color(),
+        tooltip=["feature:Q", "group:Q", "shape:N", alt.Tooltip("D:Q", format=".3f"),
+                 alt.Tooltip("norm:Q", format=".3f")])
+    rules = alt.Chart(inline(sticky_frame())).mark_rule(strokeDash=[4, 3], opacity=0.6).encode(
+        y="value:Q", color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
+    return alt.layer(bars, rules).properties(height=height, width=alt.Step(max(2, min(14, 700 // n))), title=title)
+
+
+# --------------------------------------------------------------------------------------- ideal configurations
+
+
+def smallest_angle(points: np.ndarray) -> float:
+    """Smallest angle in degrees between two of the unit rows of ``points`` (180 for a single point)."""
+    if len(points) < 2:
+        return 180.0
+    cos = points @ points.T
+    np.fill_diagonal(cos, -1.0)
+    return float(np.degrees(np.arccos(np.clip(cos.max(), -1.0, 1.0))))
+
+
+def rotate_view(points: np.ndarray, azimuth: float, elevation: float) -> np.ndarray:
+    """Screen coordinates (x, y, depth) of 3-d points seen from (azimuth, elevation) in degrees. (n, 3) -> (n, 3)"""
+    a, e = math.radians(azimuth), math.radians(elevation)
+    rz = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(e), -math.sin(e)], [0.0, math.sin(e), math.cos(e)]])
+    q = points @ (rx @ rz).T  # (n, 3)
+    return np.stack([q[:, 0], q[:, 2], q[:, 1]], axis=1)
+
+
+def ideal_edges(points: np.ndarray) -> list[tuple[int, int]]:
+    """Edges to draw between ideal points: neighbours around the circle (2-d), convex-hull edges (3-d)."""
+    n, dim = points.shape
+    if n < 2:
+        return []
+    if dim == 2:
+        order = np.argsort(np.arctan2(points[:, 1], points[:, 0]))
+        if n == 2:
+            return [(int(order[0]), int(order[1]))]
+        return [(int(order[i]), int(order[(i + 1) % n])) for i in range(n)]
+    if dim == 3 and n >= 4:
+        from scipy.spatial import ConvexHull, QhullError
+
+        try:
+            hull = ConvexHull(points)
+        except QhullError:  # coplanar points: no solid hull
+            return []
+        edges = set()
+        for simplex in hull.simplices:
+            for i in range(3):
+                a, b = int(simplex[i]), int(simplex[(i + 1) % 3])
+                edges.add((min(a, b), max(a, b)))
+        # coplanar facets are split into triangles by Qhull: keep only edges between faces that are not coplanar
+        return sorted(_true_edges(points, hull, edges))
+    return []
+
+
+def _true_edges(points: np.ndarray, hull, edges: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    faces: dict[tuple[int, int], list[int]] = {e: [] for e in edges}
+    for f, simplex in enumerate(hull.simplices):
+        for i in range(3):
+            a, b = int(simplex[i]), int(simplex[(i + 1) % 3])
+            faces[(min(a, b), max(a, b))].append(f)
+    keep = set()
+    for e, fs in faces.items():
+        if len(fs) == 2 and np.dot(hull.equations[fs[0], :3], hull.equations[fs[1], :3]) > 1 - 1e-6:
+            continue
+        keep.add(e)
+    return keep
+
+
+def ideal_frame(points: np.ndarray, azimuth: float = 30.0, elevation: float = 20.0) -> pd.DataFrame:
+    """One row per point: its coordinates, and its screen position (x, y) and depth for the 2-d/3-d drawing."""
+    n, dim = points.shape
+    df = pd.DataFrame(points, columns=[f"c{j}" for j in range(dim)])
+    df.insert(0, "point", np.arange(n))
+    if dim == 2:
+        df["x"], df["y"], df["depth"] = points[:, 0], points[:, 1], 0.0
+    elif dim == 3:
+        view = rotate_view(points, azimuth, elevation)
+        df["x"], df["y"], df["depth"] = view[:, 0], view[:, 1], view[:, 2]
+    return df
+
+
+def edge_frame(df: pd.DataFrame, edges: list[tuple[int, int]]) -> pd.DataFrame:
+    """Both ends of every edge; ``depth`` is the edge's mean depth (constant along it, so it draws as one line)."""
+    rows = []
+    for k, (a, b) in enumerate(edges):
+        depth = float(df["depth"].iloc[[a, b]].mean())
+        for end, i in enumerate((a, b)):
+            rows.append({"edge": k, "end": end, "x": float(df["x"].iloc[i]), "y": float(df["y"].iloc[i]),
+                         "depth": depth})
+    return pd.DataFrame(rows, columns=["edge", "end", "x", "y", "depth"])
+
+
+def ideal_chart(df: pd.DataFrame, edges: pd.DataFrame, title: str, size: int = 320) -> alt.LayerChart:
+    """Points on the unit circle/sphere (fixed axes [-1.15, 1.15]); in 3-d, nearer points are larger and darker."""
+    lim = 1.15
+    scale = alt.Scale(domain=[-lim, lim], nice=False)
+    circle = pd.DataFrame({"t": np.linspace(0, 2 * np.pi, 121)})
+    circle["x"], circle["y"] = np.cos(circle["t"]), np.sin(circle["t"])
+    outline = alt.Chart(inline(circle)).mark_line(color="#bbbbbb", strokeDash=[3, 3]).encode(
+        x=alt.X("x:Q", scale=scale, axis=None), y=alt.Y("y:Q", scale=scale, axis=None), order="t:Q")
+    depth = alt.Scale(domain=[-1, 1], range=[0.25, 1.0])
+    lines = alt.Chart(inline(edges)).mark_line(color="#4c78a8").encode(
+        x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale), detail="edge:N", order="end:O",
+        opacity=alt.Opacity("depth:Q", scale=depth, legend=None))
+    points = alt.Chart(inline(df)).mark_circle(color="#e45756").encode(
+        x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale),
+        size=alt.Size("depth:Q", scale=alt.Scale(domain=[-1, 1], range=[30, 160]), legend=None),
+        opacity=alt.Opacity("depth:Q", scale=depth, legend=None),
+        tooltip=["point:Q"] + [alt.Tooltip(f"{c}:Q", format=".3f") for c in df.columns if c.startswith("c")])
+    return alt.layer(outline, lines, points).properties(width=size, height=size, title=title)

@@ -1,0 +1,114 @@
+"""Feature geometry: dimensions per feature across sparsities, the polytopes features form, ideal packings."""
+
+import numpy as np
+import streamlit as st
+
+from charts.geometry import (density_domain, dims_per_feature_chart, edge_frame, feature_dims_chart,
+                             feature_geometry_frame, group_frame, ideal_chart, ideal_edges, ideal_frame,
+                             instance_chart, instance_frame, smallest_angle, sweep_frame)
+from fastcore.geometry import dimensionality, min_coherence, polytopes, thomson, welch_bound
+from toys import TMSConfig, TMSTrainer
+from toys.data import instance_probability
+from toys.metrics import dimensions_per_feature, n_represented
+from ui.export import export_row, snapshot_buttons
+from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls
+from ui.live import live_training
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()
+
+st.title("Feature geometry")
+st.markdown(
+    "One ReLU-output toy model per sparsity, all trained at once. As features get sparser the model stores more "
+    "of them per dimension, and not smoothly: the **dimensionality** of a feature, D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)², "
+    "sticks at the fractions of the polytopes features form (1 dedicated, 3/4 tetrahedron, 2/3 triangle, "
+    "1/2 digon, 2/5 pentagon, 3/8 square antiprism; Elhage et al. 2022, *Toy Models of Superposition*)."
+)
+
+values = geometry_controls()
+try:
+    cfg = geometry_config(values)
+except ValueError as e:
+    st.error(f"These settings do not make a valid model: {e}. Training keeps the last valid model, if there is one.")
+    cfg = None
+
+
+def draw(snap, info) -> None:
+    cfg = TMSConfig.from_dict(snap.config)
+    W = snap["W"]  # (I, H, F)
+    if not np.isfinite(W).all():
+        st.warning("The weights hold NaN or infinite values: nothing to analyse. Press Reset.")
+        return
+    p = instance_probability(cfg)
+    x_domain = density_domain(p)
+    dims, poly = dimensionality(W), polytopes(W)
+    sweep = sweep_frame(W, p, dimensions_per_feature(W), n_represented(W), snap.final_loss)
+    features = feature_geometry_frame(W, p, dims, poly)
+    inst = min(values["geo_instance"], cfg.n_instances - 1)
+
+    dpf = dims_per_feature_chart(sweep, x_domain)
+    st.altair_chart(dpf, width="stretch")
+    scatter = feature_dims_chart(features, x_domain, selected=inst)
+    st.altair_chart(scatter, width="stretch")
+
+    if inst != values["geo_instance"]:
+        st.info(f"Instance {values['geo_instance']} does not exist in this {cfg.n_instances}-instance sweep; "
+                f"showing the last one, {inst}.")
+    one = instance_frame(features, inst)
+    groups = group_frame(one)
+    st.subheader(f"Instance {inst}: 1 − S = {p[inst]:.3g} · {int((one['group'] >= 0).sum())} of {cfg.n_features} "
+                 f"features represented in {len(groups)} polytopes")
+    bars = instance_chart(one, f"D_i of instance {inst}'s features, grouped by polytope")
+    st.altair_chart(bars, width="stretch")
+    st.dataframe(groups, hide_index=True)
+
+    if not info["playing"]:
+        with st.expander("Export"):
+            snapshot_buttons(snap, "geo_snap")
+            st.markdown("**Dimensions per feature**")
+            export_row("geo_dims_per_feature", dpf, sweep, "geo_dpf")
+            st.markdown("**Feature dimensionalities**")
+            export_row("geo_feature_dims", scatter, features, "geo_fdims")
+            st.markdown(f"**Instance {inst}**")
+            export_row(f"geo_instance{inst}", bars, one, "geo_inst")
+            st.download_button("Polytopes of this instance (CSV)", groups.to_csv(index=False),
+                               f"geo_instance{inst}_polytopes.csv", "text/csv", on_click="ignore", key="geo_groups_csv")
+
+
+live_training("geo", cfg, TMSTrainer, draw)
+
+
+@st.cache_data(show_spinner="Searching for the ideal configuration…", max_entries=64)
+def ideal(n: int, d: int, restarts: int):
+    points, energy = thomson(n, d, restarts=restarts, seed=0)
+    lines, coh = min_coherence(n, d, restarts=restarts, seed=0)
+    return points, energy, lines, coh
+
+
+st.header("Ideal configurations")
+st.markdown(
+    "Where would n feature directions go in d dimensions if they only had to keep apart? **Thomson points** "
+    "minimise the Coulomb energy Σ 1/‖x_i − x_j‖ on the unit sphere; **minimum-coherence lines** minimise the "
+    "largest |cos| between two directions, which can never beat the **Welch bound**."
+)
+ideal_values = ideal_controls()
+n, d = ideal_values["geo_ideal_n"], ideal_values["geo_ideal_d"]
+points, energy, lines, coh = ideal(n, d, ideal_values["geo_ideal_restarts"])
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Thomson energy", f"{energy:.4f}")
+c2.metric("Smallest angle, Thomson points", f"{smallest_angle(points):.2f}°")
+c3.metric("Min coherence found", f"{coh:.4f}")
+c4.metric("Welch bound", f"{welch_bound(n, d):.4f}")
+if d in (2, 3):
+    pts = ideal_frame(points, ideal_values["geo_azimuth"], ideal_values["geo_elevation"])
+    edges = edge_frame(pts, ideal_edges(points))
+    shape = "circle" if d == 2 else "sphere (drag the view sliders to turn it)"
+    ideal_plot = ideal_chart(pts, edges, f"{n} Thomson points on the {shape}")
+    st.altair_chart(ideal_plot)
+    export_row(f"thomson_{n}_in_{d}", ideal_plot, pts, "geo_ideal")
+else:
+    st.caption(f"d = {d}: no drawing above 3 dimensions; the coordinates are below.")
+    pts = ideal_frame(points)
+    st.dataframe(pts, hide_index=True)
+    st.download_button("Thomson points (CSV)", pts.to_csv(index=False), f"thomson_{n}_in_{d}.csv", "text/csv",
+                       on_click="ignore", key="geo_ideal_csv")

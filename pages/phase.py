@@ -1,0 +1,103 @@
+"""Phase diagram: where the extra feature is dropped, given a dimension or stored in superposition."""
+
+import numpy as np
+import streamlit as st
+
+from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
+from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
+from toys.metrics import superposition_score
+from toys.phase import PHASES, PhaseConfig, PhaseTrainer, boundary_distance, phase_grid
+from ui.export import export_row, snapshot_buttons
+from ui.live import live_training
+from ui.nav import ensure_app_navigation
+from ui.phase_controls import phase_config, phase_controls
+
+MARGIN = 0.1  # decades from the nearest exact boundary for the "away from the boundaries" agreement
+
+ensure_app_navigation()
+
+st.title("Phase diagram")
+st.markdown(
+    "Every cell is a toy model x' = ReLU(WᵀWx + b) whose features are present with density p; the last, "
+    "**extra** feature has importance r relative to the others. All cells × seeds train at once as one batched "
+    "model; each cell shows its best seed (lowest expected loss), coloured by what it does with the extra "
+    "feature. For n = 2, m = 1 the black lines are the exact boundaries between the three candidate solutions "
+    "(drop a feature, or store both as an antipodal pair)."
+)
+
+values = phase_controls()
+try:
+    cfg = phase_config(values)
+except ValueError as e:
+    st.error(f"These settings do not make a valid grid: {e}. Training keeps the last valid grid, if there is one.")
+    cfg = None
+
+
+def draw(snap, info) -> None:
+    cfg = PhaseConfig.from_dict(snap.config)
+    grid = phase_grid(cfg, snap["W"], snap["b"], snap["expected_loss"])
+    exact = (cfg.n_features, cfg.n_hidden) == (2, 1)
+    cells = phase_frame(grid, with_exact=exact)
+    bounds = boundary_frame(cfg.r_min, cfg.r_max, cfg.p_min) if exact else None
+    r_lo, r_hi = cell_edges(grid.r)
+    p_lo, p_hi = cell_edges(grid.p)
+    title = f"n = {cfg.n_features}, m = {cfg.n_hidden} · best of {cfg.seeds} seeds · step {snap.step:,}"
+    chart = phase_chart(cells, bounds, [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])], title)
+
+    left, right = st.columns([3, 2])
+    left.altair_chart(chart)
+    with right:
+        counts = cells["phase"].value_counts()
+        st.markdown("**Cells per phase**")
+        st.dataframe({"phase": list(PHASES), "cells": [int(counts.get(p, 0)) for p in PHASES]}, hide_index=True)
+        if exact:
+            far = boundary_distance(cells["r"].to_numpy(), cells["p"].to_numpy()) >= MARGIN
+            st.metric("Agreement with the exact phases", f"{cells['agrees'].mean():.0%}")
+            if far.any():
+                st.metric(f"… in cells ≥ {MARGIN} decades from a boundary", f"{cells['agrees'][far].mean():.0%}",
+                          help=f"{int(far.sum())} of {len(cells)} cells. Near a boundary the trained model has more "
+                               "freedom than the three candidates (shorter vectors, biases) and the learned "
+                               "boundary shifts slightly.")
+        else:
+            st.caption("No closed form here: the phases are the trained models' own.")
+
+    row = min(values["phase_row"], cfg.n_importance - 1)
+    col = min(values["phase_col"], cfg.n_density - 1)
+    if (row, col) != (values["phase_row"], values["phase_col"]):
+        st.info(f"The inspected cell is outside this {cfg.n_importance} × {cfg.n_density} grid; showing row {row}, "
+                f"column {col}.")
+    st.subheader(f"Cell r = {grid.r[row]:.3g}, p = {grid.p[col]:.3g}: all {cfg.seeds} seeds")
+    idx = (row * cfg.n_density + col) * cfg.seeds + np.arange(cfg.seeds)
+    W, b = snap["W"][idx], snap["b"][idx]
+    seeds = seeds_frame(W, b, snap["expected_loss"][idx], grid.seed_phase[row, col])
+    st.dataframe(seeds, hide_index=True)
+    labels = [f"seed {k}" + (" (best)" if k == grid.best_seed[row, col] else "") for k in range(cfg.seeds)]
+    c1, c2 = st.columns(2)
+    losses = loss_frame(snap.loss[:, idx], snap.loss_steps, labels)
+    lc = loss_chart(losses, cfg.steps)
+    c1.altair_chart(lc, width="stretch")
+    arrows = arrows_df = None
+    if cfg.n_hidden == 2:
+        arrows_df = directions_frame(W, np.arange(cfg.seeds), labels, superposition_score(W))
+        arrows = directions_chart(arrows_df, columns=4)
+        c2.altair_chart(arrows)
+
+    if not info["playing"]:
+        with st.expander("Export"):
+            snapshot_buttons(snap, "phase_snap")
+            st.markdown("**Phase diagram**")
+            export_row("phase_diagram", chart, cells, "phase_diagram")
+            if bounds is not None:
+                st.download_button("Exact boundaries (CSV)", bounds.to_csv(index=False), "phase_boundaries.csv",
+                                   "text/csv", on_click="ignore", key="phase_bounds_csv")
+            st.markdown("**Loss of the inspected cell's seeds**")
+            export_row("phase_cell_loss", lc, losses, "phase_cell_loss")
+            st.markdown("**Seeds of the inspected cell**")
+            st.download_button("Seeds (CSV)", seeds.to_csv(index=False), "phase_cell_seeds.csv", "text/csv",
+                               on_click="ignore", key="phase_seeds_csv")
+            if arrows is not None:
+                st.markdown("**Feature directions of the inspected cell**")
+                export_row("phase_cell_directions", arrows, arrows_df, "phase_cell_dirs")
+
+
+live_training("phase", cfg, PhaseTrainer, draw)

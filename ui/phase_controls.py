@@ -1,0 +1,77 @@
+"""Controls and presets of the phase-diagram page (keys prefixed ``phase_``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from toys.config import SCHEDULES
+from toys.phase import PhaseConfig
+from ui.controls import Spec, check_query_params, draw_group, preset_picker
+
+SETUPS = {"n2_m1": (2, 1), "n3_m2": (3, 2)}  # URL value -> (features, hidden dims)
+
+GRID = [
+    Spec("phase_setup", "Model: n features → m dims", "choice", "n2_m1", options=tuple(SETUPS),
+         help="n2_m1: 2 features in 1 dimension (exact boundaries drawn) · n3_m2: 3 features in 2 dimensions. "
+              "The last feature is the extra one; the others have importance 1."),
+    Spec("phase_n_importance", "Importance rows", "int", 20, 2, 40),
+    Spec("phase_log10_r_min", "log₁₀ relative importance, lowest", "float", -1.0, -2.0, 0.0, 0.1),
+    Spec("phase_log10_r_max", "log₁₀ relative importance, highest", "float", 1.0, 0.0, 2.0, 0.1),
+    Spec("phase_n_density", "Density columns", "int", 20, 2, 40),
+    Spec("phase_log10_p_min", "log₁₀ feature density, lowest", "float", -2.0, -3.0, 0.0, 0.1),
+    Spec("phase_log10_p_max", "log₁₀ feature density, highest", "float", 0.0, -3.0, 0.0, 0.1),
+    Spec("phase_seeds", "Seeds per cell (best of K)", "int", 4, 1, 16),
+]
+TRAINING = [
+    Spec("phase_value_samples", "Value draws per presence pattern per step", "int", 16, 2, 256, 2,
+         help="Every step takes all 2ⁿ presence patterns at their exact probabilities and draws only the values."),
+    Spec("phase_steps", "Steps", "int", 1500, 100, 20_000, 100),
+    Spec("phase_log10_lr", "log₁₀ learning rate", "float", -1.7, -4.0, -0.5, 0.1),
+    Spec("phase_schedule", "Schedule", "choice", "cosine", options=SCHEDULES),
+    Spec("phase_seed", "Seed", "int", 0, 0, 10_000),
+    Spec("phase_log_every", "Record loss every N steps", "int", 50, 10, 1000, 10),
+    Spec("phase_device", "Device", "choice", "auto", options=("auto", "cpu", "cuda")),
+]
+VIEW = [
+    Spec("phase_row", "Inspect cell: importance row (0 = lowest)", "int", 10, 0, 39),
+    Spec("phase_col", "Inspect cell: density column (0 = sparsest)", "int", 10, 0, 39),
+]
+SPECS = GRID + TRAINING + VIEW
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "n = 2, m = 1 with the exact boundaries (20 × 20)": dict(phase_setup="n2_m1"),
+    "n = 3, m = 2 (20 × 20)": dict(phase_setup="n3_m2"),
+    "Quick look: n = 2, m = 1, 10 × 10": dict(phase_setup="n2_m1", phase_n_importance=10, phase_n_density=10,
+                                              phase_steps=1000, phase_row=5, phase_col=5),
+    "Fine: n = 2, m = 1, 40 × 40, 8 seeds (GPU)": dict(phase_setup="n2_m1", phase_n_importance=40,
+                                                       phase_n_density=40, phase_seeds=8, phase_steps=3000,
+                                                       phase_row=20, phase_col=20),
+}
+
+
+def phase_controls() -> dict[str, Any]:
+    """Draw the presets and every control; return the raw control values (``phase_row``/``phase_col`` pick the
+    cell to inspect and are not part of the config)."""
+    for message in check_query_params(SPECS):
+        st.warning(message)
+    with st.sidebar:
+        preset_picker(PRESETS, SPECS, key="phase_preset")
+        values = draw_group("Grid", GRID)
+        values |= draw_group("Training", TRAINING)
+        values |= draw_group("Inspect a cell", VIEW)
+    return values
+
+
+def phase_config(values: dict[str, Any]) -> PhaseConfig:
+    """Control values -> config (raises ValueError naming the field for a bad combination)."""
+    v = {k.removeprefix("phase_"): val for k, val in values.items() if k not in ("phase_row", "phase_col")}
+    n, m = SETUPS[v.pop("setup")]
+    fields: dict[str, Any] = {"n_features": n, "n_hidden": m}
+    for key, val in v.items():
+        if key.startswith("log10_"):
+            fields[key.removeprefix("log10_")] = float(10.0**val)
+        else:
+            fields[key] = val
+    return PhaseConfig.from_dict(fields)
