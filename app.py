@@ -25,6 +25,15 @@ the CPU otherwise, and watch their geometry form.
 - **Absolute value** — a hidden layer *computing* |x| (or x², max, AND, OR) of sparse features: neuron plots,
   which neurons serve which half of which feature, loss per feature against the best linear readout, and a
   side-by-side comparison of two activations (ReLU, GELU, SiLU, …) or dropout from the same seed and data.
+- **Computation** — computation in superposition, and honestly when it is not: the compressed-computation
+  residual MLP (100 features, 50 neurons) against its naive baseline, its clean-label control and the mixing
+  σ sweep; and universal-AND circuits, trained and hand-made, counting the gates computed against the neurons.
+- **Feature geometry** — many sparsities at once: dimensions per feature against 1/(1−S), every feature's
+  dimensionality with the sticky fractions (1, 3/4, 2/3, 1/2, 2/5, 3/8), each feature named by its polytope
+  (digon, triangle, tetrahedron, pentagon, square antiprism), and the ideal (Thomson) configuration of n points.
+- **Phase diagram** — relative importance × feature density for n = 2, m = 1 and n = 3, m = 2, every cell a
+  model (best of K seeds), coloured by whether the extra feature is dropped, given its own dimension or
+  superposed, with the exact n = 2, m = 1 boundaries drawn over it.
 
 Every control lives in the URL: copy the address bar to share exactly what you see.
         """
@@ -36,6 +45,9 @@ pages = [
     st.Page(landing, title="Home", icon=":material/home:", default=True),
     st.Page("pages/superposition.py", title="Superposition", icon=":material/scatter_plot:"),
     st.Page("pages/absval.py", title="Absolute value", icon=":material/functions:"),
+    st.Page("pages/computation.py", title="Computation", icon=":material/calculate:"),
+    st.Page("pages/geometry.py", title="Feature geometry", icon=":material/hexagon:"),
+    st.Page("pages/phase.py", title="Phase diagram", icon=":material/grid_on:"),
 ]
 nav = st.navigation(pages)
 device_badge()

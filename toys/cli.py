@@ -10,10 +10,12 @@ import time
 
 from toys import TOYS
 from toys.absval import abs_summary
+from toys.cc import cc_summary
 from toys.metrics import tms_summary
 from toys.snapshot import Snapshot
+from toys.uand import uand_summary
 
-SUMMARIES = {"tms": lambda snap: tms_summary(snap["W"]), "abs": abs_summary}
+SUMMARIES = {"tms": lambda snap: tms_summary(snap["W"]), "abs": abs_summary, "cc": cc_summary, "uand": uand_summary}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,307 @@
+"""Compressed computation: the residual-MLP toy of Braun et al. (2025, APD), as re-examined by Bhagat,
+Molas-Medina, Giglemiani and Heimersheim (2025, "Compressed computation is (probably) not computation in
+superposition").
+
+n sparse features x (each present with probability p, value from ``value_law``) are embedded in a residual
+stream by a frozen random W_E (n, D) with unit-norm rows, one bias-free ReLU MLP (d_mlp neurons) adds to the
+stream, and W_U = W_Eᵀ reads it out:
+
+    ŷ = x W_E W_Eᵀ + ReLU(x W_E W_in) W_out W_Eᵀ          labels y = x + ReLU(x),   loss = mean (ŷ − y)²
+
+Writing W_E W_Eᵀ = I − R, the MLP has to produce ReLU(x) + x R: R is the *mixing* the noisy embedding puts into
+the labels' path. The modes (``mixing``) set R per instance:
+
+- ``embedding``: the model above (R = I − W_E W_Eᵀ, off-diagonal std ≈ 1/√D);
+- ``clean``: same model, but the mixing is removed from the labels' path (R = 0: the MLP only owes ReLU(x));
+- ``compare``: instances alternate embedding (even) and clean (odd), so both train side by side;
+- ``random``: the papers' simplified model without an embedding (W_in (n, d_mlp), W_out (d_mlp, n)) with labels
+  x + ReLU(x) + x R for a random symmetric R with zero diagonal and off-diagonal std σ, swept linearly from
+  ``sigma_min`` (instance 0) to ``sigma_max`` (last instance); ``d_embed`` is unused.
+
+Since W_E is frozen, a step folds it into the weights once (A = W_E W_in (n, d_mlp), B = W_out W_Eᵀ (d_mlp, n))
+instead of pushing the batch through the D-wide stream: the same function and gradients at a fraction of the
+work. Gradients are written by hand (checked against autograd in the tests); AdamW steps all instances at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from toys.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigBase, check_choice, check_range
+from toys.snapshot import Snapshot
+from toys.train import Trainer, make_optimizer
+
+MIXINGS = ("embedding", "clean", "compare", "random")
+CC_VALUE_LAWS = ("uniform_pm1", "uniform01", "one")
+RELU_SQ_MEAN = {"uniform_pm1": 1.0 / 6.0, "uniform01": 1.0 / 3.0, "one": 1.0}  # E[ReLU(v)²] per value law
+MAX_STEP_ELEMENTS = 2**27  # instances · batch · features (and · d_mlp) one step may hold per tensor
+
+
+@dataclass(frozen=True)
+class CCConfig(ConfigBase):
+    """Compressed computation: n features, one ReLU MLP of d_mlp neurons in a residual stream of width d_embed."""
+
+    name: ClassVar[str] = "cc"
+
+    n_features: int = 100
+    d_embed: int = 1000
+    d_mlp: int = 50
+    p: float = 0.01
+    value_law: str = "uniform_pm1"
+    mixing: str = "embedding"
+    sigma_min: float = 0.0
+    sigma_max: float = 0.1
+    n_instances: int = 1
+    batch_size: int = 2048
+    steps: int = 10_000
+    lr: float = 3e-3
+    schedule: str = "cosine"
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    eval_samples: int = 20_000
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 100
+
+    def __post_init__(self) -> None:
+        check_range("n_features", self.n_features, 2, 2000, integer=True)
+        check_range("d_embed", self.d_embed, 1, 8192, integer=True)
+        check_range("d_mlp", self.d_mlp, 1, 2000, integer=True)
+        check_range("p", self.p, 1e-4, 1.0)
+        check_choice("value_law", self.value_law, CC_VALUE_LAWS)
+        check_choice("mixing", self.mixing, MIXINGS)
+        check_range("sigma_min", self.sigma_min, 0.0, 1.0)
+        check_range("sigma_max", self.sigma_max, 0.0, 1.0)
+        if self.sigma_min > self.sigma_max:
+            raise ValueError(f"sigma_min={self.sigma_min} must not exceed sigma_max={self.sigma_max}")
+        check_range("n_instances", self.n_instances, 1, 64, integer=True)
+        if self.mixing == "compare" and self.n_instances < 2:
+            raise ValueError(f"n_instances={self.n_instances} is out of range for mixing='compare': allowed [2, 64] "
+                             "(instances alternate embedding noise and clean labels)")
+        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
+        check_range("steps", self.steps, 1, 1_000_000, integer=True)
+        check_range("lr", self.lr, 1e-6, 1.0)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        if self.optimizer == "adam" and self.weight_decay != 0.0:
+            raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
+        check_range("eval_samples", self.eval_samples, 100, 1_000_000, integer=True)
+        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        check_choice("device", self.device, DEVICES)
+        check_range("log_every", self.log_every, 1, 100_000, integer=True)
+        width = max(self.n_features, self.d_mlp)
+        if self.n_instances * self.batch_size * width > MAX_STEP_ELEMENTS:
+            raise ValueError(
+                f"n_instances={self.n_instances} × batch_size={self.batch_size} × {width} features/neurons is "
+                f"{self.n_instances * self.batch_size * width:,} values per step: allowed up to {MAX_STEP_ELEMENTS:,}"
+            )
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the model has the frozen embedding (every mode but ``random``)."""
+        return self.mixing != "random"
+
+    @property
+    def width(self) -> int:
+        """Width D of the space W_in reads from: d_embed with an embedding, n_features without."""
+        return self.d_embed if self.embedded else self.n_features
+
+
+def naive_loss_per_feature(n_features: int, d_mlp: int, value_law: str = "uniform_pm1") -> float:
+    """L/p of the naive solution: d_mlp neurons compute ReLU(x_i) of d_mlp features exactly, the rest get nothing.
+
+    The residual already carries x, so feature i's error is ReLU(x_i) when it is not computed and 0 otherwise.
+    A feature is present with probability p, so with L the mean over features and samples,
+    L = (1 − d_mlp/n) · p · E[ReLU(v)²]  and  L/p = max(0, 1 − d_mlp/n) · E[ReLU(v)²];
+    for v ~ U[−1, 1], E[ReLU(v)²] = ½ · ⅓ = 1/6, so n = 100, d_mlp = 50 give 1/12.
+    """
+    check_choice("value_law", value_law, CC_VALUE_LAWS)
+    return max(0.0, 1.0 - d_mlp / n_features) * RELU_SQ_MEAN[value_law]
+
+
+def instance_sigma(cfg: CCConfig) -> np.ndarray:
+    """Mixing std per instance for ``random`` (linear from sigma_min to sigma_max); NaN for the other modes."""
+    if cfg.mixing != "random":
+        return np.full(cfg.n_instances, np.nan)
+    if cfg.n_instances == 1:
+        return np.array([cfg.sigma_max])
+    return np.linspace(cfg.sigma_min, cfg.sigma_max, cfg.n_instances)
+
+
+def instance_clean(cfg: CCConfig) -> np.ndarray:
+    """Whether each instance has clean labels (no mixing in the labels' path). -> (I,) bool"""
+    i = np.arange(cfg.n_instances)
+    if cfg.mixing == "clean":
+        return np.ones(cfg.n_instances, dtype=bool)
+    if cfg.mixing == "compare":
+        return i % 2 == 1
+    return np.zeros(cfg.n_instances, dtype=bool)
+
+
+def instance_labels(cfg: CCConfig) -> list[str]:
+    if cfg.mixing == "random":
+        return [f"#{i} · σ = {s:.3g}" for i, s in enumerate(instance_sigma(cfg))]
+    return [f"#{i} · {'clean labels' if c else 'embedding noise'}" for i, c in enumerate(instance_clean(cfg))]
+
+
+def apply_cc_value_law(v: torch.Tensor, law: str) -> torch.Tensor:
+    """Map v ~ U[0, 1) to the law's values."""
+    if law == "uniform_pm1":
+        return 2.0 * v - 1.0
+    if law == "uniform01":
+        return v
+    if law == "one":
+        return torch.ones_like(v)
+    raise ValueError(f"value_law={law!r} is unknown")
+
+
+def sample_features(cfg: CCConfig, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(n, F) sparse features from one uniform draw u per entry: present iff u < p, value from u / p ~ U[0, 1)."""
+    u = torch.rand(n, cfg.n_features, generator=generator, device=device)
+    return torch.where(u < cfg.p, apply_cc_value_law(u / cfg.p, cfg.value_law), 0.0)
+
+
+def random_mixing(n: int, sigma: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Symmetric (n, n) matrix, zero diagonal, off-diagonal entries N(0, σ²)."""
+    a = torch.randn(n, n, generator=generator, device=device) * sigma
+    upper = torch.triu(a, diagonal=1)
+    return upper + upper.T
+
+
+def embedding(n: int, d: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Frozen W_E (n, d): Gaussian rows scaled to unit norm."""
+    w = torch.randn(n, d, generator=generator, device=device)
+    return w / w.norm(dim=1, keepdim=True)
+
+
+def cc_loss_and_grads(x: torch.Tensor, target: torch.Tensor, W_in: torch.Tensor, W_out: torch.Tensor,
+                      E: torch.Tensor | None, want_grads: bool = True):
+    """Loss per instance and gradients of the folded model, by hand.
+
+    x (B, F) features shared by all instances; target (I, B, F) what the MLP owes (ReLU(x) + x R);
+    W_in (I, D, H), W_out (I, H, D), E (I, F, D) the frozen embedding or None (D = F, no embedding).
+    Returns losses (I,) = mean over batch and features of (MLP(x) − target)², and grads of W_in, W_out.
+    """
+    A = W_in if E is None else torch.bmm(E, W_in)  # (I, F, H)
+    Bm = W_out if E is None else torch.bmm(W_out, E.transpose(1, 2))  # (I, H, F)
+    z = torch.matmul(x, A)  # (I, B, H)
+    h = torch.relu(z)
+    r = torch.bmm(h, Bm) - target  # (I, B, F)
+    losses = r.square().mean(dim=(1, 2))  # (I,)
+    if not want_grads:
+        return losses, None, None
+    g = r * (2.0 / (r.shape[1] * r.shape[2]))  # dL/dpred
+    gB = torch.bmm(h.transpose(1, 2), g)  # (I, H, F)
+    gz = torch.bmm(g, Bm.transpose(1, 2)) * (z > 0)  # (I, B, H)
+    gA = torch.matmul(x.T, gz)  # (I, F, H)
+    if E is None:
+        return losses, gA, gB
+    return losses, torch.bmm(E.transpose(1, 2), gA), torch.bmm(gB, E)
+
+
+def cc_forward(x: torch.Tensor, W_in: torch.Tensor, W_out: torch.Tensor, E: torch.Tensor | None) -> torch.Tensor:
+    """The unfolded residual MLP with autograd, as in the papers: x (B, F) -> ŷ (I, B, F).
+
+    With E: ŷ = x W_E W_Eᵀ + ReLU(x W_E W_in) W_out W_Eᵀ; without: ŷ = x + ReLU(x W_in) W_out.
+    """
+    if E is None:
+        return x + torch.relu(torch.matmul(x, W_in)) @ W_out
+    resid = torch.matmul(x, E)  # (I, B, D)
+    resid = resid + torch.relu(resid @ W_in) @ W_out
+    return resid @ E.transpose(1, 2)
+
+
+class CCTrainer(Trainer):
+    """Trains every instance of a compressed-computation config at once (the loss is their sum)."""
+
+    toy = "cc"
+
+    def __init__(self, cfg: CCConfig) -> None:
+        super().__init__(cfg, cfg.n_instances)
+        I, F, H, D = cfg.n_instances, cfg.n_features, cfg.d_mlp, cfg.width
+        dev, gen = self.device, self.generator
+        if cfg.embedded:
+            self.E = torch.stack([embedding(F, D, gen, dev) for _ in range(I)])  # (I, F, D), frozen
+            gram = torch.bmm(self.E, self.E.transpose(1, 2))  # (I, F, F)
+            R = torch.eye(F, device=dev) - gram
+            R[torch.as_tensor(instance_clean(cfg), device=dev)] = 0.0
+        else:
+            self.E = None
+            R = torch.stack([random_mixing(F, float(s), gen, dev) for s in instance_sigma(cfg)])
+        self.R = R  # (I, F, F): the MLP owes ReLU(x) + x R
+        self._mixes = bool(R.abs().amax() > 0)
+        bound_in, bound_out = 1.0 / math.sqrt(D), 1.0 / math.sqrt(H)  # nn.Linear's default init
+        self.W_in = ((torch.rand(I, D, H, generator=gen, device=dev) * 2 - 1) * bound_in).requires_grad_()
+        self.W_out = ((torch.rand(I, H, D, generator=gen, device=dev) * 2 - 1) * bound_out).requires_grad_()
+        foreach = dev.type == "cuda" or None
+        self.optimizer = make_optimizer(cfg, [self.W_in, self.W_out], foreach=foreach)
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """What the MLP owes for features x (B, F): ReLU(x) + x R per instance. -> (I, B, F)"""
+        t = torch.relu(x)
+        if not self._mixes:
+            return t.expand(self.cfg.n_instances, -1, -1)
+        return torch.baddbmm(t.expand(self.cfg.n_instances, -1, -1), x.expand(self.cfg.n_instances, -1, -1), self.R)
+
+    def _train_step(self) -> torch.Tensor:
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        x = sample_features(cfg, cfg.batch_size, self.generator, self.device)  # (B, F)
+        with torch.no_grad():
+            losses, g_in, g_out = cc_loss_and_grads(x, self.target(x), self.W_in, self.W_out, self.E)
+        self.W_in.grad, self.W_out.grad = g_in, g_out
+        self.optimizer.step()
+        return losses
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            A = self.W_in if self.E is None else torch.bmm(self.E, self.W_in)
+            Bm = self.W_out if self.E is None else torch.bmm(self.W_out, self.E.transpose(1, 2))
+            return {
+                "W_in": self.W_in.detach().cpu().numpy().copy(),  # (I, D, H)
+                "W_out": self.W_out.detach().cpu().numpy().copy(),  # (I, H, D)
+                "A": A.cpu().numpy().copy(),  # (I, F, H): what each neuron reads from each feature
+                "B": Bm.cpu().numpy().copy(),  # (I, H, F): what each neuron writes to each feature
+                "R": self.R.cpu().numpy().copy(),  # (I, F, F): mixing in the labels' path
+            }
+
+
+def eval_features(cfg: CCConfig, n: int | None = None, seed: int | None = None) -> np.ndarray:
+    """A fixed held-out batch of features (n, F), float64, from its own seed (the config's seed + 1 by default)."""
+    n = cfg.eval_samples if n is None else n
+    rng = np.random.default_rng(cfg.seed + 1 if seed is None else seed)
+    u = rng.random((n, cfg.n_features))
+    v = u / cfg.p
+    values = {"uniform_pm1": 2.0 * v - 1.0, "uniform01": v, "one": np.ones_like(v)}[cfg.value_law]
+    return np.where(u < cfg.p, values, 0.0)
+
+
+def per_feature_loss(snap: Snapshot, x: np.ndarray | None = None) -> np.ndarray:
+    """Held-out loss per output feature, divided by p (its mean over features is L/p). -> (I, F)"""
+    cfg = CCConfig.from_dict(snap.config)
+    x = eval_features(cfg) if x is None else x
+    A, Bm, R = snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
+    out = np.empty((cfg.n_instances, cfg.n_features))
+    relu_x = np.maximum(x, 0.0)
+    for i in range(cfg.n_instances):
+        err = np.maximum(x @ A[i], 0.0) @ Bm[i] - (relu_x + x @ R[i])
+        out[i] = (err**2).mean(axis=0) / cfg.p
+    return out
+
+
+def cc_summary(snap: Snapshot) -> dict:
+    """Headline figures: held-out L/p per instance, the naive L/p, and what each instance is."""
+    cfg = CCConfig.from_dict(snap.config)
+    lp = per_feature_loss(snap).mean(axis=1)
+    return {
+        "L_over_p": [round(float(v), 5) for v in lp],
+        "naive_L_over_p": round(naive_loss_per_feature(cfg.n_features, cfg.d_mlp, cfg.value_law), 5),
+        "instances": instance_labels(cfg),
+    }

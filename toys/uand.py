@@ -1,0 +1,352 @@
+"""Universal AND: one hidden ReLU layer that outputs the AND of every pair of m boolean inputs.
+
+Inputs are boolean with exactly ``n_active`` of the m on (a uniformly random subset); the targets are all
+G = m(m−1)/2 pairwise ANDs. Two circuits are compared on the same held-out cases:
+
+- **trained**: h = ReLU(x W1 + b1) (width d), ŷ = h W2 + b2, trained with MSE. Instances are independent models of
+  widths spread geometrically from ``d_min`` to ``d_max`` (one padded model, the unused neurons masked to zero);
+- **hand-made** (Hänni, Mendel, Vaintrob and Chan 2024): neuron k reads a random subset S_k of the inputs (each
+  input independently with probability q) with weight 1 and bias −1, so it fires iff at least two of its inputs
+  are on; the AND of (i, j) is the mean of the neurons whose subsets hold both i and j.
+
+A gate counts as **computed** when at most ``max_error_rate`` of its held-out cases miss the AND by ``tolerance``
+or more. The held-out cases of gate (i, j) are ``eval_cases`` draws of each of: both on, only i on, only j on,
+neither on, the other active inputs drawn at random. With ``tolerance`` ≤ 0.25 no linear function of the inputs
+computes any AND gate: on four cases with the same other inputs, f(1,1) − f(1,0) − f(0,1) + f(0,0) = 0 while the AND
+gives 1, so one of the four misses by at least 1/4. The best (least-squares) linear readout is the
+no-computation baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from toys.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigBase, check_choice, check_range
+from toys.snapshot import Snapshot
+from toys.train import Trainer, make_optimizer
+
+CASES = ((1, 1), (1, 0), (0, 1), (0, 0))  # (input i on, input j on) per held-out case type
+Q_GRID = (0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)  # subset probabilities tried when handmade_q = 0 (auto)
+
+
+@dataclass(frozen=True)
+class UANDConfig(ConfigBase):
+    """Universal AND: a hidden ReLU layer computing all pairwise ANDs of m sparse boolean inputs."""
+
+    name: ClassVar[str] = "uand"
+
+    n_inputs: int = 12
+    n_active: int = 2
+    d_min: int = 8
+    d_max: int = 96
+    n_instances: int = 5
+    batch_size: int = 1024
+    steps: int = 4000
+    lr: float = 1e-2
+    schedule: str = "cosine"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    tolerance: float = 0.25
+    max_error_rate: float = 0.05
+    eval_cases: int = 16
+    handmade_q: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        check_range("n_inputs", self.n_inputs, 4, 256, integer=True)
+        check_range("n_active", self.n_active, 2, min(16, self.n_inputs - 2), integer=True)
+        check_range("d_min", self.d_min, 1, 8192, integer=True)
+        check_range("d_max", self.d_max, 1, 8192, integer=True)
+        if self.d_min > self.d_max:
+            raise ValueError(f"d_min={self.d_min} must not exceed d_max={self.d_max}")
+        check_range("n_instances", self.n_instances, 1, 32, integer=True)
+        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
+        check_range("steps", self.steps, 1, 1_000_000, integer=True)
+        check_range("lr", self.lr, 1e-6, 1.0)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        if self.optimizer == "adam" and self.weight_decay != 0.0:
+            raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
+        check_range("tolerance", self.tolerance, 0.01, 0.5)
+        check_range("max_error_rate", self.max_error_rate, 0.0, 0.5)
+        check_range("eval_cases", self.eval_cases, 1, 256, integer=True)
+        check_range("handmade_q", self.handmade_q, 0.0, 1.0)
+        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
+        check_choice("device", self.device, DEVICES)
+        check_range("log_every", self.log_every, 1, 100_000, integer=True)
+        per_step = self.n_instances * self.batch_size * max(self.n_gates, self.d_max)
+        if per_step > 2**27:
+            raise ValueError(f"n_instances × batch_size × max(gates, d_max) = {per_step:,} values per step: allowed up "
+                             f"to {2**27:,}")
+
+    @property
+    def n_gates(self) -> int:
+        return self.n_inputs * (self.n_inputs - 1) // 2
+
+
+def instance_widths(cfg: UANDConfig) -> np.ndarray:
+    """Hidden width per instance, geometric from d_min to d_max (rounded; repeats allowed). -> (I,) int"""
+    if cfg.n_instances == 1:
+        return np.array([cfg.d_max])
+    return np.round(np.geomspace(cfg.d_min, cfg.d_max, cfg.n_instances)).astype(int)
+
+
+def gate_pairs(m: int) -> np.ndarray:
+    """The (i, j), i < j, of every gate in output order. -> (G, 2)"""
+    return np.stack(np.triu_indices(m, 1), axis=1)
+
+
+def sample_inputs(cfg: UANDConfig, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(n, m) boolean inputs as float32 with exactly n_active ones, uniformly placed."""
+    keys = torch.rand(n, cfg.n_inputs, generator=generator, device=device)
+    idx = keys.topk(cfg.n_active, dim=1).indices
+    return torch.zeros(n, cfg.n_inputs, device=device).scatter_(1, idx, 1.0)
+
+
+def and_targets(x: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """x (B, m) -> the pairwise ANDs (B, G)."""
+    return x[:, pairs[:, 0]] * x[:, pairs[:, 1]]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Held-out cases: ``active`` (G, 4, K, n_active) indices of the on inputs, per gate and case type (CASES)."""
+
+    active: np.ndarray
+    pairs: np.ndarray
+
+    @property
+    def target(self) -> np.ndarray:
+        """The AND per case type. -> (4,)"""
+        return np.array([a * b for a, b in CASES], dtype=np.float64)
+
+    def dense(self, m: int) -> np.ndarray:
+        """All cases as inputs (G·4·K, m), gate-major."""
+        flat = self.active.reshape(-1, self.active.shape[-1])
+        x = np.zeros((len(flat), m))
+        np.put_along_axis(x, flat, 1.0, axis=1)
+        return x
+
+
+def held_out_cases(m: int, k: int, n_cases: int, seed: int) -> HeldOut:
+    """For every gate (i, j): n_cases draws of each case type, the other active inputs drawn without i and j."""
+    rng = np.random.default_rng(seed)
+    pairs = gate_pairs(m)
+    G = len(pairs)
+    active = np.empty((G, len(CASES), n_cases, k), dtype=np.int64)
+    rows = np.arange(G)
+    for c, (a, b) in enumerate(CASES):
+        keys = rng.random((G, n_cases, m))
+        keys[rows, :, pairs[:, 0]] = 2.0  # never among the others
+        keys[rows, :, pairs[:, 1]] = 2.0
+        others = np.argsort(keys, axis=2)[:, :, : k - a - b]
+        cols = []
+        if a:
+            cols.append(np.broadcast_to(pairs[:, 0, None, None], (G, n_cases, 1)))
+        if b:
+            cols.append(np.broadcast_to(pairs[:, 1, None, None], (G, n_cases, 1)))
+        active[:, c] = np.concatenate(cols + [others], axis=2)
+    return HeldOut(active, pairs)
+
+
+def gate_error_rates(outputs: np.ndarray, held: HeldOut, tolerance: float) -> np.ndarray:
+    """Fraction of each gate's held-out cases with |ŷ − AND| ≥ tolerance. outputs (G, 4, K) -> (G,)"""
+    miss = np.abs(outputs - held.target[None, :, None]) >= tolerance
+    return miss.mean(axis=(1, 2))
+
+
+def network_outputs(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray, held: HeldOut) -> np.ndarray:
+    """Each gate's output on its own held-out cases for h = ReLU(x W1 + b1), ŷ = h W2 + b2. -> (G, 4, K)"""
+    G, C, K, _ = held.active.shape
+    out = np.empty((G, C * K))
+    for start in range(0, G, 256):  # chunks of gates bound the memory
+        sl = slice(start, min(G, start + 256))
+        h = np.maximum(W1[held.active[sl]].sum(axis=-2) + b1, 0.0).reshape(sl.stop - start, C * K, -1)  # (g, 4K, d)
+        out[sl] = np.einsum("gcd,dg->gc", h, W2[:, sl]) + b2[sl, None]
+    return out.reshape(G, C, K)
+
+
+def handmade_subsets(m: int, d: int, q: float, seed: int) -> np.ndarray:
+    """Which inputs each neuron of the hand-made U-AND reads: (d, m) bool, each entry on with probability q."""
+    return np.random.default_rng(seed).random((d, m)) < q
+
+
+def handmade_outputs(S: np.ndarray, held: HeldOut) -> np.ndarray:
+    """Outputs of the hand-made U-AND with subsets S (d, m) on each gate's held-out cases. -> (G, 4, K)
+
+    Neuron k: h_k = ReLU(Σ_{i ∈ S_k} x_i − 1). Gate (i, j): the mean of h over N_ij = {k: i, j ∈ S_k}
+    (0 when no neuron reads both). Only the neurons of N_ij are evaluated, so large d and m stay cheap.
+    """
+    pairs = held.pairs
+    both = S[:, pairs[:, 0]] & S[:, pairs[:, 1]]  # (d, G)
+    count = both.sum(axis=0)  # (G,)
+    n_max = max(int(count.max()), 1)
+    neurons = np.argsort(~both, axis=0, kind="stable")[:n_max].T  # (G, n_max): N_ij first
+    valid = np.arange(n_max)[None, :] < count[:, None]  # (G, n_max)
+    reads = S[neurons]  # (G, n_max, m)
+    G, C, K, k = held.active.shape
+    out = np.zeros((G, C, K))
+    for start in range(0, G, 256):  # chunks of gates bound the memory
+        sl = slice(start, min(G, start + 256))
+        g = np.arange(sl.start, sl.stop)[:, None, None, None, None]
+        n = np.arange(n_max)[None, None, None, :, None]
+        on = reads[g, n, held.active[sl, :, :, None, :]].sum(axis=-1)  # (g, 4, K, n_max)
+        h = np.maximum(on - 1.0, 0.0) * valid[sl, None, None, :]
+        out[sl] = h.sum(axis=-1) / np.maximum(count[sl], 1)[:, None, None]
+    return out
+
+
+def handmade_weights(S: np.ndarray, pairs: np.ndarray) -> dict[str, np.ndarray]:
+    """The hand-made construction as dense network weights W1 (m, d), b1 (d,), W2 (d, G), b2 (G,)."""
+    both = (S[:, pairs[:, 0]] & S[:, pairs[:, 1]]).astype(np.float64)
+    count = both.sum(axis=0)
+    return {"W1": S.T.astype(np.float64), "b1": -np.ones(S.shape[0]),
+            "W2": both / np.maximum(count, 1.0), "b2": np.zeros(len(pairs))}
+
+
+def handmade_gates(cfg: UANDConfig, d: int, q: float | None = None, held: HeldOut | None = None) -> dict:
+    """Gates the hand-made U-AND of width d computes on the held-out cases.
+
+    q None takes ``cfg.handmade_q``; 0 (auto) picks from ``Q_GRID`` the q that computes most gates on a separate
+    validation draw (seed + 2), then reports on the held-out cases (seed + 1).
+    """
+    q = cfg.handmade_q if q is None else q
+    held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1) if held is None else held
+    if q == 0.0:
+        val = held_out_cases(cfg.n_inputs, cfg.n_active, max(2, cfg.eval_cases // 2), cfg.seed + 2)
+        scores = []
+        for qq in Q_GRID:
+            rates = gate_error_rates(handmade_outputs(handmade_subsets(cfg.n_inputs, d, qq, cfg.seed), val), val,
+                                     cfg.tolerance)
+            scores.append(int((rates <= cfg.max_error_rate).sum()))
+        q = Q_GRID[int(np.argmax(scores))]
+    S = handmade_subsets(cfg.n_inputs, d, q, cfg.seed)
+    rates = gate_error_rates(handmade_outputs(S, held), held, cfg.tolerance)
+    return {"d": int(d), "q": float(q), "gates": int((rates <= cfg.max_error_rate).sum()), "error_rates": rates,
+            "subsets": S}
+
+
+def linear_readout(cfg: UANDConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The least-squares linear map from the inputs (and a bias) to all ANDs under the training distribution,
+    from its exact moments: with k of m inputs on, E[x_l] = k/m, E[x_l x_i] = k(k−1)/(m(m−1)) and
+    E[x_l x_i x_j] = k(k−1)(k−2)/(m(m−1)(m−2)) for distinct l, i, j. The normal equations are singular (Σ x = k
+    always), so this takes the minimum-norm solution; every solution gives the same outputs on valid inputs.
+    Returns W (m, G), b (G,)."""
+    m, k = cfg.n_inputs, cfg.n_active
+    p1, p2 = k / m, k * (k - 1) / (m * (m - 1))
+    p3 = k * (k - 1) * (k - 2) / (m * (m - 1) * (m - 2))
+    M = np.full((m + 1, m + 1), p2)
+    M[np.arange(m), np.arange(m)] = p1
+    M[m, :] = M[:, m] = p1
+    M[m, m] = 1.0
+    pairs = gate_pairs(m)
+    rhs = np.full((m + 1, len(pairs)), p3)
+    cols = np.arange(len(pairs))
+    rhs[pairs[:, 0], cols] = rhs[pairs[:, 1], cols] = p2
+    rhs[m] = p2
+    coef = np.linalg.pinv(M) @ rhs  # (m + 1, G)
+    return coef[:-1], coef[-1]
+
+
+def linear_gates(cfg: UANDConfig, held: HeldOut | None = None) -> dict:
+    """Gates the best linear readout of the inputs computes (the no-computation baseline)."""
+    held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1) if held is None else held
+    W, b = linear_readout(cfg)
+    gates = np.arange(len(held.pairs))[:, None, None, None]
+    out = W[held.active, gates].sum(axis=-1) + b[:, None, None]  # (G, 4, K): only the on inputs count
+    rates = gate_error_rates(out, held, cfg.tolerance)
+    return {"gates": int((rates <= cfg.max_error_rate).sum()), "error_rates": rates}
+
+
+def neuron_density(W1: np.ndarray) -> np.ndarray:
+    """Fraction of the inputs each neuron reads, as a participation ratio (Σ|w|)² / (m Σ w²) of its input weights:
+    1 when it reads all m equally, s/m when it reads s inputs equally; NaN for a dead (all-zero) neuron.
+    W1 (m, d) -> (d,)"""
+    m = W1.shape[0]
+    sq = (W1**2).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sq > 0, np.abs(W1).sum(axis=0) ** 2 / (m * sq), np.nan)
+
+
+class UANDTrainer(Trainer):
+    """Trains the U-AND networks of every width at once (instances are independent: the loss is their sum)."""
+
+    toy = "uand"
+
+    def __init__(self, cfg: UANDConfig) -> None:
+        super().__init__(cfg, cfg.n_instances)
+        I, m, D, G = cfg.n_instances, cfg.n_inputs, cfg.d_max, cfg.n_gates
+        dev, gen = self.device, self.generator
+        self.widths = instance_widths(cfg)
+        self.mask = (torch.arange(D, device=dev)[None, :] < torch.as_tensor(self.widths, device=dev)[:, None]).float()
+        self.pairs = torch.as_tensor(gate_pairs(m), device=dev)
+        w1 = (torch.rand(I, m, D, generator=gen, device=dev) * 2 - 1) / math.sqrt(m)
+        w2 = (torch.rand(I, D, G, generator=gen, device=dev) * 2 - 1) / torch.sqrt(
+            torch.as_tensor(self.widths, device=dev, dtype=torch.float32))[:, None, None]
+        self.params = {
+            "W1": (w1 * self.mask[:, None, :]).requires_grad_(),  # (I, m, D)
+            "b1": torch.zeros(I, D, device=dev).requires_grad_(),
+            "W2": (w2 * self.mask[:, :, None]).requires_grad_(),  # (I, D, G)
+            "b2": torch.zeros(I, G, device=dev).requires_grad_(),
+        }
+        self.optimizer = make_optimizer(cfg, list(self.params.values()), foreach=dev.type == "cuda" or None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, m) -> ŷ (I, B, G); neurons beyond an instance's width are masked out."""
+        p = self.params
+        h = torch.relu(torch.matmul(x, p["W1"]) + p["b1"][:, None, :]) * self.mask[:, None, :]  # (I, B, D)
+        return torch.baddbmm(p["b2"][:, None, :], h, p["W2"])
+
+    def _train_step(self) -> torch.Tensor:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        x = sample_inputs(self.cfg, self.cfg.batch_size, self.generator, self.device)
+        y = and_targets(x, self.pairs)  # (B, G)
+        losses = (self.forward(x) - y).square().mean(dim=(1, 2))  # (I,)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        return losses.detach()
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+        arrays["widths"] = self.widths.copy()
+        return arrays
+
+
+def trained_gates(snap: Snapshot, held: HeldOut | None = None) -> list[dict]:
+    """Per instance: its width, the gates it computes on the held-out cases, the per-gate error rates."""
+    cfg = UANDConfig.from_dict(snap.config)
+    held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1) if held is None else held
+    out = []
+    for i, d in enumerate(snap["widths"]):
+        W1, b1 = snap["W1"][i, :, :d].astype(np.float64), snap["b1"][i, :d].astype(np.float64)
+        W2, b2 = snap["W2"][i, :d].astype(np.float64), snap["b2"][i].astype(np.float64)
+        rates = gate_error_rates(network_outputs(W1, b1, W2, b2, held), held, cfg.tolerance)
+        out.append({"d": int(d), "gates": int((rates <= cfg.max_error_rate).sum()), "error_rates": rates})
+    return out
+
+
+def uand_summary(snap: Snapshot) -> dict:
+    """Headline figures: gates computed against d for the trained widths, the hand-made circuit at those widths,
+    and the linear baseline."""
+    cfg = UANDConfig.from_dict(snap.config)
+    held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1)
+    trained = trained_gates(snap, held)
+    made = [handmade_gates(cfg, r["d"], held=held) for r in trained]
+    return {
+        "n_gates": cfg.n_gates,
+        "d": [r["d"] for r in trained],
+        "trained_gates": [r["gates"] for r in trained],
+        "handmade_gates": [r["gates"] for r in made],
+        "handmade_q": [r["q"] for r in made],
+        "linear_gates": linear_gates(cfg, held)["gates"],
+    }

@@ -1,0 +1,144 @@
+"""Controls and presets of the computation toys (Computation page): compressed computation and universal AND."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from toys.cc import CC_VALUE_LAWS, CCConfig
+from toys.config import SCHEDULES
+from toys.device import resolve_device
+from toys.uand import UANDConfig
+from ui.controls import Spec, draw_group, preset_picker
+
+ON_GPU = resolve_device("auto").type == "cuda"
+CC_STEPS = 10_000 if ON_GPU else 3_000
+SWEEP_POINTS = 11 if ON_GPU else 4
+UAND_STEPS = 5_000 if ON_GPU else 2_000
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+CC_MODEL = [
+    Spec("cc_n_features", "Features n", "int", 100, 10, 500),
+    Spec("cc_d_embed", "Residual width d_embed", "int", 1000, 10, 4000, 10),
+    Spec("cc_d_mlp", "MLP neurons d_mlp", "int", 50, 1, 500),
+    Spec("cc_log10_p", "log₁₀ feature probability p", "float", -2.0, -3.0, 0.0, 0.05),
+    Spec("cc_value_law", "Feature values when present", "choice", "uniform_pm1", options=CC_VALUE_LAWS,
+         help="uniform_pm1: U[−1, 1] (published) · uniform01: U[0, 1] · one: always 1"),
+    Spec("cc_mixing", "Labels", "choice", "compare", options=("compare", "embedding", "clean"),
+         help="embedding: labels x + ReLU(x), the noisy embedding mixes features in the residual · clean: that mixing "
+              "removed from the labels' path · compare: instances alternate the two"),
+    Spec("cc_n_instances", "Instances", "int", 2, 1, 16),
+]
+CC_TRAINING = [
+    Spec("cc_batch_size", "Batch size", "int", 2048, 64, 8192, 64),
+    Spec("cc_steps", "Steps", "int", CC_STEPS, 100, 50_000, 100),
+    Spec("cc_lr", "Learning rate", "float", 3e-3, 1e-4, 3e-2, 1e-4, help="AdamW; published: 3e-3"),
+    Spec("cc_schedule", "Schedule", "choice", "cosine", options=SCHEDULES),
+    Spec("cc_weight_decay", "Weight decay (AdamW)", "float", 0.01, 0.0, 0.2, 0.005),
+    Spec("cc_seed", "Seed", "int", 0, 0, 10_000),
+    Spec("cc_device", "Device", "choice", "auto", options=DEVICE_CHOICES),
+]
+CC_SWEEP = [
+    Spec("cc_sweep_points", "σ values", "int", SWEEP_POINTS, 2, 16),
+    Spec("cc_sweep_sigma_max", "Largest σ", "float", 0.1 if not ON_GPU else 0.2, 0.005, 0.5, 0.005,
+         help="σ runs linearly from 0 to this; the embedding's mixing has σ ≈ 1/√d_embed ≈ 0.032"),
+]
+CC_SPECS = CC_MODEL + CC_TRAINING + CC_SWEEP
+
+PUBLISHED_CC = dict(cc_n_features=100, cc_d_embed=1000, cc_d_mlp=50, cc_log10_p=-2.0, cc_value_law="uniform_pm1",
+                    cc_batch_size=2048, cc_steps=10_000, cc_lr=3e-3, cc_schedule="cosine", cc_weight_decay=0.01)
+CC_PRESETS: dict[str, dict[str, Any]] = {
+    "Published: embedding noise vs clean labels (Bhagat et al. 2025)": dict(PUBLISHED_CC, cc_mixing="compare",
+                                                                          cc_n_instances=2),
+    "Published: embedding noise only (Braun et al. 2025)": dict(PUBLISHED_CC, cc_mixing="embedding", cc_n_instances=1),
+    "Published: clean labels only": dict(PUBLISHED_CC, cc_mixing="clean", cc_n_instances=1),
+    "Published σ sweep (0 to 0.2, 11 points)": dict(PUBLISHED_CC, cc_sweep_points=11, cc_sweep_sigma_max=0.2),
+    "Quick CPU demo (3,000 steps)": dict(PUBLISHED_CC, cc_mixing="compare", cc_n_instances=2, cc_steps=3000,
+                                         cc_sweep_points=4, cc_sweep_sigma_max=0.1),
+}
+
+UAND_MODEL = [
+    Spec("uand_n_inputs", "Boolean inputs m", "int", 12, 4, 128),
+    Spec("uand_n_active", "Inputs on at a time", "int", 2, 2, 8),
+    Spec("uand_d_min", "Narrowest trained width d", "int", 8, 1, 1024),
+    Spec("uand_d_max", "Widest trained width d", "int", 96, 1, 2048),
+    Spec("uand_n_instances", "Trained widths (instances)", "int", 5, 1, 12),
+    Spec("uand_handmade_q", "Hand-made: input probability per neuron (0 = best of a grid)", "float", 0.0, 0.0, 0.5,
+         0.01),
+]
+UAND_EVAL = [
+    Spec("uand_tolerance", "Tolerance |ŷ − AND|", "float", 0.25, 0.05, 0.5, 0.01,
+         help="≤ 0.25: no linear readout of the inputs computes any gate"),
+    Spec("uand_max_error_rate", "Most held-out cases a computed gate may miss", "float", 0.05, 0.0, 0.5, 0.01),
+    Spec("uand_eval_cases", "Held-out cases per gate and case type", "int", 16, 1, 64),
+]
+UAND_TRAINING = [
+    Spec("uand_batch_size", "Batch size", "int", 1024, 64, 8192, 64),
+    Spec("uand_steps", "Steps", "int", UAND_STEPS, 100, 50_000, 100),
+    Spec("uand_lr", "Learning rate (Adam)", "float", 1e-2, 5e-4, 5e-2, 5e-4),
+    Spec("uand_schedule", "Schedule", "choice", "cosine", options=SCHEDULES),
+    Spec("uand_seed", "Seed", "int", 0, 0, 10_000),
+    Spec("uand_device", "Device", "choice", "auto", options=DEVICE_CHOICES),
+]
+UAND_SPECS = UAND_MODEL + UAND_EVAL + UAND_TRAINING
+
+UAND_PRESETS: dict[str, dict[str, Any]] = {
+    "Small: 12 inputs, 66 gates": dict(uand_n_inputs=12, uand_n_active=2, uand_d_min=8, uand_d_max=96,
+                                       uand_n_instances=5),
+    "Hänni et al.: 100 inputs, 2 on, hand-made beats d": dict(uand_n_inputs=100, uand_n_active=2, uand_d_min=100,
+                                                              uand_d_max=500, uand_n_instances=3, uand_handmade_q=0.05,
+                                                              uand_batch_size=256, uand_steps=3000),
+    "Denser inputs: 24 inputs, 3 on": dict(uand_n_inputs=24, uand_n_active=3, uand_d_min=16, uand_d_max=256,
+                                           uand_n_instances=5),
+}
+
+SPECS = CC_SPECS + UAND_SPECS
+
+
+def cc_controls() -> dict[str, Any]:
+    """Presets and controls of the compressed-computation model and its σ sweep; returns the raw values."""
+    preset_picker(CC_PRESETS, CC_SPECS, key="cc_preset")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        values = draw_group("Model", CC_MODEL)
+    with c2:
+        values |= draw_group("Training", CC_TRAINING)
+    with c3:
+        values |= draw_group("σ sweep", CC_SWEEP)
+    return values
+
+
+def cc_config(values: dict[str, Any]) -> CCConfig:
+    """Control values -> the main config (raises ValueError naming the field for a bad combination)."""
+    return CCConfig.from_dict({
+        "n_features": values["cc_n_features"], "d_embed": values["cc_d_embed"], "d_mlp": values["cc_d_mlp"],
+        "p": float(10.0 ** values["cc_log10_p"]), "value_law": values["cc_value_law"], "mixing": values["cc_mixing"],
+        "n_instances": values["cc_n_instances"], "batch_size": values["cc_batch_size"], "steps": values["cc_steps"],
+        "lr": values["cc_lr"], "schedule": values["cc_schedule"], "weight_decay": values["cc_weight_decay"],
+        "seed": values["cc_seed"], "device": values["cc_device"],
+    })
+
+
+def sweep_config(values: dict[str, Any]) -> CCConfig:
+    """The σ-sweep config: the main settings with a random symmetric mixing, σ from 0 to the largest σ."""
+    base = cc_config({**values, "cc_mixing": "embedding", "cc_n_instances": 1})
+    return base.replace(mixing="random", n_instances=values["cc_sweep_points"], sigma_min=0.0,
+                        sigma_max=values["cc_sweep_sigma_max"])
+
+
+def uand_controls() -> dict[str, Any]:
+    preset_picker(UAND_PRESETS, UAND_SPECS, key="uand_preset")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        values = draw_group("Circuits", UAND_MODEL)
+    with c2:
+        values |= draw_group("Held-out evaluation", UAND_EVAL)
+    with c3:
+        values |= draw_group("Training", UAND_TRAINING)
+    return values
+
+
+def uand_config(values: dict[str, Any]) -> UANDConfig:
+    fields = {s.key.removeprefix("uand_"): values[s.key] for s in UAND_SPECS}
+    return UANDConfig.from_dict(fields)
