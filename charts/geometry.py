@@ -36,7 +36,7 @@ def sticky_frame() -> pd.DataFrame:
 def polytope_color() -> alt.Color:
     """Colour by polytope name on a fixed scale; every layer uses the same one so that they share one legend."""
     return alt.Color("polytope:N", scale=POLYTOPE_SCALE, title="polytope",
-                     legend=alt.Legend(orient="bottom", columns=4))
+                     legend=alt.Legend(orient="right"))  # a bottom legend would eat a fitted chart's height
 
 
 def _sticky_layers(x_max: float) -> list[alt.Chart]:
@@ -137,7 +137,7 @@ def instance_chart(one: pd.DataFrame, title: str, height: int = 220) -> alt.Laye
                  alt.Tooltip("norm:Q", format=".3f")])
     rules = alt.Chart(inline(sticky_frame())).mark_rule(strokeDash=[4, 3], opacity=0.6).encode(
         y="value:Q", color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
-    return alt.layer(bars, rules).properties(height=height, width=alt.Step(max(2, min(14, 700 // n))), title=title)
+    return alt.layer(bars, rules).properties(height=height, title=title)
 
 
 # --------------------------------------------------------------------------------------- ideal configurations

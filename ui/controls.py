@@ -53,7 +53,9 @@ def draw(spec: Spec, *, disabled: bool = False) -> Any:
     if spec.kind == "int":
         return st.slider(spec.label, int(spec.lo), int(spec.hi), int(spec.default), int(spec.step or 1), **common)
     if spec.kind in ("float", "log"):
-        value = st.slider(spec.label, float(spec.lo), float(spec.hi), float(spec.default), spec.step, **common)
+        fine = spec.step is not None and spec.step < 0.01  # "0.00" would hide a learning rate of 3e-3
+        value = st.slider(spec.label, float(spec.lo), float(spec.hi), float(spec.default), spec.step,
+                          format="%.4g" if fine else None, **common)
         return 10.0**value if spec.kind == "log" else value
     if spec.kind == "choice":
         return st.selectbox(spec.label, spec.options, index=spec.options.index(spec.default), **common)
