@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from toys.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES, ConfigBase, check_choice, check_range
+from toys.config import ACTIVATIONS, ConfigBase, check_choice, check_range, check_training
 from toys.data import instance_probability
 from toys.engine import make_optimizer
 from toys.models import ACTIVATION_FNS
@@ -74,15 +74,7 @@ class AbsConfig(ConfigBase):
             )
         check_choice("activation", self.activation, ABS_ACTIVATIONS)
         check_range("dropout", self.dropout, 0.0, 0.9)
-        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
-        check_range("steps", self.steps, 1, 1_000_000, integer=True)
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
-        check_choice("device", self.device, ("auto", "cpu", "cuda"))
-        check_range("log_every", self.log_every, 1, 100_000, integer=True)
+        check_training(self)
 
     @property
     def n_outputs(self) -> int:

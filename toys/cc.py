@@ -32,7 +32,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigBase, check_choice, check_range
+from toys.config import ConfigBase, check_choice, check_range, check_training
 from toys.snapshot import Snapshot
 from toys.train import Trainer, make_optimizer
 
@@ -83,18 +83,10 @@ class CCConfig(ConfigBase):
         if self.mixing == "compare" and self.n_instances < 2:
             raise ValueError(f"n_instances={self.n_instances} is out of range for mixing='compare': allowed [2, 64] "
                              "(instances alternate embedding noise and clean labels)")
-        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
-        check_range("steps", self.steps, 1, 1_000_000, integer=True)
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        check_training(self)
         if self.optimizer == "adam" and self.weight_decay != 0.0:
             raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
         check_range("eval_samples", self.eval_samples, 100, 1_000_000, integer=True)
-        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
-        check_choice("device", self.device, DEVICES)
-        check_range("log_every", self.log_every, 1, 100_000, integer=True)
         width = max(self.n_features, self.d_mlp)
         if self.n_instances * self.batch_size * width > MAX_STEP_ELEMENTS:
             raise ValueError(

@@ -48,6 +48,28 @@ def parse_probabilities(name: str, text: str) -> list[float]:
     return values
 
 
+TRAINING_RANGES = {  # field -> (lo, hi, integer): the training fields every toy config shares
+    "batch_size": (1, 65_536, True),
+    "steps": (1, 10_000_000, True),
+    "lr": (1e-6, 1.0, False),
+    "weight_decay": (0.0, 10.0, False),
+    "seed": (0, 2**31 - 1, True),
+    "log_every": (1, 100_000, True),
+}
+TRAINING_CHOICES = {"schedule": SCHEDULES, "optimizer": OPTIMIZERS, "device": DEVICES}
+
+
+def check_training(cfg: Any) -> None:
+    """Validate whichever of the shared training fields ``cfg`` has (batch, steps, lr, schedule, optimizer,
+    weight decay, seed, device, log_every)."""
+    for name, (lo, hi, integer) in TRAINING_RANGES.items():
+        if hasattr(cfg, name):
+            check_range(name, getattr(cfg, name), lo, hi, integer=integer)
+    for name, choices in TRAINING_CHOICES.items():
+        if hasattr(cfg, name):
+            check_choice(name, getattr(cfg, name), choices)
+
+
 class ConfigBase:
     """Flat-dict round trip shared by all configs."""
 
@@ -184,17 +206,9 @@ class TMSConfig(ConfigBase):
         check_choice("value_law", self.value_law, VALUE_LAWS)
         check_range("subset_size", self.subset_size, 0, self.n_features - paired, integer=True)
         check_range("subset_probability", self.subset_probability, 1e-5, 1.0)
-        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
-        check_range("steps", self.steps, 1, 10_000_000, integer=True)
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        check_training(self)
         if self.optimizer == "adam" and self.weight_decay != 0.0:
             raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
-        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
-        check_choice("device", self.device, DEVICES)
-        check_range("log_every", self.log_every, 1, 100_000, integer=True)
 
     @property
     def paired_features(self) -> int:

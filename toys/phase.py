@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import DEVICES, SCHEDULES, ConfigBase, check_choice, check_range
+from toys.config import ConfigBase, check_choice, check_range, check_training
 from toys.memory import check_fits, tms_step_bytes
 from toys.metrics import REPRESENTED_NORM, feature_norms, superposition_score
 from toys.models import init_tms_params, tms_forward, tms_loss_and_grads
@@ -92,13 +92,8 @@ class PhaseConfig(ConfigBase):
                 "instances"
             )
         check_range("value_samples", self.value_samples, 1, 4096, integer=True)
-        check_range("steps", self.steps, 1, 1_000_000, integer=True)
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_choice("schedule", self.schedule, SCHEDULES)
+        check_training(self)
         check_range("eval_values", self.eval_values, 1, 65_536, integer=True)
-        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
-        check_choice("device", self.device, DEVICES)
-        check_range("log_every", self.log_every, 1, 100_000, integer=True)
 
     @property
     def n_instances(self) -> int:

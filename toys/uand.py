@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigBase, check_choice, check_range
+from toys.config import ConfigBase, check_choice, check_range, check_training
 from toys.snapshot import Snapshot
 from toys.train import Trainer, make_optimizer
 
@@ -67,21 +67,13 @@ class UANDConfig(ConfigBase):
         if self.d_min > self.d_max:
             raise ValueError(f"d_min={self.d_min} must not exceed d_max={self.d_max}")
         check_range("n_instances", self.n_instances, 1, 32, integer=True)
-        check_range("batch_size", self.batch_size, 1, 65_536, integer=True)
-        check_range("steps", self.steps, 1, 1_000_000, integer=True)
-        check_range("lr", self.lr, 1e-6, 1.0)
-        check_choice("schedule", self.schedule, SCHEDULES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        check_training(self)
         if self.optimizer == "adam" and self.weight_decay != 0.0:
             raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
         check_range("tolerance", self.tolerance, 0.01, 0.5)
         check_range("max_error_rate", self.max_error_rate, 0.0, 0.5)
         check_range("eval_cases", self.eval_cases, 1, 256, integer=True)
         check_range("handmade_q", self.handmade_q, 0.0, 1.0)
-        check_range("seed", self.seed, 0, 2**31 - 1, integer=True)
-        check_choice("device", self.device, DEVICES)
-        check_range("log_every", self.log_every, 1, 100_000, integer=True)
         per_step = self.n_instances * self.batch_size * max(self.n_gates, self.d_max)
         if per_step > 2**27:
             raise ValueError(f"n_instances × batch_size × max(gates, d_max) = {per_step:,} values per step: allowed up "
