@@ -4,3 +4,5 @@
 training cases run (default: the GPU if there is one). Cases live in ``bench.tms`` (training speed against the
 notebook loop of ``bench.reference``) and ``bench.geometry`` (fastcore.geometry against numpy/scipy).
 """
+
+import toys  # noqa: E402,F401  (first: sets OpenMP's wait policy before torch loads)

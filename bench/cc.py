@@ -18,16 +18,15 @@ from __future__ import annotations
 import gc
 import json
 import math
-import statistics
 import subprocess
 import sys
 import time
 
 import torch
 
-from bench.tms import _peak_rss_mb, _rate, _sync
+from bench.tms import _peak_rss_mb, _rate, _sync, result
 from toys.cc import CCConfig, CCTrainer
-from toys.device import device_label, resolve_device
+from toys.device import resolve_device
 
 CONFIGS = {"cc_published": CCConfig(n_features=100, d_embed=1000, d_mlp=50, p=0.01, batch_size=2048, lr=3e-3,
                                     weight_decay=0.01, schedule="cosine", mixing="embedding")}
@@ -139,22 +138,7 @@ def bench_case(name: str, device: str = "auto", seconds: float | None = None, ro
                     "before (MB)"
                     if dev.type == "cuda" else
                     "growth of the peak RSS (VmHWM) of a fresh process over building it and 100 steps (MB)")
-    ours_rate, ref_rate = statistics.median(ours_rates), statistics.median(ref_rates)
-    return {
-        "bench": name,
-        "device": device_label(dev),
-        "config": {**{k: v for k, v in cfg.to_dict().items() if k not in ("steps", "device", "seed")},
-                   "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "rounds": rounds,
-                   "seconds_per_round": seconds},
-        "ours": round(ours_rate, 1),
-        "reference": round(ref_rate, 1),
-        "unit": "steps/s",
-        "ratio": round(ours_rate / ref_rate, 2),
-        "peak_mem_mb": peak,
-        "ours_rounds": [round(r, 1) for r in ours_rates],
-        "reference_rounds": [round(r, 1) for r in ref_rates],
-        "ours_startup_s": round(startup, 3),
-    }
+    return result(name, dev, cfg, {}, ours_rates, ref_rates, peak, startup, rounds, seconds)
 
 
 def cases(device: str = "auto") -> list[str]:

@@ -159,12 +159,18 @@ def bench_case(name: str, device: str = "auto", seconds: float | None = None, ro
     else:
         peak = {which: _cpu_peak_mem(name, which) for which in ("ours", "reference")}
         peak["what"] = f"growth of the peak RSS (VmHWM) of a fresh process over building it and {MEM_STEPS} steps (MB)"
+    extra = {"engine": engine + (" (triton kernel)" if fused else " (torch ops)" if fused is False else "")}
+    return result(name, dev, cfg, extra, ours_rates, ref_rates, peak, startup, rounds, seconds)
+
+
+def result(name: str, dev: torch.device, cfg, extra: dict, ours_rates: list[float], ref_rates: list[float],
+           peak: dict, startup: float, rounds: int, seconds: float) -> dict:
+    """The JSON record of a training case: medians of the rounds and their ratio, config, memory, start-up."""
     ours_rate, ref_rate = statistics.median(ours_rates), statistics.median(ref_rates)
     return {
         "bench": name,
         "device": device_label(dev),
-        "config": {**{k: v for k, v in cfg.to_dict().items() if k not in ("steps", "device", "seed")},
-                   "engine": engine + (" (triton kernel)" if fused else " (torch ops)" if fused is False else ""),
+        "config": {**{k: v for k, v in cfg.to_dict().items() if k not in ("steps", "device", "seed")}, **extra,
                    "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "rounds": rounds,
                    "seconds_per_round": seconds},
         "ours": round(ours_rate, 1),
