@@ -34,6 +34,9 @@ the CPU otherwise, and watch their geometry form.
 - **Phase diagram** — relative importance × feature density for n = 2, m = 1 and n = 3, m = 2, every cell a
   model (best of K seeds), coloured by whether the extra feature is dropped, given its own dimension or
   superposed, with the exact n = 2, m = 1 boundaries drawn over it.
+- **Circuit clustering** — a model computing T planted circuits in one shared MLP, a transcoder trained on that
+  MLP, and clustering of the transcoder latents' co-activations: do the clusters recover the circuits? Scored
+  against the ground truth (adjusted Rand index, AMI, purity) for numba and scikit-learn methods side by side.
 
 Every control lives in the URL: copy the address bar to share exactly what you see.
         """
@@ -48,6 +51,7 @@ pages = [
     st.Page("pages/computation.py", title="Computation", icon=":material/calculate:"),
     st.Page("pages/geometry.py", title="Feature geometry", icon=":material/hexagon:"),
     st.Page("pages/phase.py", title="Phase diagram", icon=":material/grid_on:"),
+    st.Page("pages/clustering.py", title="Circuit clustering", icon=":material/hub:"),
 ]
 nav = st.navigation(pages)
 device_badge()

@@ -7,7 +7,7 @@ import importlib
 import json
 import sys
 
-MODULES = ("tms", "geometry")
+MODULES = ("tms", "geometry", "coactivation", "cc")
 
 
 def _cases(device: str) -> tuple[dict, list[str]]:
@@ -15,9 +15,9 @@ def _cases(device: str) -> tuple[dict, list[str]]:
     found, default = {}, []
     for module_name in MODULES:
         module = importlib.import_module(f"bench.{module_name}")
-        if module_name == "tms":
+        if module_name in ("tms", "cc"):  # training cases: run on the chosen device
             for name, fn in module.CASES.items():
-                found[name] = found[f"tms.{name}"] = (lambda fn=fn: fn(device))
+                found[name] = found[f"{module_name}.{name}"] = (lambda fn=fn: fn(device))
             default += module.cases(device)
         else:
             for name, fn in module.CASES.items():

@@ -134,3 +134,104 @@ def pairs(X: np.ndarray, threshold: float, below: bool):
     hit &= keep[:, None] & keep[None, :]
     i, j = np.nonzero(np.triu(hit, k=1))
     return i, j, C[i, j]
+
+
+# ---------------------------------------------------------------------------------------------- co-activation
+
+
+def cooccurrence(X) -> np.ndarray:
+    """C[i, j] = samples where latents i and j are both nonzero: the binarised dense XᵀX."""
+    import scipy.sparse as sp
+
+    B = (X.toarray() if sp.issparse(X) else np.asarray(X)) != 0
+    return B.T.astype(np.int64) @ B.astype(np.int64)
+
+
+def similarity(C: np.ndarray, n: int, kind: str) -> np.ndarray:
+    """Jaccard / PMI / NPMI / phi one pair at a time, straight from the definitions (see fastcore.coactivation)."""
+    L = C.shape[0]
+    out = np.zeros((L, L))
+    for i in range(L):
+        for j in range(L):
+            c, ni, nj = float(C[i, j]), float(C[i, i]), float(C[j, j])
+            if kind == "jaccard":
+                union = ni + nj - c
+                out[i, j] = c / union if union else 0.0
+            elif kind == "phi":
+                var = ni * (n - ni) * nj * (n - nj)
+                out[i, j] = (c / n - (ni / n) * (nj / n)) / np.sqrt(var / n**4) if var else 0.0
+            elif ni == 0 or nj == 0:
+                out[i, j] = np.nan if kind == "pmi" else 0.0
+            else:
+                pij, pi, pj = c / n, ni / n, nj / n
+                pmi = np.log(pij / (pi * pj)) if pij else -np.inf
+                if kind == "pmi":
+                    out[i, j] = pmi
+                else:
+                    out[i, j] = -1.0 if pij == 0 else (1.0 if pij == 1 else pmi / -np.log(pij))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- clustering
+
+
+def _first_appearance(labels) -> np.ndarray:
+    order = {c: k for k, c in enumerate(dict.fromkeys(np.asarray(labels).tolist()))}
+    return np.array([order[c] for c in np.asarray(labels).tolist()], dtype=np.int64)
+
+
+def threshold_components(S: np.ndarray, t: float) -> np.ndarray:
+    """scipy's connected components of S > t off the diagonal, numbered by lowest member."""
+    A = np.asarray(S) > t
+    np.fill_diagonal(A, False)
+    return _first_appearance(connected_components(A, directed=False)[1])
+
+
+def components_by_size(S: np.ndarray, max_size: int) -> tuple[np.ndarray, float]:
+    """Try every candidate threshold from the lowest up; keep the first whose largest component fits."""
+    n = len(S)
+    values = np.unique(S[np.triu_indices(n, 1)])
+    for t in np.concatenate([[values[0] - 1.0], values]):
+        labels = threshold_components(S, t)
+        if np.bincount(labels).max() <= max_size:
+            return labels, float(t)
+    raise AssertionError("the highest threshold leaves only singletons")
+
+
+def average_linkage_heights(D: np.ndarray) -> np.ndarray:
+    """UPGMA by brute force: merge the two clusters with the least mean leaf-to-leaf distance, n − 1 times."""
+    D = np.asarray(D, dtype=np.float64)
+    clusters = [[i] for i in range(len(D))]
+    heights = []
+    while len(clusters) > 1:
+        best = (np.inf, 0, 0)
+        for p in range(len(clusters)):
+            for q in range(p + 1, len(clusters)):
+                d = D[np.ix_(clusters[p], clusters[q])].mean()
+                if d < best[0]:
+                    best = (d, p, q)
+        d, p, q = best
+        heights.append(d)
+        clusters[p] = clusters[p] + clusters[q]
+        del clusters[q]
+    return np.array(heights)
+
+
+def average_linkage_labels(D: np.ndarray, n_clusters: int) -> np.ndarray:
+    """UPGMA by brute force, stopped at n_clusters; labels numbered by lowest member."""
+    D = np.asarray(D, dtype=np.float64)
+    clusters = [[i] for i in range(len(D))]
+    while len(clusters) > n_clusters:
+        best = (np.inf, 0, 0)
+        for p in range(len(clusters)):
+            for q in range(p + 1, len(clusters)):
+                d = D[np.ix_(clusters[p], clusters[q])].mean()
+                if d < best[0]:
+                    best = (d, p, q)
+        _, p, q = best
+        clusters[p] = clusters[p] + clusters[q]
+        del clusters[q]
+    labels = np.empty(len(D), np.int64)
+    for k, members in enumerate(clusters):
+        labels[members] = k
+    return _first_appearance(labels)

@@ -1,0 +1,95 @@
+"""Circuit clustering: recover a toy model's planted circuits from its transcoder's latent co-activations."""
+
+import streamlit as st
+
+from charts.clustering import (coactivation_chart, coactivation_frame, contingency_chart, contingency_frame,
+                               health_chart, health_frame, pipeline_loss_chart, pipeline_loss_frame, scores_chart,
+                               scores_frame, transcoder_chart, transcoder_frame)
+from toys.clustering import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
+from toys.device import resolve_device
+from ui.clustering_controls import clustering_configs, clustering_controls
+from ui.export import export_row, snapshot_buttons
+from ui.live import live_training
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()
+
+st.title("Circuit clustering")
+st.markdown(
+    "T independent **circuits** (each computes |x| or pairwise ANDs of its own features; only a few are active at "
+    "once) share **one MLP**, so it computes them in superposition. A **transcoder** learns sparse latents mapping "
+    "the MLP's input to its output. Latents of one circuit should fire together: cluster their **co-activations** "
+    "and score the clusters against the circuits each latent's weights point at."
+)
+
+values = clustering_controls()
+device = resolve_device("auto").type
+cfg, cluster_cfg = clustering_configs(values, device)
+
+CACHE = "clu_analysis"
+
+
+def draw(snap, info) -> None:
+    stage = snap.extras["stage"]
+    model_steps = snap.config["steps"]
+    losses = pipeline_loss_frame(snap.loss, snap.loss_steps, model_steps)
+    lc = pipeline_loss_chart(losses, model_steps + snap.config["tc_steps"], model_steps)
+    st.altair_chart(lc, width="stretch")
+    model, transcoder = split_snapshot(snap)
+    tframe = transcoder_frame(transcoder.loss, transcoder.loss_steps) if transcoder is not None else None
+    if tframe is not None and len(tframe):
+        tchart = transcoder_chart(tframe)
+        st.altair_chart(tchart)
+    if stage != "done":
+        st.caption("Clustering runs when both stages have trained: press Play (or Step) to go on.")
+        return
+    key = (snap.step, tuple(sorted(snap.config.items())), cluster_cfg)
+    cached = st.session_state.get(CACHE)
+    if cached is None or cached[0] != key:
+        with st.status("Collecting activations, counting co-activations, clustering…", expanded=False) as status:
+            result = analyse(model, transcoder, cluster_cfg, device=device)
+            status.update(label="Analysis done: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()),
+                          state="complete")
+        st.session_state[CACHE] = (key, result)
+    a = st.session_state[CACHE][1]
+    chosen = a.scores[cluster_cfg.method]
+    c = st.columns(6)
+    c[0].metric("ARI", f"{chosen['ari']:.3f}")
+    c[1].metric("AMI", f"{chosen['ami']:.3f}")
+    c[2].metric("purity", f"{chosen['purity']:.3f}")
+    c[3].metric("clusters found / true", f"{chosen['found']} / {chosen['true']}",
+                help=f"{chosen['found_2plus']} of them with two or more latents")
+    c[4].metric("live latents", f"{int(a.live.sum())} / {len(a.live)}")
+    c[5].metric("normalised MSE · L0", f"{a.nmse:.3f} · {a.l0:.1f}")
+
+    labels = a.labels[cluster_cfg.method]
+    left, right = st.columns([3, 2])
+    heat_df = coactivation_frame(a.similarity, labels, a.truth, a.live.nonzero()[0])
+    heat = coactivation_chart(heat_df, cluster_cfg.similarity)
+    left.altair_chart(heat)
+    if heat_df["x"].max() + 1 < a.live.sum():
+        left.caption(f"{heat_df['x'].max() + 1} of {int(a.live.sum())} live latents drawn, evenly along the order.")
+    cont_df = contingency_frame(labels, a.truth)
+    cont = contingency_chart(cont_df)
+    right.altair_chart(cont)
+    sc_df = scores_frame(a.scores, METHOD_LABELS)
+    sc = scores_chart(sc_df, METHOD_LABELS[cluster_cfg.method])
+    left, right = st.columns([3, 2])
+    left.altair_chart(sc)
+    hl_df = health_frame(a.fired, a.live, a.dead_in_training)
+    hl = health_chart(hl_df)
+    right.altair_chart(hl, width="stretch")
+
+    exports = [("Training loss", "clu_loss", lc, losses),
+               ("Co-activation by cluster", "clu_coactivation", heat, heat_df),
+               ("Clusters vs circuits", "clu_contingency", cont, cont_df), ("Scores", "clu_scores", sc, sc_df),
+               ("Latent health", "clu_health", hl, hl_df)]
+    if tframe is not None and len(tframe):
+        exports.append(("Transcoder", "clu_transcoder", tchart, tframe))
+    with st.expander("Export"):
+        snapshot_buttons(snap, "clu_snap")
+        for title, name, chart, df in exports:
+            st.markdown(f"**{title}**")
+            export_row(name, chart, df, name)
+
+live_training("clu", cfg, PipelineTrainer, draw, step_size=500)

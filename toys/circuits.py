@@ -1,0 +1,206 @@
+"""A toy model with planted circuits: T independent small computations sharing one MLP.
+
+Input features come in T groups of ``circuit_size`` (the circuits). Each circuit is active on a sample with
+probability ``p_circuit``; only an active circuit's features are nonzero. Every circuit computes its own outputs:
+
+- ``abs``: |x_f| for each of its features, x_f ~ U[−1, 1] when the circuit is active;
+- ``and``: x_f AND x_g for every pair of its features, x_f ~ Bernoulli(½) when the circuit is active.
+
+The features are embedded into ``d_model`` dimensions by a fixed random map E (unit columns; orthonormal when
+d_model ≥ features); one MLP with ``n_neurons`` ReLUs reads that embedding and is trained to produce every circuit's
+outputs at once:  r = E x (d_model),  h = ReLU(W_in r + b_in),  ŷ = W_out h + b_out.  With fewer neurons than the
+computations need, it must compute them in superposition. Ground truth: the circuit of every feature and output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from toys.config import ConfigBase, check_choice, check_range, check_training
+from toys.engine import make_optimizer
+from toys.snapshot import Snapshot
+from toys.train import Trainer
+
+FUNCTIONS = ("abs", "and")
+
+
+@dataclass(frozen=True)
+class CircuitsConfig(ConfigBase):
+    """T planted circuits computed by one shared MLP (see the module docstring)."""
+
+    name: ClassVar[str] = "circuits"
+
+    n_circuits: int = 8
+    circuit_size: int = 4
+    function: str = "abs"
+    p_circuit: float = 0.1
+    d_model: int = 32
+    n_neurons: int = 64
+    batch_size: int = 1024
+    steps: int = 3000
+    lr: float = 3e-3
+    schedule: str = "cosine"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        check_range("n_circuits", self.n_circuits, 1, 256, integer=True)
+        check_range("circuit_size", self.circuit_size, 1, 32, integer=True)
+        check_choice("function", self.function, FUNCTIONS)
+        if self.function == "and" and self.circuit_size < 2:
+            raise ValueError(f"circuit_size={self.circuit_size} is out of range for function='and': allowed [2, 32] "
+                             "(an AND needs two features)")
+        check_range("p_circuit", self.p_circuit, 1e-4, 1.0)
+        check_range("d_model", self.d_model, 1, 4096, integer=True)
+        check_range("n_neurons", self.n_neurons, 1, 8192, integer=True)
+        check_training(self)
+        if self.optimizer == "adam" and self.weight_decay != 0.0:
+            raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
+
+    @property
+    def n_features(self) -> int:
+        return self.n_circuits * self.circuit_size
+
+    @property
+    def outputs_per_circuit(self) -> int:
+        g = self.circuit_size
+        return g if self.function == "abs" else g * (g - 1) // 2
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_circuits * self.outputs_per_circuit
+
+
+def feature_circuit(cfg: CircuitsConfig) -> np.ndarray:
+    """Circuit of every input feature. -> (F,) int64"""
+    return np.repeat(np.arange(cfg.n_circuits), cfg.circuit_size)
+
+
+def output_circuit(cfg: CircuitsConfig) -> np.ndarray:
+    """Circuit of every output. -> (O,) int64"""
+    return np.repeat(np.arange(cfg.n_circuits), cfg.outputs_per_circuit)
+
+
+def _pairs(g: int) -> tuple[np.ndarray, np.ndarray]:
+    i, j = np.triu_indices(g, 1)
+    return i, j
+
+
+def embedding(cfg: CircuitsConfig) -> np.ndarray:
+    """The fixed map E (d_model, F) from the config's seed: orthonormal columns if d_model ≥ F, else unit columns."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    A = rng.standard_normal((cfg.d_model, cfg.n_features))
+    if cfg.d_model >= cfg.n_features:
+        q, r = np.linalg.qr(A)
+        return (q * np.sign(np.diag(r))).astype(np.float32)
+    return (A / np.linalg.norm(A, axis=0, keepdims=True)).astype(np.float32)
+
+
+class CircuitsSampler:
+    """Draws (x, target) batches for one config on one device."""
+
+    def __init__(self, cfg: CircuitsConfig, device: torch.device | str) -> None:
+        self.cfg = cfg
+        self.device = torch.device(device)
+        i, j = _pairs(cfg.circuit_size)
+        self._i = torch.as_tensor(i, device=self.device)
+        self._j = torch.as_tensor(j, device=self.device)
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> x (B, F), target (B, O), float32."""
+        cfg = self.cfg
+        T, g = cfg.n_circuits, cfg.circuit_size
+        active = torch.rand(batch, T, 1, generator=generator, device=self.device) < cfg.p_circuit  # (B, T, 1)
+        u = torch.rand(batch, T, g, generator=generator, device=self.device)  # (B, T, g)
+        if cfg.function == "abs":
+            x = (2.0 * u - 1.0) * active
+            y = x.abs()
+        else:
+            x = (u < 0.5).float() * active
+            y = x[:, :, self._i] * x[:, :, self._j]  # (B, T, g(g−1)/2)
+        return x.reshape(batch, T * g), y.reshape(batch, -1)
+
+
+def mlp_forward(params: dict[str, torch.Tensor], r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """r (B, d_model) -> (neurons h (B, N), output ŷ (B, O))."""
+    h = torch.relu(torch.addmm(params["b_in"], r, params["W_in"].T))
+    return h, torch.addmm(params["b_out"], h, params["W_out"].T)
+
+
+class CircuitsTrainer(Trainer):
+    """Trains the shared MLP on every circuit at once (MSE summed over outputs, mean over the batch).
+
+    Snapshot arrays: E (d_model, F) fixed embedding, W_in (N, d_model), b_in (N,), W_out (O, N), b_out (O,),
+    feature_circuit (F,), output_circuit (O,). The loss log has one column: the MSE.
+    """
+
+    toy = "circuits"
+
+    def __init__(self, cfg: CircuitsConfig) -> None:
+        super().__init__(cfg, 1)
+        self.E = torch.as_tensor(embedding(cfg), device=self.device)  # (d, F)
+        d, N, O = cfg.d_model, cfg.n_neurons, cfg.n_outputs
+        gen = self.generator
+        self.params = {
+            "W_in": (torch.randn(N, d, generator=gen, device=self.device) / d**0.5).requires_grad_(),
+            "b_in": torch.zeros(N, device=self.device).requires_grad_(),
+            "W_out": (torch.randn(O, N, generator=gen, device=self.device) / N**0.5).requires_grad_(),
+            "b_out": torch.zeros(O, device=self.device).requires_grad_(),
+        }
+        self.sampler = CircuitsSampler(cfg, self.device)
+        self.optimizer = make_optimizer(cfg, list(self.params.values()))
+
+    def _train_step(self) -> torch.Tensor:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        x, y = self.sampler.sample(self.cfg.batch_size, self.generator)
+        _, out = mlp_forward(self.params, x @ self.E.T)
+        loss = ((out - y) ** 2).sum(dim=1).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()[None]
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+        arrays["E"] = self.E.cpu().numpy().copy()
+        arrays["feature_circuit"] = feature_circuit(self.cfg)
+        arrays["output_circuit"] = output_circuit(self.cfg)
+        return arrays
+
+
+class FrozenCircuits:
+    """A trained circuits model (from its snapshot) on a device: draws inputs and gives the MLP's input and output."""
+
+    def __init__(self, snap: Snapshot, device: torch.device | str) -> None:
+        if snap.toy != "circuits":
+            raise ValueError(f"need a circuits snapshot, got toy={snap.toy!r}")
+        self.cfg = CircuitsConfig.from_dict(snap.config)
+        self.device = torch.device(device)
+        self.params = {k: torch.as_tensor(snap[k], device=self.device) for k in ("W_in", "b_in", "W_out", "b_out")}
+        self.E = torch.as_tensor(snap["E"], device=self.device)
+        self.sampler = CircuitsSampler(self.cfg, self.device)
+
+    @torch.no_grad()
+    def sample_io(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> MLP input r (B, d_model), MLP output ŷ (B, O)."""
+        x, _ = self.sampler.sample(batch, generator)
+        r = x @ self.E.T
+        return r, mlp_forward(self.params, r)[1]
+
+
+def baseline_mse(cfg: CircuitsConfig) -> float:
+    """Expected loss of the best constant output (per-output mean): what the MLP must beat to compute anything."""
+    if cfg.function == "abs":
+        var = cfg.p_circuit / 3.0 - (cfg.p_circuit / 2.0) ** 2  # |x| ~ U[0,1] with probability p
+    else:
+        q = cfg.p_circuit / 4.0  # an AND of two Bernoulli(½) features of an active circuit
+        var = q * (1.0 - q)
+    return float(cfg.n_outputs * var)
