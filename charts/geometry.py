@@ -33,18 +33,19 @@ def sticky_frame() -> pd.DataFrame:
     return df
 
 
-def polytope_color() -> alt.Color:
+def polytope_color(legend: bool = True) -> alt.Color:
     """Colour by polytope name on a fixed scale; every layer uses the same one so that they share one legend."""
-    return alt.Color("polytope:N", scale=POLYTOPE_SCALE, title="polytope",
-                     legend=alt.Legend(orient="right"))  # a bottom legend would eat a fitted chart's height
+    return alt.Color("polytope:N", scale=POLYTOPE_SCALE, title="polytope",  # not at the bottom: a bottom legend
+                     legend=alt.Legend(orient="right") if legend else None)  # would eat a fitted chart's height
 
 
-def _sticky_layers(x_max: float) -> list[alt.Chart]:
+def _sticky_layers(x_max: float, legend: bool = True) -> list[alt.Chart]:
+    """The sticky fractions as dashed lines, labelled inside the plot's right end (clear of the legend)."""
     data = inline(sticky_frame())
     rules = alt.Chart(data).mark_rule(strokeDash=[4, 3], strokeWidth=1, opacity=0.7).encode(
-        y=alt.Y("value:Q"), color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
-    text = alt.Chart(data).mark_text(align="left", dx=4, fontSize=10).encode(
-        x=alt.datum(x_max), y=alt.Y("label_y:Q"), text="text:N", color=polytope_color())
+        y=alt.Y("value:Q"), color=polytope_color(legend), tooltip=["fraction:N", "polytope:N"])
+    text = alt.Chart(data).mark_text(align="right", dx=-4, dy=-5, fontSize=10).encode(
+        x=alt.datum(x_max), y=alt.Y("label_y:Q"), text="text:N", color=polytope_color(legend))
     return [rules, text]
 
 
@@ -65,7 +66,7 @@ def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int 
         tooltip=["instance:Q", alt.Tooltip("p:Q", format=".3g", title="1 − S"),
                  alt.Tooltip("dims_per_feature:Q", format=".3f", title="m/‖W‖²"), "n_represented:Q",
                  alt.Tooltip("loss:Q", format=".3e")])
-    return alt.layer(*_sticky_layers(x_domain[1]), line, points).properties(
+    return alt.layer(*_sticky_layers(x_domain[1], legend=False), line, points).properties(
         height=height, title="Dimensions per feature m/‖W‖²_F")
 
 
