@@ -136,7 +136,7 @@ def scores_chart(df: pd.DataFrame, selected: str) -> alt.Chart:
         alt.Chart(inline(df), title="Scores against the true circuits")
         .mark_bar()
         .encode(
-            y=alt.Y("method:N", title=None, sort=None),
+            y=alt.Y("method:N", title=None, sort=None, axis=alt.Axis(labelLimit=260)),
             x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1], clamp=True), title=None),
             color=alt.Color("method:N", legend=None),
             opacity=alt.condition(alt.datum.method == selected, alt.value(1.0), alt.value(0.45)),
@@ -144,7 +144,7 @@ def scores_chart(df: pd.DataFrame, selected: str) -> alt.Chart:
             tooltip=["method:N", "metric:N", alt.Tooltip("value:Q", format=".3f"), "found:Q", "found_2plus:Q",
                      "true:Q"],
         )
-        .properties(width=320, height=alt.Step(16))
+        .properties(width=240, height=alt.Step(20))
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -82,6 +83,10 @@ PAGES = {  # URL path -> text that shows the page has drawn
     "": "Superposition Playground",
     "superposition": "Loss per instance",
     "absval": "Loss per instance",
+    "computation": "Computation in superposition",
+    "geometry": "Dimensions per feature",
+    "phase": "Cells per phase",
+    "clustering": "Circuit clustering",
 }
 
 
@@ -93,7 +98,7 @@ def test_every_page_renders_and_steps(app_url, path):
         page.goto(f"{app_url}/{path}")
         page.wait_for_selector(f"text={PAGES[path]}", timeout=120_000)
         wait_idle(page)
-        step = page.get_by_role("button", name="Step +100")
+        step = page.get_by_role("button", name=re.compile(r"Step \+\d+"))
         if step.count():
             step.first.click()
             _wait_for_step(page, 100)
