@@ -15,7 +15,6 @@ after a tiny warm-up model (library loading left out).
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import subprocess
@@ -24,7 +23,7 @@ import time
 
 import torch
 
-from bench.tms import _peak_rss_mb, _rate, _sync, result
+from bench.tms import _peak_rss_mb, _rate, _sync, cuda_peak_mem, result
 from toys.cc import CCConfig, CCTrainer
 from toys.device import resolve_device
 
@@ -96,16 +95,8 @@ def _mem_probe(name: str, which: str) -> None:
 
 def _peak_mem(name: str, which: str, device: torch.device) -> float | None:
     if device.type == "cuda":
-        gc.collect()
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        obj, run = (_ours if which == "ours" else _reference)(CONFIGS[name], device)
-        run(MEM_STEPS)
-        torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device) - base
-        del obj, run
-        return round(peak / 2**20, 2)
+        return cuda_peak_mem(lambda: (_ours if which == "ours" else _reference)(CONFIGS[name], device), device,
+                             MEM_STEPS)
     try:
         out = subprocess.run([sys.executable, "-m", "bench.cc", "--mem", name, which], capture_output=True, text=True,
                              timeout=300, check=True)

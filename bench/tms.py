@@ -107,12 +107,17 @@ def _mem_probe(name: str, which: str) -> None:
 
 def _cuda_peak_mem(name: str, which: str, device: torch.device) -> float:
     """Peak CUDA memory allocated (MB) over building ``which`` for case ``name`` and running its steps."""
+    return cuda_peak_mem(lambda: (_ours if which == "ours" else _reference)(CONFIGS[name], device), device)
+
+
+def cuda_peak_mem(build, device: torch.device, steps: int = MEM_STEPS) -> float:
+    """Peak CUDA memory allocated (MB) over ``build()`` -> (trainer, run) and ``run(steps)``, less what was there."""
     gc.collect()
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
-    obj, run = (_ours if which == "ours" else _reference)(CONFIGS[name], device)
-    run(MEM_STEPS)
+    obj, run = build()
+    run(steps)
     torch.cuda.synchronize(device)
     peak = torch.cuda.max_memory_allocated(device) - base
     del obj, run
