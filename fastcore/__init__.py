@@ -3,9 +3,9 @@
 Importing this package chooses a writable cache directory for ``cache=True`` kernels (``NUMBA_CACHE_DIR`` if set,
 else ``.numba_cache`` beside the package, else a temp dir) and a thread-safe threading layer: Streamlit serves
 every visitor on its own thread, and numba's default workqueue layer aborts the process on concurrent
-``parallel=True`` calls. It also asks OpenMP threads to sleep rather than spin while they wait
-(``OMP_WAIT_POLICY=PASSIVE``, unless set): on a 2-core machine shared by other work, spinning threads made the
-parallel TMS step 8-45× slower (12-70 steps/s instead of 520-550 for a 28-instance 10→5 model).
+``parallel=True`` calls. It also bounds how long OpenMP threads spin while
+they wait (``GOMP_SPINCOUNT=20000`` unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set; see ``toys``): with
+libgomp's default spinning, other OpenMP work on a 2-core machine made the parallel TMS step 8-45× slower.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def _choose_cache_dir() -> str:
 
 os.environ["NUMBA_CACHE_DIR"] = _choose_cache_dir()
 os.environ.setdefault("NUMBA_THREADING_LAYER", "threadsafe")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 import numba  # noqa: E402  (after the environment above)
 

@@ -1,13 +1,16 @@
 """Toy models of superposition and computation in superposition (torch; no streamlit).
 
-Importing ``toys`` before torch makes OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless set):
-libgomp reads it once, when torch loads. With the default spinning waits, any other load on a 2-core machine
-(a second visitor, a test run) stalled torch's 2-thread ops: the CC step ran at 2.6 steps/s instead of 168.
+Importing ``toys`` before torch bounds how long OpenMP threads spin while they wait (``GOMP_SPINCOUNT=20000``,
+about 10-20 µs, unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is set): libgomp reads it once, when torch
+loads. The default spin made 2-thread torch ops crawl whenever other OpenMP work shared a 2-core machine (the CC
+step at 2.6 steps/s instead of 168); waiting fully passively cost tiny steps dearly on an idle one (the intro TMS
+step at 1,400 steps/s instead of 9,900).
 """
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 from toys.config import TMSConfig  # noqa: E402  (after the environment above)
 from toys.snapshot import Snapshot
