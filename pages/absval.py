@@ -13,7 +13,7 @@ from toys.data import instance_probability
 from toys.metrics import (feature_dimensionality, n_represented, neuron_counts, neuron_monosemanticity, neuron_roles,
                           superposition_score)
 from ui.abs_controls import abs_config, abs_controls
-from ui.export import export_row, snapshot_buttons
+from ui.export import export_panel, export_row
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 
@@ -101,12 +101,8 @@ def _variant(snap, labels, shown, n_samples, key: str, title: str, playing: bool
     st.caption("A neuron serves a feature when at least half of its squared input weight is on it; ReLU computes "
                "|x| = ReLU(x) + ReLU(−x), one neuron per half.")
     if not playing:
-        with st.expander(f"Export {title or ''}".strip()):
-            snapshot_buttons(snap, f"{key}_snap")
-            st.markdown("**Neurons**")
-            export_row(f"{key}_neurons", nc, neurons, f"{key}_neurons")
-            st.markdown("**Loss per output**")
-            export_row(f"{key}_outputs", oc, outputs, f"{key}_outputs")
+        export_panel(snap, key, [("Neurons", f"{key}_neurons", nc, neurons),
+                                 ("Loss per output", f"{key}_outputs", oc, outputs)], f"Export {title or ''}".strip())
 
 
 def draw(snap, info) -> None:

@@ -8,7 +8,7 @@ from charts.clustering import (coactivation_chart, coactivation_frame, contingen
 from toys.clustering import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
 from toys.device import resolve_device
 from ui.clustering_controls import clustering_configs, clustering_controls
-from ui.export import export_row, snapshot_buttons
+from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 
@@ -86,10 +86,6 @@ def draw(snap, info) -> None:
                ("Latent health", "clu_health", hl, hl_df)]
     if tframe is not None and len(tframe):
         exports.append(("Transcoder", "clu_transcoder", tchart, tframe))
-    with st.expander("Export"):
-        snapshot_buttons(snap, "clu_snap")
-        for title, name, chart, df in exports:
-            st.markdown(f"**{title}**")
-            export_row(name, chart, df, name)
+    export_panel(snap, "clu", exports)
 
 live_training("clu", cfg, PipelineTrainer, draw, step_size=500)

@@ -13,7 +13,7 @@ from toys.uand import (UANDConfig, UANDTrainer, handmade_gates, held_out_cases, 
 from ui.cc_controls import (CC_STEPS, ON_GPU, SPECS, SWEEP_POINTS, UAND_STEPS, cc_config, cc_controls, sweep_config,
                             uand_config, uand_controls)
 from ui.controls import check_query_params
-from ui.export import export_row, snapshot_buttons
+from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 
@@ -81,14 +81,9 @@ def draw_cc(snap, info) -> None:
     st.caption(f"Weights of {labels[0]}, folded through the embedding; features sorted by their held-out loss.")
     st.altair_chart(heat)
     if not info["playing"]:
-        with st.expander("Export"):
-            snapshot_buttons(snap, "cc_snap")
-            st.markdown("**Loss per active feature**")
-            export_row("cc_loss", lpc, lp_df, "cc_loss")
-            st.markdown("**Per-feature loss**")
-            export_row("cc_per_feature", pfc, pf_df, "cc_pf")
-            st.markdown("**Neuron × feature weights**")
-            export_row("cc_weights", heat, w_df, "cc_weights")
+        export_panel(snap, "cc", [("Loss per active feature", "cc_loss", lpc, lp_df),
+                                  ("Per-feature loss", "cc_per_feature", pfc, pf_df),
+                                  ("Neuron × feature weights", "cc_weights", heat, w_df)])
 
 
 def draw_sweep(snap, info) -> None:
@@ -103,12 +98,8 @@ def draw_sweep(snap, info) -> None:
     left.altair_chart(sc, width="stretch")
     right.altair_chart(lpc, width="stretch")
     if not info["playing"]:
-        with st.expander("Export"):
-            snapshot_buttons(snap, "cc_sweep_snap")
-            st.markdown("**L/p against σ**")
-            export_row("cc_sigma", sc, s_df, "cc_sigma")
-            st.markdown("**Loss curves**")
-            export_row("cc_sweep_loss", lpc, lp_df, "cc_sweep_loss")
+        export_panel(snap, "cc_sweep", [("L/p against σ", "cc_sigma", sc, s_df),
+                                        ("Loss curves", "cc_sweep_loss", lpc, lp_df)])
 
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating the hand-made circuits…")
@@ -151,14 +142,9 @@ def draw_uand(snap, info) -> None:
     c1.altair_chart(eh, width="stretch")
     c2.altair_chart(nh, width="stretch")
     if not info["playing"]:
-        with st.expander("Export"):
-            snapshot_buttons(snap, "uand_snap")
-            st.markdown("**Gates against d**")
-            export_row("uand_gates", gc, g_df, "uand_gates")
-            st.markdown("**Per-gate error**")
-            export_row("uand_errors", eh, e_df, "uand_errors")
-            st.markdown("**Neuron density**")
-            export_row("uand_density", nh, n_df, "uand_density")
+        export_panel(snap, "uand", [("Gates against d", "uand_gates", gc, g_df),
+                                    ("Per-gate error", "uand_errors", eh, e_df),
+                                    ("Neuron density", "uand_density", nh, n_df)])
 
 
 def _config(build, values, what: str):

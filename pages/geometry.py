@@ -10,7 +10,7 @@ from fastcore.geometry import dimensionality, min_coherence, polytopes, thomson,
 from toys import TMSConfig, TMSTrainer
 from toys.data import instance_probability
 from toys.metrics import dimensions_per_feature, n_represented
-from ui.export import export_row, snapshot_buttons
+from ui.export import export_panel, export_row
 from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -63,16 +63,10 @@ def draw(snap, info) -> None:
     st.dataframe(groups, hide_index=True)
 
     if not info["playing"]:
-        with st.expander("Export"):
-            snapshot_buttons(snap, "geo_snap")
-            st.markdown("**Dimensions per feature**")
-            export_row("geo_dims_per_feature", dpf, sweep, "geo_dpf")
-            st.markdown("**Feature dimensionalities**")
-            export_row("geo_feature_dims", scatter, features, "geo_fdims")
-            st.markdown(f"**Instance {inst}**")
-            export_row(f"geo_instance{inst}", bars, one, "geo_inst")
-            st.download_button("Polytopes of this instance (CSV)", groups.to_csv(index=False),
-                               f"geo_instance{inst}_polytopes.csv", "text/csv", on_click="ignore", key="geo_groups_csv")
+        export_panel(snap, "geo", [("Dimensions per feature", "geo_dims_per_feature", dpf, sweep),
+                                   ("Feature dimensionalities", "geo_feature_dims", scatter, features),
+                                   (f"Instance {inst}", f"geo_instance{inst}", bars, one),
+                                   ("Polytopes of this instance", f"geo_instance{inst}_polytopes", None, groups)])
 
 
 live_training("geo", cfg, TMSTrainer, draw)

@@ -7,7 +7,7 @@ from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, s
 from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
 from toys.metrics import superposition_score
 from toys.phase import PHASES, PhaseConfig, PhaseTrainer, boundary_distance, phase_grid
-from ui.export import export_row, snapshot_buttons
+from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 from ui.phase_controls import phase_config, phase_controls
@@ -83,21 +83,14 @@ def draw(snap, info) -> None:
         c2.altair_chart(arrows)
 
     if not info["playing"]:
-        with st.expander("Export"):
-            snapshot_buttons(snap, "phase_snap")
-            st.markdown("**Phase diagram**")
-            export_row("phase_diagram", chart, cells, "phase_diagram")
-            if bounds is not None:
-                st.download_button("Exact boundaries (CSV)", bounds.to_csv(index=False), "phase_boundaries.csv",
-                                   "text/csv", on_click="ignore", key="phase_bounds_csv")
-            st.markdown("**Loss of the inspected cell's seeds**")
-            export_row("phase_cell_loss", lc, losses, "phase_cell_loss")
-            st.markdown("**Seeds of the inspected cell**")
-            st.download_button("Seeds (CSV)", seeds.to_csv(index=False), "phase_cell_seeds.csv", "text/csv",
-                               on_click="ignore", key="phase_seeds_csv")
-            if arrows is not None:
-                st.markdown("**Feature directions of the inspected cell**")
-                export_row("phase_cell_directions", arrows, arrows_df, "phase_cell_dirs")
+        items = [("Phase diagram", "phase_diagram", chart, cells)]
+        if bounds is not None:
+            items.append(("Exact boundaries", "phase_boundaries", None, bounds))
+        items += [("Loss of the inspected cell's seeds", "phase_cell_loss", lc, losses),
+                  ("Seeds of the inspected cell", "phase_cell_seeds", None, seeds)]
+        if arrows is not None:
+            items.append(("Feature directions of the inspected cell", "phase_cell_directions", arrows, arrows_df))
+        export_panel(snap, "phase", items)
 
 
 live_training("phase", cfg, PhaseTrainer, draw)

@@ -13,7 +13,7 @@ from toys.compare import Pair, PairTrainer, split
 from toys.data import importance, instance_probability
 from toys.metrics import (feature_dimensionality, feature_norms, n_represented, neuron_counts, neuron_monosemanticity,
                           superposition_score)
-from ui.export import export_row, snapshot_buttons
+from ui.export import export_panel, export_row
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 from ui.tms_controls import tms_config, tms_controls
@@ -73,30 +73,26 @@ def _variant(snap, shown, labels, key: str, playing: bool, columns: int) -> None
     features = feature_frame(W, shown, labels, norms, sup, dims)
     bars = norm_bars(features, columns=columns)
     st.altair_chart(bars)
-    exports = [("Feature norms", "norms", bars, features)]
+    exports = [("Feature norms", f"{key}_norms", bars, features)]
     if cfg.model == "relu_hidden" or cfg.dropout:
         neurons = neuron_frame(W, shown, labels, importance(cfg), neuron_monosemanticity(W))
         nc = neuron_chart(neurons, columns=columns)
         st.altair_chart(nc)
         st.caption("A hidden ReLU (or dropout) can make the neuron basis privileged: a neuron is monosemantic when "
                    "≥ 90% of its squared weight is on one feature. Sparser instances pack several features per neuron.")
-        exports.append(("Neurons", "neurons", nc, neurons))
+        exports.append(("Neurons", f"{key}_neurons", nc, neurons))
     if cfg.n_hidden == 2:
         arrows_df = directions_frame(W, shown, labels, sup)
         arrows = directions_chart(arrows_df, columns=columns)
         st.altair_chart(arrows)
-        exports.append(("Feature directions", "dirs", arrows, arrows_df))
+        exports.append(("Feature directions", f"{key}_dirs", arrows, arrows_df))
     gram_shown = pick_instances(cfg.n_instances, max(1, min(MAX_SHOWN, MAX_HEATMAP_CELLS // cfg.n_features**2)))
     gram_df = wtw_frame(W, gram_shown, labels)
     gram = wtw_heatmaps(gram_df, columns=columns)
     st.altair_chart(gram)
-    exports.append(("WᵀW", "wtw", gram, gram_df))
+    exports.append(("WᵀW", f"{key}_wtw", gram, gram_df))
     if not playing:
-        with st.expander("Export" + (f" variant {key[-1].upper()}" if key != "tms" else "")):
-            snapshot_buttons(snap, f"{key}_snap")
-            for title, name, chart, df in exports:
-                st.markdown(f"**{title}**")
-                export_row(f"{key}_{name}", chart, df, f"{key}_{name}")
+        export_panel(snap, key, exports, "Export" + (f" variant {key[-1].upper()}" if key != "tms" else ""))
 
 
 def draw(snap, info) -> None:

@@ -37,3 +37,21 @@ def snapshot_buttons(snap: Snapshot, key: str) -> None:
                        "application/octet-stream", on_click="ignore", key=f"{key}_npz", width="stretch")
     c2.download_button("Config (.json)", json.dumps(snap.config, indent=2), f"{snap.toy}_config.json",
                        "application/json", on_click="ignore", key=f"{key}_json", width="stretch")
+
+
+def export_panel(snap: Snapshot, key: str, items: list[tuple], title: str = "Export") -> None:
+    """An expander with the snapshot and config buttons, then one row per item.
+
+    An item is (heading, name, chart, table): PNG, SVG and CSV of a chart under file and widget name ``name``; with
+    chart None, the table alone as CSV. An empty heading draws no heading.
+    """
+    with st.expander(title):
+        snapshot_buttons(snap, f"{key}_snap")
+        for heading, name, chart, table in items:
+            if heading:
+                st.markdown(f"**{heading}**")
+            if chart is None:
+                st.download_button(f"{heading or name} (CSV)", table.to_csv(index=False), f"{name}.csv", "text/csv",
+                                   on_click="ignore", key=f"{name}_csv")
+            else:
+                export_row(name, chart, table, name)
