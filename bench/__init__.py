@@ -6,3 +6,15 @@ notebook loop of ``bench.reference``) and ``bench.geometry`` (fastcore.geometry 
 """
 
 import toys  # noqa: E402,F401  (first: sets OpenMP's wait policy before torch loads)
+
+
+def run_cases(cases: dict, argv: list[str]) -> None:
+    """``python -m bench.MODULE [case ...]``: print the named cases of one module (all by default) as JSON lines."""
+    import json
+
+    names = argv or list(cases)
+    unknown = [name for name in names if name not in cases]
+    if unknown:
+        raise SystemExit(f"unknown case(s) {unknown}; known: {list(cases)}")
+    for name in names:
+        print(json.dumps(cases[name]()), flush=True)

@@ -7,7 +7,6 @@ unit, ratio (reference / ours: above 1 means ours is faster), and whether the co
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -16,6 +15,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from bench import run_cases
 from fastcore import coactivation as co
 
 
@@ -67,14 +67,5 @@ def bench_cooccurrence(n_samples: int = 200_000, n_latents: int = 2048, k: int =
 CASES = {"cooccurrence": bench_cooccurrence}
 
 
-def main(argv: list[str]) -> None:
-    names = argv or list(CASES)
-    unknown = [name for name in names if name not in CASES]
-    if unknown:
-        raise SystemExit(f"unknown case(s) {unknown}; known: {list(CASES)}")
-    for name in names:
-        print(json.dumps(CASES[name]()), flush=True)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_cases(CASES, sys.argv[1:])

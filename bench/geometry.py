@@ -7,7 +7,6 @@ unit, ratio (reference / ours: above 1 means ours is faster), and case-specific 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
+from bench import run_cases
 from fastcore import geometry as geo
 
 # --------------------------------------------------------------------------------------------- Thomson
@@ -115,14 +115,5 @@ def bench_pairs(n: int = 20_000, d: int = 256, threshold: float = 0.25, repeats:
 CASES = {"thomson": bench_thomson, "pairs": bench_pairs}
 
 
-def main(argv: list[str]) -> None:
-    names = argv or list(CASES)
-    unknown = [name for name in names if name not in CASES]
-    if unknown:
-        raise SystemExit(f"unknown case(s) {unknown}; known: {list(CASES)}")
-    for name in names:
-        print(json.dumps(CASES[name]()), flush=True)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_cases(CASES, sys.argv[1:])
