@@ -48,9 +48,8 @@ def _make(cfg):
     return PairTrainer(cfg, AbsTrainer) if isinstance(cfg, Pair) else AbsTrainer(cfg)
 
 
-def _summary(snap, labels, n_samples) -> pd.DataFrame:
+def _summary(snap, labels, loss, n_samples) -> pd.DataFrame:
     cfg = AbsConfig.from_dict(snap.config)
-    loss, _ = evaluate(snap, n_samples)
     linear, _ = _baseline(snap.config, n_samples)
     W1 = snap["W1"]
     counts = neuron_counts(W1)
@@ -80,7 +79,7 @@ def _roles_table(W1: np.ndarray, i: int) -> pd.DataFrame:
     ])
 
 
-def _variant(snap, labels, shown, n_samples, key: str, title: str, playing: bool) -> None:
+def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str, playing: bool) -> None:
     cfg = AbsConfig.from_dict(snap.config)
     if title:
         st.subheader(title)
@@ -89,7 +88,6 @@ def _variant(snap, labels, shown, n_samples, key: str, title: str, playing: bool
                            else np.repeat(importance(cfg), 2), neuron_monosemanticity(W1))
     nc = neuron_chart(neurons, columns=3)
     st.altair_chart(nc)
-    _, per_output = evaluate(snap, n_samples)
     _, linear = _baseline(snap.config, n_samples)
     outputs = output_loss_frame(per_output, linear, shown, labels)
     oc = output_loss_chart(outputs, columns=3)
@@ -122,7 +120,9 @@ def draw(snap, info) -> None:
     losses = loss_frame(snap.loss[:, cols], snap.loss_steps, loss_labels)
     lc = loss_chart(losses, cfg.steps)
     st.altair_chart(lc, width="stretch")
-    summary = pd.concat([_summary(s, labels, n_samples).assign(variant=n or "—") for s, n in zip(snaps, names)])
+    evaluations = [evaluate(s, n_samples) for s in snaps]  # (loss, per-output loss) of each variant, once a tick
+    summary = pd.concat([_summary(s, labels, ev[0], n_samples).assign(variant=n or "—")
+                         for s, ev, n in zip(snaps, evaluations, names)])
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]]
     st.dataframe(summary, hide_index=True, width="stretch")
     if not info["playing"]:
@@ -131,14 +131,13 @@ def draw(snap, info) -> None:
             st.download_button("Summary (CSV)", summary.to_csv(index=False), "abs_summary.csv", "text/csv",
                                key="abs_summary_csv", on_click="ignore")
     if pair:
-        left, right = st.columns(2)
-        for column, s, n in zip((left, right), snaps, names):
+        for column, s, ev, n in zip(st.columns(2), snaps, evaluations, names):
             with column:
                 c = AbsConfig.from_dict(s.config)
-                _variant(s, labels, shown, n_samples, f"abs_{n.lower()}", f"Variant {n}: {c.activation}"
+                _variant(s, labels, shown, ev[1], n_samples, f"abs_{n.lower()}", f"Variant {n}: {c.activation}"
                          + (f", dropout {c.dropout:g}" if c.dropout else ""), info["playing"])
     else:
-        _variant(snap, labels, shown, n_samples, "abs", "", info["playing"])
+        _variant(snap, labels, shown, evaluations[0][1], n_samples, "abs", "", info["playing"])
 
 
 live_training("abs", cfg, _make, draw)

@@ -11,8 +11,8 @@ from charts.neurons import neuron_chart, neuron_frame
 from toys import TMSConfig, make_tms_trainer
 from toys.compare import Pair, PairTrainer, split
 from toys.data import importance, instance_probability
-from toys.metrics import (feature_dimensionality, feature_norms, n_represented, neuron_counts, neuron_monosemanticity,
-                          superposition_score)
+from toys.metrics import (dimensions_per_feature, feature_dimensionality, feature_norms, n_represented, neuron_counts,
+                          neuron_monosemanticity, superposition_score)
 from ui.export import export_panel, export_row
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -43,18 +43,25 @@ def _labels(cfg: TMSConfig) -> list[str]:
     return [f"#{i} · {probability_label(v)}" for i, v in enumerate(instance_probability(cfg))]
 
 
-def _summary(snap, shown, labels) -> pd.DataFrame:
+def _metrics(snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-feature norm, superposition score and dimensionality, (I, F) each: computed once per tick and model."""
+    W = snap["W"]
+    return feature_norms(W), superposition_score(W), feature_dimensionality(W)
+
+
+def _summary(snap, shown, labels, metrics) -> pd.DataFrame:
     cfg = TMSConfig.from_dict(snap.config)
     W = snap["W"]
+    _, sup, dims = metrics
     table = {
         "instance": [labels[i] for i in shown],
         "activation": cfg.activation if cfg.model != "linear" else "—",
         "dropout": cfg.dropout,
         "loss": snap.final_loss[shown],
         "represented": n_represented(W)[shown],
-        "dims/feature": cfg.n_hidden / np.maximum((W[shown] ** 2).sum(axis=(1, 2)), 1e-12),
-        "mean superposition": superposition_score(W)[shown].mean(axis=1),
-        "mean dimensionality": feature_dimensionality(W)[shown].mean(axis=1),
+        "dims/feature": dimensions_per_feature(W)[shown],
+        "mean superposition": sup[shown].mean(axis=1),
+        "mean dimensionality": dims[shown].mean(axis=1),
     }
     if cfg.model == "relu_hidden" or cfg.dropout:
         counts = neuron_counts(W)
@@ -65,11 +72,11 @@ def _summary(snap, shown, labels) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def _variant(snap, shown, labels, key: str, playing: bool, columns: int) -> None:
+def _variant(snap, shown, labels, metrics, key: str, playing: bool, columns: int) -> None:
     """Every chart of one model: norms, neurons (privileged basis), directions (m = 2), WᵀW; exports when paused."""
     cfg = TMSConfig.from_dict(snap.config)
     W = snap["W"]  # (I, H, F)
-    norms, sup, dims = feature_norms(W), superposition_score(W), feature_dimensionality(W)
+    norms, sup, dims = metrics
     features = feature_frame(W, shown, labels, norms, sup, dims)
     bars = norm_bars(features, columns=columns)
     st.altair_chart(bars)
@@ -113,7 +120,9 @@ def draw(snap, info) -> None:
     left, right = st.columns([3, 2])
     lc = loss_chart(losses, cfg.steps)
     left.altair_chart(lc, width="stretch")
-    summary = pd.concat([_summary(s, shown, labels).assign(variant=n or "—") for s, n in zip(snaps, names)])
+    metrics = [_metrics(s) for s in snaps]
+    summary = pd.concat([_summary(s, shown, labels, m).assign(variant=n or "—")
+                         for s, m, n in zip(snaps, metrics, names)])
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]] if pair else summary
     right.dataframe(summary, hide_index=True, height=260)
     if not info["playing"]:
@@ -122,13 +131,13 @@ def draw(snap, info) -> None:
             st.download_button("Summary (CSV)", summary.to_csv(index=False), "tms_summary.csv", "text/csv",
                                key="tms_summary_csv", on_click="ignore")
     if pair:
-        for column, s, n in zip(st.columns(2), snaps, names):
+        for column, s, m, n in zip(st.columns(2), snaps, metrics, names):
             with column:
                 c = TMSConfig.from_dict(s.config)
                 st.subheader(f"Variant {n}: {c.activation}" + (f", dropout {c.dropout:g}" if c.dropout else ""))
-                _variant(s, shown, labels, f"tms_{n.lower()}", info["playing"], columns=2)
+                _variant(s, shown, labels, m, f"tms_{n.lower()}", info["playing"], columns=2)
     else:
-        _variant(snap, shown, labels, "tms", info["playing"], columns=5)
+        _variant(snap, shown, labels, metrics[0], "tms", info["playing"], columns=5)
 
 
 def _make(cfg):
