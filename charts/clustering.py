@@ -7,7 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import decade_domain, inline
+from charts.common import decade_domain, inline, lone_points, y_title
 
 MAX_HEATMAP_LATENTS = 160  # latents drawn in the co-activation heatmap (160² cells)
 
@@ -22,7 +22,7 @@ def pipeline_loss_frame(loss: np.ndarray, steps: np.ndarray, model_steps: int) -
 def pipeline_loss_chart(df: pd.DataFrame, total_steps: int, model_steps: int, height: int = 200) -> alt.LayerChart:
     """Both stages' losses against the pipeline's step, a rule where the transcoder starts."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
-    lines = alt.Chart(inline(finite)).mark_line(strokeWidth=1.5).encode(
+    lines = alt.Chart(inline(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
         x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
         y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"),
         color=alt.Color("stage:N", title=None, legend=alt.Legend(orient="top")),
@@ -46,7 +46,7 @@ def transcoder_frame(tc_loss: np.ndarray, steps: np.ndarray) -> pd.DataFrame:
 
 def transcoder_chart(df: pd.DataFrame, height: int = 140) -> alt.FacetChart:
     return (
-        alt.Chart(inline(df)).mark_line().encode(
+        alt.Chart(inline(df)).mark_line(point=lone_points(df["step"])).encode(
             x=alt.X("step:Q", title="transcoder step"),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             tooltip=["metric:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
@@ -110,7 +110,7 @@ def contingency_frame(labels: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
 def contingency_chart(df: pd.DataFrame) -> alt.LayerChart:
     base = alt.Chart(inline(df)).encode(
         x=alt.X("circuit:O", title="true circuit"),
-        y=alt.Y("cluster_rank:O", title="found cluster (largest first)"),
+        y=alt.Y("cluster_rank:O", title=y_title("found cluster (largest first)")),
     )
     rect = base.mark_rect().encode(color=alt.Color("latents:Q", scale=alt.Scale(scheme="blues"), title="latents"),
                                    tooltip=["cluster:Q", "circuit:Q", "latents:Q"])

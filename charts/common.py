@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import altair as alt
 import numpy as np
 import pandas as pd
 from altair.utils.core import sanitize_pandas_dataframe
+
+
+Y_TITLE_LINE = 20  # characters per line of a y-axis title
+
+
+def y_title(text: str, width: int = Y_TITLE_LINE) -> str | list[str]:
+    """A y-axis title wrapped onto lines of at most ``width`` characters.
+
+    Streamlit fits a stretched chart's whole height (title, axes, plot) into the chart's height, so the plot is
+    often only ~100 px tall; a one-line y title longer than that pushes the chart's own title out of view.
+    """
+    lines = textwrap.wrap(text, width) or [text]
+    return lines[0] if len(lines) == 1 else lines
+
+
+def lone_points(steps) -> bool:
+    """Whether a line chart over these logged steps needs point marks: a line needs two points to show at all."""
+    return int(pd.Series(steps).nunique()) < 3
 
 
 def pick_instances(n_instances: int, max_shown: int) -> np.ndarray:

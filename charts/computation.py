@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import inline
+from charts.common import inline, lone_points, y_title
 
 NAIVE_COLOR = "#d62728"
 
@@ -28,9 +28,9 @@ def lp_chart(df: pd.DataFrame, naive: float, total_steps: int, height: int = 240
     finite = df[np.isfinite(df["L/p"])]
     hi = max(2.0 * naive, float(finite["L/p"].quantile(0.98)) if len(finite) else naive) if naive > 0 else None
     y_scale = alt.Scale(domain=[0, hi], clamp=True) if hi else alt.Scale(zero=True)
-    lines = alt.Chart(inline(finite)).mark_line(strokeWidth=1.5).encode(
+    lines = alt.Chart(inline(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
         x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps])),
-        y=alt.Y("L/p:Q", scale=y_scale, title="loss per active feature L/p"),
+        y=alt.Y("L/p:Q", scale=y_scale, title=y_title("loss per active feature L/p")),
         color=alt.Color("label:N", sort=None, title="instance"),
         tooltip=["label:N", "step:Q", alt.Tooltip("L/p:Q", format=".4f")],
     )

@@ -9,7 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import decade_domain, inline
+from charts.common import decade_domain, inline, y_title
 from fastcore.geometry import POLYTOPE_NAMES, Polytopes
 
 STICKY = ((1.0, "1", "dedicated"), (3 / 4, "3/4", "tetrahedron"), (2 / 3, "2/3", "triangle"), (1 / 2, "1/2", "digon"),
@@ -59,7 +59,7 @@ def sweep_frame(W: np.ndarray, p: np.ndarray, dims_per_feature: np.ndarray, n_re
 def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int = 260) -> alt.LayerChart:
     """m/‖W‖²_F against 1/(1 − S) on fixed axes, with the sticky fractions as dashed lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
-    y = alt.Y("dims_per_feature:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="dimensions per feature")
+    y = alt.Y("dims_per_feature:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("dimensions per feature"))
     base = alt.Chart(inline(df)).encode(x=x, y=y)
     line = base.mark_line(color="#333333")
     points = base.mark_point(filled=True, size=40, color="#333333").encode(
@@ -93,7 +93,7 @@ def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 34
                        selected: int | None = None) -> alt.LayerChart:
     """Every feature's D_i against 1/(1 − S), coloured by its polytope; sticky fractions drawn as lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
-    y = alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="feature dimensionality D_i")
+    y = alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("feature dimensionality D_i"))
     points = alt.Chart(inline(df)).mark_circle(size=22, opacity=0.6).encode(
         x=x, y=y,
         color=polytope_color(),

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import inline
+from charts.common import inline, y_title
 from toys.phase import PHASES, PhaseGrid, boundary_curves, exact_phase
 
 PHASE_COLORS = ("#c9ced6", "#4c78a8", "#e45756")  # not learned, dedicated dimension, superposition
@@ -71,7 +71,7 @@ def phase_chart(cells: pd.DataFrame, boundaries: pd.DataFrame | None, r_domain: 
     """Cells coloured by the extra feature's learned phase on log axes fixed to the grid; boundaries drawn over."""
     x = alt.X("p_lo:Q", scale=alt.Scale(type="log", domain=p_domain, nice=False), title="feature density 1 − S")
     y = alt.Y("r_lo:Q", scale=alt.Scale(type="log", domain=r_domain, nice=False),
-              title="relative importance of the extra feature")
+              title=y_title("relative importance of the extra feature"))
     color = alt.Color("phase:N", title="extra feature",
                       scale=alt.Scale(domain=list(PHASES) + [NO_PHASE], range=list(PHASE_COLORS) + ["#222222"]),
                       legend=alt.Legend(orient="bottom", columns=2))

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import decade_domain, inline
+from charts.common import decade_domain, inline, lone_points
 
 SUPERPOSITION_SCALE = alt.Scale(domain=[0, 1], scheme="viridis", clamp=True)
 
@@ -29,7 +29,7 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 220) -> alt.Cha
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     return (
         alt.Chart(inline(finite), title="Loss per instance")
-        .mark_line(strokeWidth=1.5, point=finite["step"].nunique() < 3)  # a lone logged step still shows
+        .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
         .encode(
             x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
             y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"),
