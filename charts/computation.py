@@ -79,6 +79,33 @@ def sigma_chart(df: pd.DataFrame, naive: float, embedding_sigma: float | None = 
     return alt.layer(*layers).properties(title="Mixing-magnitude sweep", height=height)
 
 
+def eval_p_frame(ps: np.ndarray, lp: np.ndarray, labels: list[str]) -> pd.DataFrame:
+    """Long table (p, label, L/p) from an (I, len(ps)) array of L/p evaluated at each feature probability."""
+    n_inst = lp.shape[0]
+    return pd.DataFrame({
+        "p": np.tile(np.asarray(ps, dtype=float), n_inst),
+        "label": np.repeat(np.asarray(labels, dtype=object), len(ps)),
+        "L/p": lp.reshape(-1),
+    })
+
+
+def eval_p_chart(df: pd.DataFrame, naive: float, train_p: float, height: int = 240) -> alt.LayerChart:
+    """L/p of the trained weights against the feature probability it is evaluated at (log axis), with the naive
+    baseline (the same at every p) and the training p as rules."""
+    lines = alt.Chart(inline(df)).mark_line(point=True, strokeWidth=1.5).encode(
+        x=alt.X("p:Q", scale=alt.Scale(type="log"), title="evaluation feature probability p"),
+        y=alt.Y("L/p:Q", scale=alt.Scale(zero=False), title=y_title("held-out L/p")),
+        color=alt.Color("label:N", sort=None, title="instance"),
+        tooltip=["label:N", alt.Tooltip("p:Q", format=".3g"), alt.Tooltip("L/p:Q", format=".4f")],
+    )
+    naive_rule = alt.Chart(inline(pd.DataFrame({"naive": [naive], "what": [f"naive = {naive:.4f}"]}))).mark_rule(
+        strokeDash=[6, 4], color=NAIVE_COLOR).encode(y="naive:Q", tooltip=["what:N"])
+    train_rule = alt.Chart(inline(pd.DataFrame({"p": [train_p], "what": [f"trained at p = {train_p:.3g}"]}))).mark_rule(
+        color="gray").encode(x="p:Q", tooltip=["what:N"])
+    return alt.layer(lines, naive_rule, train_rule).properties(
+        title="L/p against the evaluation feature probability", height=height)
+
+
 def weights_frame(A: np.ndarray, B: np.ndarray, order: np.ndarray | None = None) -> pd.DataFrame:
     """Long table of what each neuron reads (A (F, H)) and writes (B (H, F)) per feature, features in ``order``."""
     F, H = A.shape

@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from charts.computation import (density_frame, density_histogram, error_frame, error_histogram, gates_chart,
-                                gates_frame, lp_chart, lp_frame, per_feature_chart, per_feature_frame, sigma_chart,
-                                sigma_frame, weights_frame, weights_heatmap)
-from toys.cc import (CCConfig, CCTrainer, eval_features, instance_labels, instance_sigma, naive_loss_per_feature,
-                     per_feature_loss)
+from charts.computation import (density_frame, density_histogram, error_frame, error_histogram, eval_p_chart,
+                                eval_p_frame, gates_chart, gates_frame, lp_chart, lp_frame, per_feature_chart,
+                                per_feature_frame, sigma_chart, sigma_frame, weights_frame, weights_heatmap)
+from toys.cc import (CCConfig, CCTrainer, eval_features, instance_labels, instance_sigma, loss_against_p,
+                     naive_loss_per_feature, per_feature_loss, sparse_limit_loss)
 from toys.uand import (UANDConfig, UANDTrainer, handmade_gates, held_out_cases, linear_gates, neuron_density,
                        trained_gates)
 from ui.cc_controls import (CC_STEPS, ON_GPU, SPECS, SWEEP_POINTS, UAND_STEPS, cc_config, cc_controls, sweep_config,
@@ -18,6 +18,8 @@ from ui.live import live_training
 from ui.nav import ensure_app_navigation
 
 LIVE_EVAL_SAMPLES = 4000  # held-out samples per tick while training; the config's full count when paused
+EVAL_PS = np.geomspace(1e-3, 0.3, 8)  # feature probabilities the paused model is evaluated at
+EVAL_PRESENT = 20_000  # present features per evaluation probability (about 1-2% Monte-Carlo error on L/p)
 
 ensure_app_navigation()
 
@@ -55,6 +57,19 @@ def _held_out(snap, playing: bool) -> np.ndarray:
     return per_feature_loss(snap, eval_features(cfg, n=LIVE_EVAL_SAMPLES) if playing else None)
 
 
+def _against_p(snap, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """L/p at EVAL_PS and the training p, computed once per snapshot step and kept in the session."""
+    cfg = CCConfig.from_dict(snap.config)
+    tag = (snap.step, repr(sorted(snap.config.items())))
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] != tag:
+        ps = np.unique(np.append(EVAL_PS, cfg.p))
+        with st.spinner("Evaluating L/p at other feature probabilities…"):
+            cached = (tag, ps, loss_against_p(snap, ps, present=EVAL_PRESENT, max_rows=200_000))
+        st.session_state[key] = cached
+    return cached[1], cached[2]
+
+
 def draw_cc(snap, info) -> None:
     cfg = CCConfig.from_dict(snap.config)
     labels, naive = instance_labels(cfg), _naive(cfg)
@@ -64,17 +79,31 @@ def draw_cc(snap, info) -> None:
     left, right = st.columns([3, 2])
     left.altair_chart(lpc, width="stretch")
     held = per.mean(axis=1)
+    limit = sparse_limit_loss(snap).mean(axis=1)
     right.dataframe({
         "instance": labels,
-        "held-out L/p": [float(v) for v in held],
+        "L/p": [round(float(v), 4) for v in held],
         "vs naive": [f"{(v / naive - 1) * 100:+.1f}%" if naive > 0 else "—" for v in held],
+        "p → 0": [round(float(v), 4) for v in limit],
     }, hide_index=True)
     n_eval = LIVE_EVAL_SAMPLES if info["playing"] else cfg.eval_samples
     right.caption(f"Naive baseline: {cfg.d_mlp} of {cfg.n_features} ReLUs computed exactly, the rest passed "
-                  f"through: L/p = {naive:.4f}. Held-out L/p on {n_eval:,} samples.")
+                  f"through: L/p = {naive:.4f}. **L/p**: held out, {n_eval:,} samples at p = {cfg.p:.3g}; "
+                  "**p → 0**: exact L/p in the sparse limit (one feature present at a time).")
     pf_df = per_feature_frame(per, labels, _naive_profile(cfg))
     pfc = per_feature_chart(pf_df)
     st.altair_chart(pfc, width="stretch")
+    ep_df = epc = None
+    if info["playing"]:
+        st.caption("L/p against the evaluation feature probability is drawn when training pauses.")
+    else:
+        ps, lp_at = _against_p(snap, "_cc_eval_p_cache")
+        ep_df = eval_p_frame(ps, lp_at, labels)
+        epc = eval_p_chart(ep_df, naive, cfg.p)
+        st.altair_chart(epc, width="stretch")
+        st.caption("The trained weights evaluated with features present at other probabilities "
+                   f"({EVAL_PRESENT:,} present features per point): interference grows with p, the naive solution "
+                   "has none.")
     order = np.argsort(per[0])
     w_df = weights_frame(snap["A"][0], snap["B"][0], order)
     heat = weights_heatmap(w_df)
@@ -83,6 +112,7 @@ def draw_cc(snap, info) -> None:
     if not info["playing"]:
         export_panel(snap, "cc", [("Loss per active feature", "cc_loss", lpc, lp_df),
                                   ("Per-feature loss", "cc_per_feature", pfc, pf_df),
+                                  ("L/p against the evaluation p", "cc_eval_p", epc, ep_df),
                                   ("Neuron × feature weights", "cc_weights", heat, w_df)])
 
 

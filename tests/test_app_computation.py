@@ -44,7 +44,11 @@ def test_steps_advance_each_trainer_and_exports_appear():
     assert at.session_state["uand"]["trainer"].step == 100
     assert at.session_state["cc_sweep"]["trainer"].step == 0
     labels = [b.label for b in at.get("download_button")]
-    assert labels.count("CSV") >= 8 and "Snapshot (.npz)" in labels
+    assert labels.count("CSV") >= 9 and "Snapshot (.npz)" in labels
+    # paused: the held-out table carries the exact sparse limit, and L/p is drawn against the evaluation p
+    table = next(d.value for d in at.dataframe if "p → 0" in d.value.columns)
+    assert len(table) == 2 and (table["p → 0"] > 0).all()
+    assert any("L/p against the evaluation feature probability" in str(c.proto.spec) for c in at.get("vega_lite_chart"))
 
 
 def test_play_then_pause():

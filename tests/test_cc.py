@@ -9,7 +9,8 @@ import torch
 
 from toys.cc import (CC_VALUE_LAWS, RELU_SQ_MEAN, CCConfig, CCTrainer, apply_cc_value_law, cc_forward,
                      cc_loss_and_grads, cc_summary, embedding, eval_features, instance_labels, instance_sigma,
-                     naive_loss_per_feature, per_feature_loss, random_mixing, sample_features)
+                     loss_against_p, naive_loss_per_feature, per_feature_loss, random_mixing, sample_features,
+                     sparse_limit_loss)
 from toys.snapshot import Snapshot
 
 TINY = dict(n_features=12, d_embed=40, d_mlp=5, p=0.1, batch_size=64, steps=40, log_every=10, eval_samples=2000,
@@ -174,6 +175,54 @@ def test_per_feature_loss_agrees_with_the_training_loss():
     assert summary["naive_L_over_p"] == pytest.approx(naive_loss_per_feature(12, 5) , abs=1e-5)
 
 
+def _naive_snapshot(n: int, d_mlp: int, law: str) -> Snapshot:
+    """The naive network as a snapshot: neuron k reads and writes feature k, no mixing."""
+    cfg = CCConfig(n_features=n, d_mlp=d_mlp, value_law=law, mixing="random", sigma_max=0.0, device="cpu")
+    A = np.zeros((1, n, d_mlp))
+    A[0, np.arange(d_mlp), np.arange(d_mlp)] = 1.0
+    arrays = {"A": A, "B": A.transpose(0, 2, 1).copy(), "R": np.zeros((1, n, n))}
+    return Snapshot("cc", cfg.to_dict(), 0, arrays, np.zeros((0, 1)), np.zeros(0, dtype=int))
+
+
+@pytest.mark.parametrize("law", CC_VALUE_LAWS)
+def test_sparse_limit_of_the_naive_network_is_the_naive_formula(law):
+    snap = _naive_snapshot(20, 7, law)
+    assert sparse_limit_loss(snap).mean() == pytest.approx(naive_loss_per_feature(20, 7, law), rel=1e-12)
+
+
+@pytest.mark.parametrize("law", CC_VALUE_LAWS)
+def test_sparse_limit_matches_one_feature_at_a_time_monte_carlo(law):
+    """The closed form against its slow twin: draw one present feature and its value, push it through the folded
+    model in numpy, average the summed squared error."""
+    cfg = tiny(mixing="compare", n_instances=2, value_law=law)
+    t = CCTrainer(cfg)
+    t.advance(30)
+    snap = t.snapshot()
+    rng = np.random.default_rng(7)
+    n = 200_000
+    i = rng.integers(0, cfg.n_features, n)
+    v = apply_cc_value_law(torch.as_tensor(rng.random(n)), law).numpy()
+    x = np.zeros((n, cfg.n_features))
+    x[np.arange(n), i] = v
+    for k in range(cfg.n_instances):
+        A, B, R = (snap[name][k].astype(np.float64) for name in ("A", "B", "R"))
+        err = np.maximum(x @ A, 0.0) @ B - (np.maximum(x, 0.0) + x @ R)
+        mc = np.square(err).sum(axis=1).mean()
+        assert sparse_limit_loss(snap)[k].mean() == pytest.approx(mc, rel=0.02)
+
+
+def test_loss_against_p_matches_held_out_loss_and_the_sparse_limit():
+    cfg = tiny(mixing="compare", n_instances=2)
+    t = CCTrainer(cfg)
+    t.advance(30)
+    snap = t.snapshot()
+    at = loss_against_p(snap, [5e-4, cfg.p], present=50_000, max_rows=10_000_000)  # ~0.5% from two present
+    np.testing.assert_allclose(at[:, 1], per_feature_loss(snap).mean(axis=1), rtol=0.05)
+    np.testing.assert_allclose(at[:, 0], sparse_limit_loss(snap).mean(axis=1), rtol=0.03)
+    with pytest.raises(ValueError, match="p=0.0"):
+        loss_against_p(snap, [0.0])
+
+
 # Published results (Bhagat et al. 2025, after Braun et al. 2025): n = 100, d_embed = 1000, d_mlp = 50, p = 0.01,
 # U[−1, 1] values, AdamW (weight decay 0.01), lr 3e-3 with cosine decay, batch 2048, 10,000 steps. The folded step
 # runs this in about 1.5 minutes per model on 2 CPU cores, so these use the published step count.
@@ -188,9 +237,17 @@ def _published_lp(mixing: str, seed: int = 0) -> float:
 
 @pytest.mark.slow
 def test_published_embedding_noise_beats_naive():
-    """With the embedding's noise the trained model sits well below the naive 1/12 (published: ≈ 0.06–0.065)."""
-    lp = _published_lp("embedding")
-    assert 0.055 <= lp <= 0.07, lp
+    """With the embedding's noise the trained model sits well below the naive 1/12: published ≈ 0.06–0.065 in the
+    sparse regime. Measured (4 seeds, 200,000 held-out samples): 0.0667–0.0672 at the training p = 0.01, and
+    0.0618–0.0623 as p → 0 (exact); 30,000 steps or a Kaiming-scale init moved it by under 0.001. Interference
+    grows with the evaluation p, so the model trained at 0.01 sits above its sparse limit there."""
+    snap = CCTrainer(PUBLISHED.replace(mixing="embedding")).run()
+    summary = cc_summary(snap)
+    at_p, limit = summary["L_over_p"][0], summary["L_over_p_sparse_limit"][0]
+    assert 0.06 <= at_p <= 0.07, at_p
+    assert 0.06 <= limit <= 0.065, limit
+    lo, mid, hi = loss_against_p(snap, [1e-3, 1e-2, 1e-1])[0]
+    assert lo < mid < hi, (lo, mid, hi)
 
 
 @pytest.mark.slow

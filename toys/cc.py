@@ -25,6 +25,7 @@ work. Gradients are written by hand (checked against autograd in the tests); Ada
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -39,6 +40,8 @@ from toys.train import Trainer, make_optimizer
 MIXINGS = ("embedding", "clean", "compare", "random")
 CC_VALUE_LAWS = ("uniform_pm1", "uniform01", "one")
 RELU_SQ_MEAN = {"uniform_pm1": 1.0 / 6.0, "uniform01": 1.0 / 3.0, "one": 1.0}  # E[ReLU(v)²] per value law
+NEG_SQ_MEAN = {"uniform_pm1": 1.0 / 6.0, "uniform01": 0.0, "one": 0.0}  # E[v² · 1{v < 0}] per value law
+EVAL_CHUNK = 25_000  # rows of held-out features per matrix product when evaluating at other probabilities
 MAX_STEP_ELEMENTS = 2**27  # instances · batch · features (and · d_mlp) one step may hold per tensor
 
 
@@ -265,10 +268,13 @@ class CCTrainer(Trainer):
             }
 
 
-def eval_features(cfg: CCConfig, n: int | None = None, seed: int | None = None) -> np.ndarray:
-    """A fixed held-out batch of features (n, F), float64, from its own seed (the config's seed + 1 by default)."""
+def eval_features(cfg: CCConfig, n: int | None = None, seed: int | None = None,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+    """A fixed held-out batch of features (n, F), float64, from its own seed (the config's seed + 1 by default)
+    or from ``rng`` when given."""
     n = cfg.eval_samples if n is None else n
-    rng = np.random.default_rng(cfg.seed + 1 if seed is None else seed)
+    if rng is None:
+        rng = np.random.default_rng(cfg.seed + 1 if seed is None else seed)
     u = rng.random((n, cfg.n_features))
     v = u / cfg.p
     values = {"uniform_pm1": 2.0 * v - 1.0, "uniform01": v, "one": np.ones_like(v)}[cfg.value_law]
@@ -288,12 +294,58 @@ def per_feature_loss(snap: Snapshot, x: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def sparse_limit_loss(snap: Snapshot) -> np.ndarray:
+    """Exact L/p in the sparse limit p → 0, where at most one feature is ever present. -> (I, F): each input
+    feature's summed squared error when it alone is present; its mean over features is the limit of L/p.
+
+    With only feature i present at value v, the error on every output is linear in v on each side of 0:
+    v > 0 gives v (ReLU(A_i) B − e_i − R_i) and v < 0 gives |v| (ReLU(−A_i) B + R_i). So feature i's summed
+    squared error is E[v²; v > 0] ‖ReLU(A_i) B − e_i − R_i‖² + E[v²; v < 0] ‖ReLU(−A_i) B + R_i‖², and
+    L = (1/F) Σ_i p · E‖err_i‖² + O(p²), so L/p → the mean of that over i.
+    """
+    cfg = CCConfig.from_dict(snap.config)
+    A, Bm, R = snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
+    eye = np.eye(cfg.n_features)
+    pos = np.maximum(A, 0.0) @ Bm  # (I, F, F): row i is what feature i at v = 1 writes to every output
+    neg = np.maximum(-A, 0.0) @ Bm  # the same at v = −1, per unit |v|
+    pos_err = np.square(pos - eye - R).sum(axis=2)
+    neg_err = np.square(neg + R).sum(axis=2)
+    return RELU_SQ_MEAN[cfg.value_law] * pos_err + NEG_SQ_MEAN[cfg.value_law] * neg_err
+
+
+def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 400_000,
+                   seed: int | None = None) -> np.ndarray:
+    """Held-out L/p of the trained weights with features present at each probability in ``ps``. -> (I, len(ps))
+
+    The papers' view of a model trained at one p: evaluate it at others. Each p gets about ``present`` present
+    features in all (rows = present / (p·F), at most ``max_rows``), evaluated in chunks to bound memory.
+    """
+    cfg = CCConfig.from_dict(snap.config)
+    A, Bm, R = snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
+    rng = np.random.default_rng(cfg.seed + 2 if seed is None else seed)
+    out = np.zeros((cfg.n_instances, len(ps)))
+    for k, p in enumerate(ps):
+        check_range("p", float(p), 1e-4, 1.0)
+        rows = int(min(max_rows, max(1000, present / (p * cfg.n_features))))
+        sq = np.zeros(cfg.n_instances)
+        for start in range(0, rows, EVAL_CHUNK):
+            x = eval_features(dataclasses.replace(cfg, p=float(p)), n=min(EVAL_CHUNK, rows - start), rng=rng)
+            target = np.maximum(x, 0.0)
+            for i in range(cfg.n_instances):
+                err = np.maximum(x @ A[i], 0.0) @ Bm[i] - (target + x @ R[i])
+                sq[i] += np.square(err).sum()
+        out[:, k] = sq / (rows * cfg.n_features * p)
+    return out
+
+
 def cc_summary(snap: Snapshot) -> dict:
-    """Headline figures: held-out L/p per instance, the naive L/p, and what each instance is."""
+    """Headline figures: held-out L/p per instance (at the training p and as p → 0), the naive L/p, and what each
+    instance is."""
     cfg = CCConfig.from_dict(snap.config)
     lp = per_feature_loss(snap).mean(axis=1)
     return {
         "L_over_p": [round(float(v), 5) for v in lp],
+        "L_over_p_sparse_limit": [round(float(v), 5) for v in sparse_limit_loss(snap).mean(axis=1)],
         "naive_L_over_p": round(naive_loss_per_feature(cfg.n_features, cfg.d_mlp, cfg.value_law), 5),
         "instances": instance_labels(cfg),
     }
