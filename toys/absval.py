@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from toys.config import ACTIVATIONS, ConfigBase, check_choice, check_range, check_training
+from toys.config import ACTIVATIONS, ConfigBase, check_choice, check_interval, check_range, check_training
 from toys.data import instance_probability
 from toys.engine import make_optimizer
 from toys.models import ACTIVATION_FNS
@@ -61,10 +61,7 @@ class AbsConfig(ConfigBase):
         check_range("n_features", self.n_features, 1, 1024, integer=True)
         check_range("n_hidden", self.n_hidden, 1, 1024, integer=True)
         check_range("n_instances", self.n_instances, 1, 10_000, integer=True)
-        check_range("p_max", self.p_max, 1e-5, 1.0)
-        check_range("p_min", self.p_min, 1e-5, 1.0)
-        if self.p_min > self.p_max:
-            raise ValueError(f"p_min={self.p_min} must not exceed p_max={self.p_max}")
+        check_interval(self, "p_min", "p_max", 1e-5, 1.0)
         check_range("importance_decay", self.importance_decay, 0.01, 1.0)
         check_choice("target", self.target, TARGETS)
         if self.target in PAIR_TARGETS and (self.n_features < 2 or self.n_features % 2):

@@ -33,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import ConfigBase, check_choice, check_range, check_training
+from toys.config import ConfigBase, check_choice, check_interval, check_range, check_training
 from toys.snapshot import Snapshot
 from toys.train import Trainer, make_optimizer
 
@@ -78,10 +78,7 @@ class CCConfig(ConfigBase):
         check_range("p", self.p, 1e-4, 1.0)
         check_choice("value_law", self.value_law, CC_VALUE_LAWS)
         check_choice("mixing", self.mixing, MIXINGS)
-        check_range("sigma_min", self.sigma_min, 0.0, 1.0)
-        check_range("sigma_max", self.sigma_max, 0.0, 1.0)
-        if self.sigma_min > self.sigma_max:
-            raise ValueError(f"sigma_min={self.sigma_min} must not exceed sigma_max={self.sigma_max}")
+        check_interval(self, "sigma_min", "sigma_max", 0.0, 1.0)
         check_range("n_instances", self.n_instances, 1, 64, integer=True)
         if self.mixing == "compare" and self.n_instances < 2:
             raise ValueError(f"n_instances={self.n_instances} is out of range for mixing='compare': allowed [2, 64] "

@@ -31,6 +31,15 @@ def check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = 
         raise ValueError(f"{name}={value!r} is out of range: allowed [{lo}, {hi}]")
 
 
+def check_interval(cfg: Any, low: str, high: str, lo: float, hi: float, *, integer: bool = False) -> None:
+    """check_range on the fields ``low`` and ``high`` of ``cfg``, then that the interval is not reversed."""
+    a, b = getattr(cfg, low), getattr(cfg, high)
+    check_range(low, a, lo, hi, integer=integer)
+    check_range(high, b, lo, hi, integer=integer)
+    if a > b:
+        raise ValueError(f"{low}={a} must not exceed {high}={b}")
+
+
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not allowed: choose one of {', '.join(choices)}")
@@ -164,10 +173,7 @@ class TMSConfig(ConfigBase):
         check_range("n_features", self.n_features, 1, 4096, integer=True)
         check_range("n_hidden", self.n_hidden, 1, 1024, integer=True)
         check_range("n_instances", self.n_instances, 1, 100_000, integer=True)
-        check_range("p_max", self.p_max, 1e-5, 1.0)
-        check_range("p_min", self.p_min, 1e-5, 1.0)
-        if self.p_min > self.p_max:
-            raise ValueError(f"p_min={self.p_min} must not exceed p_max={self.p_max}")
+        check_interval(self, "p_min", "p_max", 1e-5, 1.0)
         if not isinstance(self.p_values, str):
             raise ValueError(f"p_values={self.p_values!r} must be text: comma-separated probabilities")
         if self.p_values:

@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import ConfigBase, check_choice, check_range, check_training
+from toys.config import ConfigBase, check_choice, check_interval, check_range, check_training
 from toys.memory import check_fits, tms_step_bytes
 from toys.metrics import REPRESENTED_NORM, feature_norms, superposition_score
 from toys.models import init_tms_params, tms_forward, tms_loss_and_grads
@@ -77,14 +77,8 @@ class PhaseConfig(ConfigBase):
         check_range("n_hidden", self.n_hidden, 1, self.n_features - 1, integer=True)
         check_range("n_importance", self.n_importance, 1, 200, integer=True)
         check_range("n_density", self.n_density, 1, 200, integer=True)
-        check_range("r_min", self.r_min, 1e-3, 1e3)
-        check_range("r_max", self.r_max, 1e-3, 1e3)
-        if self.r_min > self.r_max:
-            raise ValueError(f"r_min={self.r_min} must not exceed r_max={self.r_max}")
-        check_range("p_min", self.p_min, 1e-4, 1.0)
-        check_range("p_max", self.p_max, 1e-4, 1.0)
-        if self.p_min > self.p_max:
-            raise ValueError(f"p_min={self.p_min} must not exceed p_max={self.p_max}")
+        check_interval(self, "r_min", "r_max", 1e-3, 1e3)
+        check_interval(self, "p_min", "p_max", 1e-4, 1.0)
         check_range("seeds", self.seeds, 1, 64, integer=True)
         if self.n_instances > MAX_INSTANCES:
             raise ValueError(

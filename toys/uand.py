@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import ConfigBase, check_choice, check_range, check_training
+from toys.config import ConfigBase, check_choice, check_interval, check_range, check_training
 from toys.snapshot import Snapshot
 from toys.train import Trainer, make_optimizer
 
@@ -62,10 +62,7 @@ class UANDConfig(ConfigBase):
     def __post_init__(self) -> None:
         check_range("n_inputs", self.n_inputs, 4, 256, integer=True)
         check_range("n_active", self.n_active, 2, min(16, self.n_inputs - 2), integer=True)
-        check_range("d_min", self.d_min, 1, 8192, integer=True)
-        check_range("d_max", self.d_max, 1, 8192, integer=True)
-        if self.d_min > self.d_max:
-            raise ValueError(f"d_min={self.d_min} must not exceed d_max={self.d_max}")
+        check_interval(self, "d_min", "d_max", 1, 8192, integer=True)
         check_range("n_instances", self.n_instances, 1, 32, integer=True)
         check_training(self)
         if self.optimizer == "adam" and self.weight_decay != 0.0:
