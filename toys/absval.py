@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from toys.config import ACTIVATIONS, ConfigBase, check_choice, check_interval, check_range, check_training
-from toys.data import instance_probability
+from toys.data import decay_importance, instance_probability
 from toys.engine import make_optimizer
 from toys.models import ACTIVATION_FNS
 from toys.snapshot import Snapshot
@@ -80,7 +80,7 @@ class AbsConfig(ConfigBase):
 
 def importance(cfg: AbsConfig) -> np.ndarray:
     """Importance of every output, ``importance_decay ** k``, shape (O,), float32."""
-    return (cfg.importance_decay ** np.arange(cfg.n_outputs)).astype(np.float32)
+    return decay_importance(cfg.importance_decay, cfg.n_outputs)
 
 
 def activate(h: torch.Tensor, activation: str) -> torch.Tensor:

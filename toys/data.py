@@ -33,9 +33,14 @@ def probability_matrix(cfg: TMSConfig) -> np.ndarray:
     return p.astype(np.float32)
 
 
+def decay_importance(decay: float, n: int) -> np.ndarray:
+    """Geometric importances ``decay ** i`` for i < n, float32."""
+    return (decay ** np.arange(n)).astype(np.float32)
+
+
 def importance(cfg: TMSConfig) -> np.ndarray:
     """Importance of every feature, ``importance_decay ** i``, shape (F,), float32."""
-    return (cfg.importance_decay ** np.arange(cfg.n_features)).astype(np.float32)
+    return decay_importance(cfg.importance_decay, cfg.n_features)
 
 
 def apply_value_law(v: torch.Tensor, law: str) -> torch.Tensor:
