@@ -7,14 +7,13 @@ Its snapshot stacks both variants (arrays prefixed ``a/`` and ``b/``, loss colum
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from toys.snapshot import Snapshot
-from toys.train import Trainer
+from toys.train import Composite, Trainer
 
 
 @dataclass(frozen=True)
@@ -35,41 +34,13 @@ class Pair:
         return self.a.steps
 
 
-class PairTrainer:
+class PairTrainer(Composite):
     """Advances two trainers together; ``make`` builds a trainer from one config."""
 
     def __init__(self, pair: Pair, make: Callable[[Any], Trainer]) -> None:
         self.cfg = pair
         self.a, self.b = make(pair.a), make(pair.b)
-        self.device = self.a.device
-
-    @property
-    def step(self) -> int:
-        return self.a.step
-
-    @property
-    def done(self) -> bool:
-        return self.a.done and self.b.done
-
-    @property
-    def engine_name(self) -> str:
-        names = {getattr(t, "engine_name", "autograd") for t in (self.a, self.b)}
-        return " + ".join(sorted(names))
-
-    def advance(self, k: int) -> int:
-        n = self.a.advance(k)
-        self.b.advance(k)
-        return n
-
-    def advance_for(self, seconds: float, chunk: int = 50) -> int:
-        t0, n = time.perf_counter(), 0
-        while not self.done and time.perf_counter() - t0 < seconds:
-            n += self.advance(chunk)
-        return n
-
-    def run(self) -> Snapshot:
-        self.advance(self.cfg.steps - self.step)
-        return self.snapshot()
+        self.parts = (self.a, self.b)
 
     def snapshot(self) -> Snapshot:
         sa, sb = self.a.snapshot(), self.b.snapshot()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -181,7 +182,52 @@ class TMSTrainer(Trainer):
 BEST_OF_WINDOW = 5  # logged losses averaged when choosing the best seed of an instance
 
 
-class BestOfTrainer:
+class Composite:
+    """Base of trainers made of inner trainers that advance together (``parts``): step, done, engine name,
+    advance, advance_for and run come from the parts; a subclass sets ``cfg`` and writes ``snapshot``."""
+
+    cfg: Any
+    parts: tuple[Trainer, ...]
+
+    @property
+    def device(self) -> torch.device:
+        return self.parts[0].device
+
+    @property
+    def step(self) -> int:
+        return self.parts[0].step
+
+    @property
+    def done(self) -> bool:
+        return all(t.done for t in self.parts)
+
+    @property
+    def engine_name(self) -> str:
+        return " + ".join(sorted({getattr(t, "engine_name", "autograd") for t in self.parts}))
+
+    def advance(self, k: int) -> int:
+        n = self.parts[0].advance(k)
+        for t in self.parts[1:]:
+            t.advance(k)
+        return n
+
+    def advance_for(self, seconds: float, chunk: int = 50) -> int:
+        if len(self.parts) == 1:
+            return self.parts[0].advance_for(seconds, chunk)
+        t0, n = time.perf_counter(), 0
+        while not self.done and time.perf_counter() - t0 < seconds:
+            n += self.advance(chunk)
+        return n
+
+    def run(self) -> Snapshot:
+        self.advance(self.cfg.steps - self.step)
+        return self.snapshot()
+
+    def snapshot(self) -> Snapshot:
+        raise NotImplementedError
+
+
+class BestOfTrainer(Composite):
     """Trains ``cfg.restarts`` seeds of every instance as one batched model and hands out, per instance, the seed
     with the lowest loss so far (mean of its last ``BEST_OF_WINDOW`` logged losses), as the paper did.
 
@@ -196,29 +242,7 @@ class BestOfTrainer:
         inner = cfg.replace(n_instances=cfg.n_instances * cfg.restarts, restarts=1,
                             p_values=",".join(repr(float(v)) for v in p))
         self.inner = TMSTrainer(inner, engine)
-        self.device = self.inner.device
-
-    @property
-    def step(self) -> int:
-        return self.inner.step
-
-    @property
-    def done(self) -> bool:
-        return self.inner.done
-
-    @property
-    def engine_name(self) -> str:
-        return self.inner.engine_name
-
-    def advance(self, k: int) -> int:
-        return self.inner.advance(k)
-
-    def advance_for(self, seconds: float, chunk: int = 50) -> int:
-        return self.inner.advance_for(seconds, chunk)
-
-    def run(self) -> Snapshot:
-        self.inner.advance(self.cfg.steps - self.step)
-        return self.snapshot()
+        self.parts = (self.inner,)
 
     def snapshot(self) -> Snapshot:
         snap = self.inner.snapshot()
