@@ -327,6 +327,7 @@ def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 40
         sq = np.zeros(cfg.n_instances)
         for start in range(0, rows, EVAL_CHUNK):
             x = eval_features(dataclasses.replace(cfg, p=float(p)), n=min(EVAL_CHUNK, rows - start), rng=rng)
+            x = x[x.any(axis=1)]  # a row with no feature present has output and label 0: no error to add
             target = np.maximum(x, 0.0)
             for i in range(cfg.n_instances):
                 err = np.maximum(x @ A[i], 0.0) @ Bm[i] - (target + x @ R[i])
