@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from charts.neurons import neuron_chart, neuron_frame, output_loss_chart, output_loss_frame
 import numpy as np
+from tests.specs import data_values
 
 TIMEOUT = 180
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def test_neuron_and_output_charts_carry_their_data():
     df = neuron_frame(W, np.arange(2), ["a", "b"], np.array([1.0, 0.8, 0.64]), np.ones((2, 4)))
     assert len(df) == 2 * 4 * 3 and set(df["rank"]) == {0, 1, 2, 3}
     spec = neuron_chart(df).to_dict()
-    assert len(spec["data"]["values"]) == 24
+    assert len(data_values(spec)) == 24
     out = output_loss_frame(np.ones((2, 3)), np.full((2, 3), 2.0), np.arange(2), ["a", "b"])
     assert len(out) == 12 and set(out["model"]) == {"trained", "best linear"}
-    assert len(output_loss_chart(out).to_dict()["data"]["values"]) == 12
+    assert len(data_values(output_loss_chart(out).to_dict())) == 12

@@ -7,6 +7,7 @@ from charts.common import decade_domain, pick_instances, probability_label
 from charts.tms import (directions_chart, directions_frame, feature_frame, loss_chart, loss_frame, norm_bars,
                         wtw_frame, wtw_heatmaps)
 from toys.metrics import feature_dimensionality, feature_norms, superposition_score
+from tests.specs import data_values
 
 
 def _pentagon(n_inst=3):
@@ -33,7 +34,7 @@ def test_loss_chart_has_fixed_x_and_drops_nonfinite():
     spec = loss_chart(df, total_steps=1000).to_dict()
     assert spec["encoding"]["x"]["scale"]["domain"] == [0, 1000]
     assert spec["encoding"]["y"]["scale"]["type"] == "log"
-    assert len(spec["data"]["values"]) == 4  # NaN and inf rows are not drawn
+    assert len(data_values(spec)) == 4  # NaN and inf rows are not drawn
 
 
 def test_feature_charts_are_valid_vega_lite():
@@ -52,13 +53,13 @@ def test_large_heatmap_renders_past_altairs_row_limit():
     W = np.random.default_rng(0).normal(size=(1, 32, 100))
     df = wtw_frame(W, np.array([0]), ["a"])
     assert len(df) == 10_000
-    assert len(wtw_heatmaps(df).to_dict()["data"]["values"]) == 10_000
+    assert len(data_values(wtw_heatmaps(df).to_dict())) == 10_000
 
 
 def test_nonfinite_weights_become_null():
     W = np.full((1, 2, 3), np.nan)
     df = wtw_frame(W, np.array([0]), ["a"])
-    assert all(r["value"] is None for r in wtw_heatmaps(df).to_dict()["data"]["values"])
+    assert all(r["value"] is None for r in data_values(wtw_heatmaps(df).to_dict()))
 
 
 def test_wtw_frame_is_the_gram_matrix():

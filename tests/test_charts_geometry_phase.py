@@ -10,6 +10,7 @@ from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, s
 from fastcore.geometry import dimensionality, polytopes, thomson
 from toys.metrics import dimensions_per_feature, n_represented
 from toys.phase import PhaseConfig, boundary_density, phase_grid
+from tests.specs import data_values
 
 
 def _pentagon_and_digons():
@@ -50,7 +51,7 @@ def test_dimension_charts_have_data_and_fixed_axes():
     assert sweep["dims_per_feature"].tolist() == pytest.approx([2 / 5, 1 / 2])
     for chart, rows in ((dims_per_feature_chart(sweep, dom), 2), (feature_dims_chart(df, dom, selected=1), 10)):
         spec = chart.to_dict()
-        datas = [layer["data"]["values"] for layer in spec["layer"] if "data" in layer]
+        datas = [data_values(spec, layer) for layer in spec["layer"] if "data" in layer]
         assert any(len(d) == rows for d in datas)
         assert any(len(d) == len(STICKY) for d in datas)  # the sticky-fraction lines
         xs = [layer["encoding"]["x"] for layer in spec["layer"] if "x" in layer.get("encoding", {})
@@ -68,7 +69,7 @@ def test_instance_view_groups_features():
     assert groups["polytope"].tolist() == ["digon", "digon"] and groups["members"].tolist() == ["0, 1", "2, 3"]
     assert groups["d/k"].tolist() == [0.5, 0.5]
     spec = instance_chart(one, "x").to_dict()
-    assert len(spec["layer"][0]["data"]["values"]) == 5
+    assert len(data_values(spec, spec["layer"][0])) == 5
     assert group_frame(instance_frame(df.assign(group=-1), 0)).empty
 
 
@@ -93,7 +94,7 @@ def test_ideal_chart_draws_points_on_fixed_axes():
     np.testing.assert_allclose(np.linalg.norm(df[["x", "y", "depth"]].to_numpy(), axis=1), 1.0, atol=1e-9)
     np.testing.assert_allclose(np.linalg.norm(rotate_view(points, 40, -10), axis=1), 1.0, atol=1e-9)
     spec = ideal_chart(df, edge_frame(df, ideal_edges(points)), "t").to_dict()
-    assert [len(layer["data"]["values"]) for layer in spec["layer"]] == [121, 2 * 9, 5]
+    assert [len(data_values(spec, layer)) for layer in spec["layer"]] == [121, 2 * 9, 5]
     assert spec["layer"][2]["encoding"]["x"]["scale"]["domain"] == [-1.15, 1.15]
 
 
@@ -122,8 +123,8 @@ def test_phase_chart_has_every_cell_and_the_boundaries():
     on_curve = bounds[bounds["boundary"] != "not learned | dedicated"]
     np.testing.assert_allclose(on_curve["p"], boundary_density(on_curve["r"].to_numpy()))
     spec = phase_chart(cells, bounds, [0.05, 20.0], [0.005, 2.0], "t").to_dict()
-    assert len(spec["layer"][0]["data"]["values"]) == 6
-    assert len(spec["layer"][1]["data"]["values"]) == len(bounds)
+    assert len(data_values(spec, spec["layer"][0])) == 6
+    assert len(data_values(spec, spec["layer"][1])) == len(bounds)
     assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log", "domain": [0.005, 2.0], "nice": False}
     no_exact = phase_chart(phase_frame(grid, with_exact=False), None, [0.05, 20.0], [0.005, 2.0], "t").to_dict()
     assert len(no_exact["layer"]) == 1
