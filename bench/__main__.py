@@ -7,7 +7,7 @@ import importlib
 import json
 import sys
 
-MODULES = ("tms", "geometry", "coactivation", "cc")
+MODULES = ("tms", "geometry", "coactivation", "cc", "charts")
 
 
 def _cases(device: str) -> tuple[dict, list[str]]:
