@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import inline, lone_points, y_title
+from charts.common import inline, lone_points, pick_instances, y_title
 
 NAIVE_COLOR = "#d62728"
 
@@ -106,17 +106,32 @@ def eval_p_chart(df: pd.DataFrame, naive: float, train_p: float, height: int = 2
         title="L/p against the evaluation feature probability", height=height)
 
 
-def weights_frame(A: np.ndarray, B: np.ndarray, order: np.ndarray | None = None) -> pd.DataFrame:
-    """Long table of what each neuron reads (A (F, H)) and writes (B (H, F)) per feature, features in ``order``."""
+MAX_HEATMAP_CELLS = 20_000  # cells per matrix in the neuron × feature heatmap
+MAX_HEATMAP_NEURONS = 100
+
+
+def weights_frame(A: np.ndarray, B: np.ndarray, order: np.ndarray | None = None,
+                  max_cells: int = MAX_HEATMAP_CELLS) -> pd.DataFrame:
+    """Long table of what each neuron reads (A (F, H)) and writes (B (H, F)) per feature, features in ``order``.
+
+    Beyond ``max_cells`` per matrix it keeps the MAX_HEATMAP_NEURONS neurons of largest ‖read‖·‖write‖ and
+    features spread evenly over ``order`` (always the first and last), so a big model still draws at once.
+    """
     F, H = A.shape
-    order = np.arange(F) if order is None else order
-    pos = np.empty(F, dtype=int)
-    pos[order] = np.arange(F)
-    f, h = np.meshgrid(np.arange(F), np.arange(H), indexing="ij")
-    read = pd.DataFrame({"feature": f.ravel(), "position": pos[f.ravel()], "neuron": h.ravel(),
-                         "weight": A.ravel(), "matrix": "reads (W_E W_in)"})
-    write = pd.DataFrame({"feature": f.ravel(), "position": pos[f.ravel()], "neuron": h.ravel(),
-                          "weight": B.T.ravel(), "matrix": "writes (W_out W_U)"})
+    order = np.arange(F) if order is None else np.asarray(order)
+    neurons = np.arange(H)
+    if F * H > max_cells:
+        if H > MAX_HEATMAP_NEURONS:
+            strength = np.linalg.norm(A, axis=0) * np.linalg.norm(B, axis=1)
+            neurons = np.sort(np.argsort(-strength)[:MAX_HEATMAP_NEURONS])
+        order = order[pick_instances(F, max(2, max_cells // len(neurons)))]
+    pos = np.arange(len(order))
+    f = np.repeat(order, len(neurons))
+    h = np.tile(neurons, len(order))
+    p = np.repeat(pos, len(neurons))
+    read = pd.DataFrame({"feature": f, "position": p, "neuron": h, "weight": A[f, h], "matrix": "reads (W_E W_in)"})
+    write = pd.DataFrame({"feature": f, "position": p, "neuron": h, "weight": B[h, f],
+                          "matrix": "writes (W_out W_U)"})
     return pd.concat([read, write], ignore_index=True)
 
 

@@ -7,7 +7,7 @@ from charts.computation import (density_frame, density_histogram, error_frame, e
                                 eval_p_frame, gates_chart, gates_frame, lp_chart, lp_frame, per_feature_chart,
                                 per_feature_frame, sigma_chart, sigma_frame, weights_frame, weights_heatmap)
 from toys.cc import (CCConfig, CCTrainer, eval_features, instance_labels, instance_sigma, loss_against_p,
-                     naive_loss_per_feature, per_feature_loss, sparse_limit_loss)
+                     naive_loss_per_feature, per_feature_loss, row_cost, sparse_limit_loss)
 from toys.uand import (UANDConfig, UANDTrainer, handmade_gates, held_out_cases, linear_gates, neuron_density,
                        trained_gates)
 from ui.cc_controls import (CC_STEPS, ON_GPU, SPECS, SWEEP_POINTS, UAND_STEPS, cc_config, cc_controls, sweep_config,
@@ -20,6 +20,7 @@ from ui.nav import ensure_app_navigation
 LIVE_EVAL_SAMPLES = 4000  # held-out samples per tick while training; the config's full count when paused
 EVAL_PS = np.geomspace(1e-3, 0.3, 8)  # feature probabilities the paused model is evaluated at
 EVAL_PRESENT = 20_000  # present features per evaluation probability (about 1-2% Monte-Carlo error on L/p)
+EVAL_BUDGET = 2e9  # multiply-adds per held-out evaluation on the page (~1 s); big models get fewer samples
 
 ensure_app_navigation()
 
@@ -52,9 +53,15 @@ def _naive_profile(cfg: CCConfig) -> np.ndarray:
     return per
 
 
+def _eval_rows(cfg: CCConfig, playing: bool) -> int:
+    """Held-out rows for the table and per-feature chart: fewer while playing, and within EVAL_BUDGET."""
+    affordable = max(1000, int(EVAL_BUDGET // row_cost(cfg)))
+    return min(LIVE_EVAL_SAMPLES if playing else cfg.eval_samples, affordable)
+
+
 def _held_out(snap, playing: bool) -> np.ndarray:
     cfg = CCConfig.from_dict(snap.config)
-    return per_feature_loss(snap, eval_features(cfg, n=LIVE_EVAL_SAMPLES) if playing else None)
+    return per_feature_loss(snap, eval_features(cfg, n=_eval_rows(cfg, playing)))
 
 
 def _against_p(snap, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +72,7 @@ def _against_p(snap, key: str) -> tuple[np.ndarray, np.ndarray]:
     if cached is None or cached[0] != tag:
         ps = np.unique(np.append(EVAL_PS, cfg.p))
         with st.spinner("Evaluating L/p at other feature probabilities…"):
-            cached = (tag, ps, loss_against_p(snap, ps, present=EVAL_PRESENT, max_rows=200_000))
+            cached = (tag, ps, loss_against_p(snap, ps, present=EVAL_PRESENT, max_rows=200_000, budget=EVAL_BUDGET))
         st.session_state[key] = cached
     return cached[1], cached[2]
 
@@ -86,9 +93,11 @@ def draw_cc(snap, info) -> None:
         "vs naive": [f"{(v / naive - 1) * 100:+.1f}%" if naive > 0 else "—" for v in held],
         "p → 0": [round(float(v), 4) for v in limit],
     }, hide_index=True)
-    n_eval = LIVE_EVAL_SAMPLES if info["playing"] else cfg.eval_samples
+    n_eval = _eval_rows(cfg, info["playing"])
     right.caption(f"Naive baseline: {cfg.d_mlp} of {cfg.n_features} ReLUs computed exactly, the rest passed "
-                  f"through: L/p = {naive:.4f}. **L/p**: held out, {n_eval:,} samples at p = {cfg.p:.3g}; "
+                  f"through: L/p = {naive:.4f}. **L/p**: held out, {n_eval:,} samples at p = {cfg.p:.3g}"
+                  + (" (fewer than the config's eval_samples: this model is large)"
+                     if not info["playing"] and n_eval < cfg.eval_samples else "") + "; "
                   "**p → 0**: exact L/p in the sparse limit (one feature present at a time).")
     pf_df = per_feature_frame(per, labels, _naive_profile(cfg))
     pfc = per_feature_chart(pf_df)
@@ -107,7 +116,10 @@ def draw_cc(snap, info) -> None:
     order = np.argsort(per[0])
     w_df = weights_frame(snap["A"][0], snap["B"][0], order)
     heat = weights_heatmap(w_df)
-    st.caption(f"Weights of {labels[0]}, folded through the embedding; features sorted by their held-out loss.")
+    shown = (f"; {w_df['feature'].nunique()} of {cfg.n_features} features and {w_df['neuron'].nunique()} of "
+             f"{cfg.d_mlp} neurons (the strongest) shown" if len(w_df) < 2 * cfg.n_features * cfg.d_mlp else "")
+    st.caption(f"Weights of {labels[0]}, folded through the embedding; features sorted by their held-out loss"
+               f"{shown}.")
     st.altair_chart(heat)
     if not info["playing"]:
         export_panel(snap, "cc", [("Loss per active feature", "cc_loss", lpc, lp_df),

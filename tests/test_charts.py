@@ -82,3 +82,34 @@ def test_png_and_svg_export_render():
     chart = loss_chart(df, 10)
     assert chart_png(chart)[:8] == b"\x89PNG\r\n\x1a\n"
     assert chart_svg(chart).lstrip().startswith("<svg")
+
+
+def test_cc_weights_frame_places_every_weight_by_its_feature_rank():
+    from charts.computation import weights_frame
+
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((6, 3)), rng.standard_normal((3, 6))
+    order = np.array([4, 0, 5, 1, 3, 2])
+    df = weights_frame(A, B, order)
+    assert len(df) == 2 * 6 * 3
+    for row in df.itertuples():
+        assert row.position == list(order).index(row.feature)
+        want = A[row.feature, row.neuron] if row.matrix.startswith("reads") else B[row.neuron, row.feature]
+        assert row.weight == want
+
+
+def test_cc_weights_frame_caps_big_models_to_strong_neurons_and_spread_features():
+    from charts.computation import MAX_HEATMAP_CELLS, MAX_HEATMAP_NEURONS, weights_frame
+
+    rng = np.random.default_rng(1)
+    F, H = 500, 400
+    A, B = rng.standard_normal((F, H)), rng.standard_normal((H, F))
+    A[:, 7] *= 10  # one neuron far stronger than the rest
+    order = rng.permutation(F)
+    df = weights_frame(A, B, order)
+    reads = df[df["matrix"].str.startswith("reads")]
+    assert len(reads) <= MAX_HEATMAP_CELLS and reads["neuron"].nunique() == MAX_HEATMAP_NEURONS
+    assert 7 in set(reads["neuron"])
+    kept = reads.drop_duplicates("position").sort_values("position")["feature"].to_numpy()
+    assert kept[0] == order[0] and kept[-1] == order[-1]  # best and worst features stay
+    assert np.all(np.diff([list(order).index(f) for f in kept]) > 0)  # still in loss order

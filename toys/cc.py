@@ -310,12 +310,20 @@ def sparse_limit_loss(snap: Snapshot) -> np.ndarray:
     return RELU_SQ_MEAN[cfg.value_law] * pos_err + NEG_SQ_MEAN[cfg.value_law] * neg_err
 
 
-def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 400_000,
+def row_cost(cfg: CCConfig) -> int:
+    """Multiply-adds to evaluate one held-out row on every instance: x A, ReLU(·) B and x R."""
+    F, H = cfg.n_features, cfg.d_mlp
+    return cfg.n_instances * F * (2 * H + F)
+
+
+def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 400_000, budget: float | None = None,
                    seed: int | None = None) -> np.ndarray:
     """Held-out L/p of the trained weights with features present at each probability in ``ps``. -> (I, len(ps))
 
     The papers' view of a model trained at one p: evaluate it at others. Each p gets about ``present`` present
-    features in all (rows = present / (p·F), at most ``max_rows``), evaluated in chunks to bound memory.
+    features in all (rows = present / (p·F), at least 1,000 and at most ``max_rows``), evaluated in chunks to
+    bound memory. ``budget`` (multiply-adds for all of ``ps``) caps the rows that hold a present feature, so a
+    large model answers in bounded time with fewer samples (never fewer than 500 such rows per p).
     """
     cfg = CCConfig.from_dict(snap.config)
     A, Bm, R = snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
@@ -324,6 +332,10 @@ def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 40
     for k, p in enumerate(ps):
         check_range("p", float(p), 1e-4, 1.0)
         rows = int(min(max_rows, max(1000, present / (p * cfg.n_features))))
+        if budget is not None:
+            nonempty = 1.0 - (1.0 - p) ** cfg.n_features  # fraction of rows with a feature present
+            affordable = max(500.0, budget / (len(ps) * row_cost(cfg))) / nonempty
+            rows = max(1, min(rows, int(affordable)))
         sq = np.zeros(cfg.n_instances)
         for start in range(0, rows, EVAL_CHUNK):
             x = eval_features(dataclasses.replace(cfg, p=float(p)), n=min(EVAL_CHUNK, rows - start), rng=rng)
