@@ -223,6 +223,18 @@ def test_loss_against_p_matches_held_out_loss_and_the_sparse_limit():
         loss_against_p(snap, [0.0])
 
 
+def test_loss_against_p_within_a_budget_uses_fewer_rows_and_stays_close():
+    cfg = tiny(mixing="compare", n_instances=2)
+    t = CCTrainer(cfg)
+    t.advance(30)
+    snap = t.snapshot()
+    full = loss_against_p(snap, [0.05, 0.5], present=40_000)
+    # 500 rows with a feature present per p: the floor a budget cannot push below
+    cheap = loss_against_p(snap, [0.05, 0.5], present=40_000, budget=1.0)
+    np.testing.assert_allclose(cheap, full, rtol=0.25)
+    assert not np.allclose(cheap, full, rtol=1e-6)  # a different, smaller sample
+
+
 # Published results (Bhagat et al. 2025, after Braun et al. 2025): n = 100, d_embed = 1000, d_mlp = 50, p = 0.01,
 # U[−1, 1] values, AdamW (weight decay 0.01), lr 3e-3 with cosine decay, batch 2048, 10,000 steps. The folded step
 # runs this in about 1.5 minutes per model on 2 CPU cores, so these use the published step count.
