@@ -19,7 +19,7 @@ from ui.nav import ensure_app_navigation
 
 LIVE_EVAL_SAMPLES = 4000  # held-out samples per tick while training; the config's full count when paused
 EVAL_PS = np.geomspace(1e-3, 0.3, 8)  # feature probabilities the paused model is evaluated at
-EVAL_PRESENT = 20_000  # present features per evaluation probability (about 1-2% Monte-Carlo error on L/p)
+EVAL_PRESENT = 20_000  # present features aimed for per evaluation p (fewer at tiny p·n: at most 200,000 rows)
 EVAL_BUDGET = 2e9  # multiply-adds per held-out evaluation on the page (~1 s); big models get fewer samples
 
 ensure_app_navigation()
@@ -89,9 +89,9 @@ def draw_cc(snap, info) -> None:
     limit = sparse_limit_loss(snap).mean(axis=1)
     right.dataframe({
         "instance": labels,
-        "L/p": [round(float(v), 4) for v in held],
+        "L/p": [float(f"{v:.4g}") for v in held],
         "vs naive": [f"{(v / naive - 1) * 100:+.1f}%" if naive > 0 else "—" for v in held],
-        "p → 0": [round(float(v), 4) for v in limit],
+        "p → 0": [float(f"{v:.4g}") for v in limit],
     }, hide_index=True)
     n_eval = _eval_rows(cfg, info["playing"])
     right.caption(f"Naive baseline: {cfg.d_mlp} of {cfg.n_features} ReLUs computed exactly, the rest passed "
@@ -111,7 +111,7 @@ def draw_cc(snap, info) -> None:
         epc = eval_p_chart(ep_df, naive, cfg.p)
         st.altair_chart(epc, width="stretch")
         st.caption("The trained weights evaluated with features present at other probabilities "
-                   f"({EVAL_PRESENT:,} present features per point): interference grows with p, the naive solution "
+                   f"(up to {EVAL_PRESENT:,} present features per point): interference grows with p, the naive solution "
                    "has none.")
     order = np.argsort(per[0])
     w_df = weights_frame(snap["A"][0], snap["B"][0], order)

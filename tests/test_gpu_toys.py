@@ -26,10 +26,13 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch
                                                   reason="needs a CUDA GPU")]
 
 
-def _falls(snap) -> None:
+def _falls(snap, every_instance: bool = True) -> None:
     loss = np.asarray(snap.loss)
     assert np.isfinite(loss).all()
-    assert (loss[-1] < loss[0]).all(), (loss[0], loss[-1])
+    if every_instance:
+        assert (loss[-1] < loss[0]).all(), (loss[0], loss[-1])
+    else:  # cells whose loss starts near its floor may wander: the grid as a whole learns
+        assert loss[-1].mean() < loss[0].mean(), (loss[0], loss[-1])
     assert all(isinstance(a, np.ndarray) for a in snap.arrays.values())
 
 
@@ -63,22 +66,26 @@ def test_cc_hand_gradients_equal_autograd_on_the_device():
 def test_uand_trains_on_the_device():
     cfg = UANDConfig(n_inputs=8, d_min=8, d_max=32, n_instances=3, batch_size=256, steps=400, log_every=50,
                      device=DEVICE)
-    snap = UANDTrainer(cfg).run()
+    trainer = UANDTrainer(cfg)
+    assert trainer.device.type == DEVICE
+    snap = trainer.run()
     _falls(snap)
     summary = uand_summary(snap)
     assert len(summary["trained_gates"]) == 3
 
 
 def test_absval_and_phase_train_on_the_device():
-    _falls(AbsTrainer(AbsConfig(steps=300, log_every=50, device=DEVICE)).run())
-    phase = PhaseConfig(n_importance=3, n_density=3, seeds=2, steps=300, log_every=50, device=DEVICE)
-    snap = PhaseTrainer(phase).run()
-    assert np.isfinite(snap.loss).all() and snap.step == 300
+    absval = AbsTrainer(AbsConfig(steps=300, log_every=50, device=DEVICE))
+    phase = PhaseTrainer(PhaseConfig(n_importance=3, n_density=3, seeds=2, steps=300, log_every=50, device=DEVICE))
+    for trainer, every_instance in ((absval, True), (phase, False)):
+        assert trainer.device.type == DEVICE
+        _falls(trainer.run(), every_instance)
 
 
 def test_circuit_pipeline_trains_both_stages_on_the_device():
     cfg = PipelineConfig(CircuitsConfig(steps=300, log_every=50, device=DEVICE),
                          TranscoderConfig(steps=300, log_every=50, device=DEVICE))
     trainer = PipelineTrainer(cfg)
+    assert trainer.device.type == DEVICE
     snap = trainer.run()
     assert snap.step == 600 and np.isfinite(snap.loss).all()

@@ -274,8 +274,11 @@ def eval_features(cfg: CCConfig, n: int | None = None, seed: int | None = None,
         rng = np.random.default_rng(cfg.seed + 1 if seed is None else seed)
     u = rng.random((n, cfg.n_features))
     v = u / cfg.p
-    values = {"uniform_pm1": 2.0 * v - 1.0, "uniform01": v, "one": np.ones_like(v)}[cfg.value_law]
-    return np.where(u < cfg.p, values, 0.0)
+    if cfg.value_law == "uniform_pm1":
+        v = 2.0 * v - 1.0
+    elif cfg.value_law == "one":
+        v = np.ones_like(v)
+    return np.where(u < cfg.p, v, 0.0)
 
 
 def per_feature_loss(snap: Snapshot, x: np.ndarray | None = None) -> np.ndarray:
@@ -301,13 +304,15 @@ def sparse_limit_loss(snap: Snapshot) -> np.ndarray:
     L = (1/F) Σ_i p · E‖err_i‖² + O(p²), so L/p → the mean of that over i.
     """
     cfg = CCConfig.from_dict(snap.config)
-    A, Bm, R = snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
     eye = np.eye(cfg.n_features)
-    pos = np.maximum(A, 0.0) @ Bm  # (I, F, F): row i is what feature i at v = 1 writes to every output
-    neg = np.maximum(-A, 0.0) @ Bm  # the same at v = −1, per unit |v|
-    pos_err = np.square(pos - eye - R).sum(axis=2)
-    neg_err = np.square(neg + R).sum(axis=2)
-    return RELU_SQ_MEAN[cfg.value_law] * pos_err + NEG_SQ_MEAN[cfg.value_law] * neg_err
+    out = np.empty((cfg.n_instances, cfg.n_features))
+    for i in range(cfg.n_instances):  # one instance at a time: (F, F) float64 each, not (I, F, F)
+        A, Bm, R = (snap[name][i].astype(np.float64) for name in ("A", "B", "R"))
+        pos = np.maximum(A, 0.0) @ Bm  # row f is what feature f at v = 1 writes to every output
+        neg = np.maximum(-A, 0.0) @ Bm  # the same at v = −1, per unit |v|
+        out[i] = (RELU_SQ_MEAN[cfg.value_law] * np.square(pos - eye - R).sum(axis=1)
+                  + NEG_SQ_MEAN[cfg.value_law] * np.square(neg + R).sum(axis=1))
+    return out
 
 
 def row_cost(cfg: CCConfig) -> int:

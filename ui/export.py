@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import altair as alt
@@ -12,12 +13,26 @@ import vl_convert as vlc
 from toys import Snapshot
 
 
+try:  # Streamlit switches altair's global data transformer while it draws a chart, under this lock
+    from streamlit.elements.vega_charts import _altair_globals_lock as ALTAIR_LOCK
+except ImportError:  # pragma: no cover - a Streamlit without it; pinned versions have it (tests/test_export.py)
+    ALTAIR_LOCK = contextlib.nullcontext()
+
+
+def chart_json(chart: alt.TopLevelMixin) -> str:
+    """The chart's Vega-Lite JSON with its data inline. Charts carry DataFrames, converted by altair's global
+    data transformer, which Streamlit swaps for its own while drawing any chart in any session; taking the same
+    lock keeps an export from catching Streamlit's and losing its data."""
+    with ALTAIR_LOCK, alt.data_transformers.disable_max_rows():
+        return chart.to_json()
+
+
 def chart_png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
-    return vlc.vegalite_to_png(chart.to_json(), scale=scale)
+    return vlc.vegalite_to_png(chart_json(chart), scale=scale)
 
 
 def chart_svg(chart: alt.TopLevelMixin) -> str:
-    return vlc.vegalite_to_svg(chart.to_json())
+    return vlc.vegalite_to_svg(chart_json(chart))
 
 
 def export_row(name: str, chart: alt.TopLevelMixin, data: pd.DataFrame, key: str) -> None:
