@@ -13,6 +13,7 @@ from toys.data import instance_probability
 from toys.metrics import (feature_dimensionality, n_represented, neuron_counts, neuron_monosemanticity, neuron_roles,
                           superposition_score)
 from ui.abs_controls import abs_config, abs_controls
+from ui.controls import valid_config
 from ui.export import export_panel, export_row
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -32,11 +33,7 @@ st.markdown(
 )
 
 values = abs_controls()
-try:
-    cfg = abs_config(values)
-except ValueError as e:
-    st.error(f"These settings do not make a valid model: {e}. Training keeps the last valid model, if there is one.")
-    cfg = None
+cfg = valid_config(abs_config, values)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

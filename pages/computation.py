@@ -12,7 +12,7 @@ from toys.uand import (UANDConfig, UANDTrainer, handmade_gates, held_out_cases, 
                        trained_gates)
 from ui.cc_controls import (CC_STEPS, ON_GPU, SPECS, SWEEP_POINTS, UAND_STEPS, cc_config, cc_controls, sweep_config,
                             uand_config, uand_controls)
-from ui.controls import check_query_params
+from ui.controls import check_query_params, valid_config
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -189,15 +189,6 @@ def draw_uand(snap, info) -> None:
                                     ("Neuron density", "uand_density", nh, n_df)])
 
 
-def _config(build, values, what: str):
-    try:
-        return build(values)
-    except ValueError as e:
-        st.error(f"These {what} settings do not make a valid model: {e}. Training keeps the last valid model, if "
-                 "there is one.")
-        return None
-
-
 cc_tab, uand_tab = st.tabs(["Compressed computation", "Universal AND"])
 with cc_tab:
     st.markdown(
@@ -208,13 +199,13 @@ with cc_tab:
         "Remove it from the labels (**clean labels**) and the advantage vanishes."
     )
     values = cc_controls()
-    live_training("cc", _config(cc_config, values, "compressed-computation"), CCTrainer, draw_cc)
+    live_training("cc", valid_config(cc_config, values, "compressed-computation"), CCTrainer, draw_cc)
     st.subheader("Mixing-magnitude sweep")
     st.markdown(
         "The papers' simplified model without an embedding, with a random symmetric mixing matrix of std σ added to "
         "the labels: no mixing sits at naive, moderate σ beats it, large σ costs more than the model can exploit."
     )
-    live_training("cc_sweep", _config(sweep_config, values, "σ-sweep"), CCTrainer, draw_sweep)
+    live_training("cc_sweep", valid_config(sweep_config, values, "σ-sweep"), CCTrainer, draw_sweep)
 with uand_tab:
     st.markdown(
         "**Universal AND**: m boolean inputs, a few on at a time; one hidden ReLU layer of width d outputs all "
@@ -224,4 +215,4 @@ with uand_tab:
         "allowed share of its held-out cases is off by the tolerance or more."
     )
     values = uand_controls()
-    live_training("uand", _config(uand_config, values, "U-AND"), UANDTrainer, draw_uand)
+    live_training("uand", valid_config(uand_config, values, "U-AND"), UANDTrainer, draw_uand)

@@ -10,6 +10,7 @@ from fastcore.geometry import dimensionality, min_coherence, polytopes, thomson,
 from toys import TMSConfig, TMSTrainer
 from toys.data import instance_probability
 from toys.metrics import dimensions_per_feature, n_represented
+from ui.controls import valid_config
 from ui.export import export_panel, export_row
 from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls
 from ui.live import live_training
@@ -26,11 +27,7 @@ st.markdown(
 )
 
 values = geometry_controls()
-try:
-    cfg = geometry_config(values)
-except ValueError as e:
-    st.error(f"These settings do not make a valid model: {e}. Training keeps the last valid model, if there is one.")
-    cfg = None
+cfg = valid_config(geometry_config, values)
 
 
 def draw(snap, info) -> None:

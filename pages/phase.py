@@ -7,6 +7,7 @@ from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, s
 from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
 from toys.metrics import superposition_score
 from toys.phase import PHASES, PhaseConfig, PhaseTrainer, boundary_distance, phase_grid
+from ui.controls import valid_config
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -26,11 +27,7 @@ st.markdown(
 )
 
 values = phase_controls()
-try:
-    cfg = phase_config(values)
-except ValueError as e:
-    st.error(f"These settings do not make a valid grid: {e}. Training keeps the last valid grid, if there is one.")
-    cfg = None
+cfg = valid_config(phase_config, values, thing="grid")
 
 
 def draw(snap, info) -> None:

@@ -13,6 +13,7 @@ from toys.compare import Pair, PairTrainer, split
 from toys.data import importance, instance_probability
 from toys.metrics import (dimensions_per_feature, feature_dimensionality, feature_norms, n_represented, neuron_counts,
                           neuron_monosemanticity, superposition_score)
+from ui.controls import valid_config
 from ui.export import export_panel, export_row
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -32,11 +33,7 @@ st.markdown(
 )
 
 values = tms_controls()
-try:
-    cfg = tms_config(values)
-except ValueError as e:
-    st.error(f"These settings do not make a valid model: {e}. Training keeps the last valid model, if there is one.")
-    cfg = None
+cfg = valid_config(tms_config, values)
 
 
 def _labels(cfg: TMSConfig) -> list[str]:

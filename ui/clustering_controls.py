@@ -13,7 +13,7 @@ import streamlit as st
 from toys.circuits import FUNCTIONS, CircuitsConfig
 from toys.clustering import METHOD_LABELS, METHODS, SIMILARITIES, ClusterConfig, PipelineConfig
 from toys.transcoder import SPARSITY, TranscoderConfig
-from ui.controls import Spec, check_query_params, draw_group, preset_picker
+from ui.controls import Spec, check_query_params, draw_group, preset_picker, valid_config
 
 MODEL = [
     Spec("clu_n_circuits", "Circuits T", "int", 8, 2, 32),
@@ -117,11 +117,7 @@ def clustering_configs(values: dict[str, Any], device: str) -> tuple[PipelineCon
     An invalid training setting gives None (the page keeps its last pipeline); an invalid clustering setting falls
     back to the last valid one (or the default).
     """
-    try:
-        cfg = pipeline_config(values)
-    except ValueError as e:
-        st.error(f"These settings do not make a valid pipeline: {e}. Training keeps the last valid one, if any.")
-        cfg = None
+    cfg = valid_config(pipeline_config, values, thing="pipeline")
     try:
         cluster = cluster_config(values)
         st.session_state["clu_last_cluster_cfg"] = cluster

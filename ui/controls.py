@@ -66,6 +66,18 @@ def draw(spec: Spec, *, disabled: bool = False) -> Any:
     raise ValueError(f"unknown control kind {spec.kind!r}")
 
 
+def valid_config(build: Callable[[dict[str, Any]], Any], values: dict[str, Any], what: str = "",
+                 thing: str = "model") -> Any | None:
+    """``build(values)``, or None with a message in the page when the settings do not validate (the live view then
+    keeps its last valid ``thing``)."""
+    try:
+        return build(values)
+    except ValueError as e:
+        st.error(f"These {what + ' ' if what else ''}settings do not make a valid {thing}: {e}. Training keeps the "
+                 f"last valid {thing}, if there is one.")
+        return None
+
+
 def check_query_params(specs: list[Spec], extra_keys: tuple[str, ...] = ()) -> list[str]:
     """Messages for URL parameters that name no control or hold a value the control cannot take."""
     by_key = {s.key: s for s in specs}
