@@ -96,17 +96,19 @@ UAND_PRESETS: dict[str, dict[str, Any]] = {
 SPECS = CC_SPECS + UAND_SPECS
 
 
+def _groups_in_columns(groups: list[tuple[str, list[Spec]]]) -> dict[str, Any]:
+    """Draw each (title, specs) group in its own column, side by side; return all their values."""
+    values: dict[str, Any] = {}
+    for column, (title, specs) in zip(st.columns(len(groups)), groups):
+        with column:
+            values |= draw_group(title, specs)
+    return values
+
+
 def cc_controls() -> dict[str, Any]:
     """Presets and controls of the compressed-computation model and its σ sweep; returns the raw values."""
     preset_picker(CC_PRESETS, CC_SPECS, key="cc_preset")
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        values = draw_group("Model", CC_MODEL)
-    with c2:
-        values |= draw_group("Training", CC_TRAINING)
-    with c3:
-        values |= draw_group("σ sweep", CC_SWEEP)
-    return values
+    return _groups_in_columns([("Model", CC_MODEL), ("Training", CC_TRAINING), ("σ sweep", CC_SWEEP)])
 
 
 def cc_config(values: dict[str, Any]) -> CCConfig:
@@ -129,14 +131,8 @@ def sweep_config(values: dict[str, Any]) -> CCConfig:
 
 def uand_controls() -> dict[str, Any]:
     preset_picker(UAND_PRESETS, UAND_SPECS, key="uand_preset")
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        values = draw_group("Circuits", UAND_MODEL)
-    with c2:
-        values |= draw_group("Held-out evaluation", UAND_EVAL)
-    with c3:
-        values |= draw_group("Training", UAND_TRAINING)
-    return values
+    return _groups_in_columns([("Circuits", UAND_MODEL), ("Held-out evaluation", UAND_EVAL),
+                               ("Training", UAND_TRAINING)])
 
 
 def uand_config(values: dict[str, Any]) -> UANDConfig:
