@@ -15,15 +15,13 @@ after a tiny warm-up model (library loading left out).
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import sys
 import time
 
 import torch
 
-from bench.tms import _peak_rss_mb, _rate, _sync, cuda_peak_mem, result
+from bench.tms import _rate, _sync, module_main, peak_memory, print_rss_growth, result
 from toys.cc import CCConfig, CCTrainer
 from toys.device import resolve_device
 
@@ -81,28 +79,14 @@ def _reference(cfg: CCConfig, device: torch.device):
     return ref, ref.run
 
 
+def _build(name: str, which: str, device: torch.device, cfg: CCConfig | None = None):
+    return (_ours if which == "ours" else _reference)(CONFIGS[name] if cfg is None else cfg, device)
+
+
 def _mem_probe(name: str, which: str) -> None:
-    """Child side of the CPU memory measure: print the MB that ``which`` adds to the peak RSS."""
-    device = torch.device("cpu")
-    make = _ours if which == "ours" else _reference
-    _, run = make(CONFIGS[name].replace(n_features=4, d_embed=8, d_mlp=2, batch_size=4), device)
-    run(3)
-    before = _peak_rss_mb()
-    _, run = make(CONFIGS[name], device)
-    run(MEM_STEPS)
-    print(round(_peak_rss_mb() - before, 2))
-
-
-def _peak_mem(name: str, which: str, device: torch.device) -> float | None:
-    if device.type == "cuda":
-        return cuda_peak_mem(lambda: (_ours if which == "ours" else _reference)(CONFIGS[name], device), device,
-                             MEM_STEPS)
-    try:
-        out = subprocess.run([sys.executable, "-m", "bench.cc", "--mem", name, which], capture_output=True, text=True,
-                             timeout=300, check=True)
-        return float(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
-        return None
+    cpu = torch.device("cpu")
+    tiny = CONFIGS[name].replace(n_features=4, d_embed=8, d_mlp=2, batch_size=4)
+    print_rss_growth(lambda: _build(name, which, cpu, tiny), lambda: _build(name, which, cpu))
 
 
 def bench_case(name: str, device: str = "auto", seconds: float | None = None, rounds: int = 3) -> dict:
@@ -124,11 +108,7 @@ def bench_case(name: str, device: str = "auto", seconds: float | None = None, ro
         ours_rates.append(_rate(ours, block, seconds, dev))
         ref_rates.append(_rate(reference, block, seconds, dev))
     del trainer, ours, ref, reference
-    peak = {which: _peak_mem(name, which, dev) for which in ("ours", "reference")}
-    peak["what"] = ("torch.cuda.max_memory_allocated over building it and 100 steps, less what was allocated "
-                    "before (MB)"
-                    if dev.type == "cuda" else
-                    "growth of the peak RSS (VmHWM) of a fresh process over building it and 100 steps (MB)")
+    peak = peak_memory("bench.cc", name, lambda which: _build(name, which, dev), dev, MEM_STEPS)
     return result(name, dev, cfg, {}, ours_rates, ref_rates, peak, startup, rounds, seconds)
 
 
@@ -140,8 +120,4 @@ CASES = {name: (lambda device="auto", _name=name: bench_case(_name, device)) for
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--mem":
-        _mem_probe(sys.argv[2], sys.argv[3])
-    else:
-        for case in sys.argv[1:] or cases():
-            print(json.dumps(bench_case(case)), flush=True)
+    module_main(sys.argv[1:], cases(), bench_case, _mem_probe)

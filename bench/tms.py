@@ -83,31 +83,48 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _cpu_peak_mem(name: str, which: str) -> float | None:
-    """Growth of ru_maxrss (MB) in a fresh process while it builds ``which`` for case ``name`` and runs its steps."""
+def child_peak_rss(module: str, name: str, which: str) -> float | None:
+    """Growth of the peak RSS (MB) in a fresh ``python -m module --mem name which``, or None if it fails."""
     try:
-        out = subprocess.run([sys.executable, "-m", "bench.tms", "--mem", name, which], capture_output=True,
+        out = subprocess.run([sys.executable, "-m", module, "--mem", name, which], capture_output=True,
                              text=True, timeout=300, check=True)
         return float(out.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, ValueError, IndexError):
         return None
 
 
-def _mem_probe(name: str, which: str) -> None:
-    """Child side of ``_cpu_peak_mem``: print the MB that ``which`` adds to the peak RSS."""
-    device = torch.device("cpu")
-    make = _ours if which == "ours" else _reference
-    _, run = make(CONFIGS[name].replace(n_instances=1, batch_size=4), device)
+def print_rss_growth(make_tiny, make_full, steps: int = MEM_STEPS) -> None:
+    """Child side of ``child_peak_rss``: run a tiny model first (compilation and library loading left out), then
+    print the MB that building the full one and running ``steps`` add to the peak RSS. make_* () -> (obj, run)."""
+    _, run = make_tiny()
     run(3)
     before = _peak_rss_mb()
-    _, run = make(CONFIGS[name], device)
-    run(MEM_STEPS)
+    _, run = make_full()
+    run(steps)
     print(round(_peak_rss_mb() - before, 2))
 
 
-def _cuda_peak_mem(name: str, which: str, device: torch.device) -> float:
-    """Peak CUDA memory allocated (MB) over building ``which`` for case ``name`` and running its steps."""
-    return cuda_peak_mem(lambda: (_ours if which == "ours" else _reference)(CONFIGS[name], device), device)
+def peak_memory(module: str, name: str, build, device: torch.device, steps: int = MEM_STEPS) -> dict:
+    """Peak memory of ours and the reference for case ``name``: on CUDA in this process, on the CPU in a fresh
+    ``module`` process each. ``build(which)`` -> (obj, run) with ``which`` "ours" or "reference"."""
+    if device.type == "cuda":
+        peak = {which: cuda_peak_mem(lambda which=which: build(which), device, steps) for which in ("ours", "reference")}
+        peak["what"] = f"torch.cuda.max_memory_allocated over building it and {steps} steps, less what was " \
+                       "allocated before (MB)"
+    else:
+        peak = {which: child_peak_rss(module, name, which) for which in ("ours", "reference")}
+        peak["what"] = f"growth of the peak RSS (VmHWM) of a fresh process over building it and {steps} steps (MB)"
+    return peak
+
+
+def _build(name: str, which: str, device: torch.device, cfg: TMSConfig | None = None):
+    return (_ours if which == "ours" else _reference)(CONFIGS[name] if cfg is None else cfg, device)
+
+
+def _mem_probe(name: str, which: str) -> None:
+    cpu = torch.device("cpu")
+    print_rss_growth(lambda: _build(name, which, cpu, CONFIGS[name].replace(n_instances=1, batch_size=4)),
+                     lambda: _build(name, which, cpu))
 
 
 def cuda_peak_mem(build, device: torch.device, steps: int = MEM_STEPS) -> float:
@@ -157,13 +174,7 @@ def bench_case(name: str, device: str = "auto", seconds: float | None = None, ro
     engine = trainer.engine_name
     fused = getattr(trainer.engine, "fused_kernel", None)
     del trainer, ours, ref, reference
-    if on_gpu:
-        peak = {which: _cuda_peak_mem(name, which, dev) for which in ("ours", "reference")}
-        peak["what"] = f"torch.cuda.max_memory_allocated over building it and {MEM_STEPS} steps, less what was " \
-                       "allocated before (MB)"
-    else:
-        peak = {which: _cpu_peak_mem(name, which) for which in ("ours", "reference")}
-        peak["what"] = f"growth of the peak RSS (VmHWM) of a fresh process over building it and {MEM_STEPS} steps (MB)"
+    peak = peak_memory("bench.tms", name, lambda which: _build(name, which, dev), dev)
     extra = {"engine": engine + (" (triton kernel)" if fused else " (torch ops)" if fused is False else "")}
     return result(name, dev, cfg, extra, ours_rates, ref_rates, peak, startup, rounds, seconds)
 
@@ -198,9 +209,15 @@ def cases(device: str = "auto") -> list[str]:
 CASES = {name: (lambda device="auto", _name=name: bench_case(_name, device)) for name in CONFIGS}
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--mem":
-        _mem_probe(sys.argv[2], sys.argv[3])
+def module_main(argv: list[str], default: list[str], bench_case, mem_probe) -> None:
+    """``python -m bench.MODULE [case ...]`` prints one JSON line per case; ``--mem NAME WHICH`` is the child side
+    of the CPU memory measure."""
+    if len(argv) == 3 and argv[0] == "--mem":
+        mem_probe(argv[1], argv[2])
     else:
-        for case in sys.argv[1:] or cases():
+        for case in argv or default:
             print(json.dumps(bench_case(case)), flush=True)
+
+
+if __name__ == "__main__":
+    module_main(sys.argv[1:], cases(), bench_case, _mem_probe)
