@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from fastcore.unionfind import find
+
 # ----------------------------------------------------------------------------------------------- input checks
 
 
@@ -54,16 +56,8 @@ def _real(value, name: str) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _find(parent, a):
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]
-        a = parent[a]
-    return a
-
-
-@njit(cache=True, nogil=True)
 def _union(parent, size, a, b):
-    ra, rb = _find(parent, a), _find(parent, b)
+    ra, rb = find(parent, a), find(parent, b)
     if ra == rb:
         return size[ra]
     if ra > rb:
@@ -80,7 +74,7 @@ def _labels(parent):  # root per element -> labels numbered by lowest member
     labels = np.empty(n, np.int64)
     k = 0
     for a in range(n):
-        r = _find(parent, a)
+        r = find(parent, a)
         if root_id[r] < 0:
             root_id[r] = k
             k += 1

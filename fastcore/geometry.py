@@ -21,6 +21,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from fastcore.unionfind import find
+
 _ZERO_NORM = 1e-12  # as toys.metrics.feature_dimensionality: a feature with a smaller norm has D = 0
 
 # ----------------------------------------------------------------------------------------------- input checks
@@ -122,14 +124,6 @@ class Polytopes(NamedTuple):
 
 
 @njit(cache=True, nogil=True)
-def _find(parent, a):
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]
-        a = parent[a]
-    return a
-
-
-@njit(cache=True, nogil=True)
 def _polytopes_kernel(W, norm_threshold, ortho_tol, rank_tol):  # W: (I, H, F) -> 3 × (I, F) int64
     n_inst, _, n_feat = W.shape
     group = np.full((n_inst, n_feat), -1, np.int64)
@@ -150,14 +144,14 @@ def _polytopes_kernel(W, norm_threshold, ortho_tol, rank_tol):  # W: (I, H, F) -
         for a in range(k):
             for b in range(a + 1, k):
                 if abs(C[a, b]) > ortho_tol:
-                    ra, rb = _find(parent, a), _find(parent, b)
+                    ra, rb = find(parent, a), find(parent, b)
                     if ra != rb:
                         parent[max(ra, rb)] = min(ra, rb)
         root_id = np.full(k, -1, np.int64)
         members = np.empty(k, np.int64)
         n_groups = 0
         for a in range(k):  # ascending order: a group's id follows its lowest member
-            r = _find(parent, a)
+            r = find(parent, a)
             if root_id[r] < 0:
                 root_id[r] = n_groups
                 n_groups += 1
