@@ -198,12 +198,13 @@ def components_by_size(S: np.ndarray, max_size: int) -> tuple[np.ndarray, float]
     raise AssertionError("the highest threshold leaves only singletons")
 
 
-def average_linkage_heights(D: np.ndarray) -> np.ndarray:
-    """UPGMA by brute force: merge the two clusters with the least mean leaf-to-leaf distance, n − 1 times."""
+def _upgma(D: np.ndarray, n_clusters: int) -> tuple[list[list[int]], list[float]]:
+    """UPGMA by brute force: merge the two clusters with the least mean leaf-to-leaf distance until
+    ``n_clusters`` remain. -> (clusters, merge heights)"""
     D = np.asarray(D, dtype=np.float64)
     clusters = [[i] for i in range(len(D))]
     heights = []
-    while len(clusters) > 1:
+    while len(clusters) > n_clusters:
         best = (np.inf, 0, 0)
         for p in range(len(clusters)):
             for q in range(p + 1, len(clusters)):
@@ -214,23 +215,17 @@ def average_linkage_heights(D: np.ndarray) -> np.ndarray:
         heights.append(d)
         clusters[p] = clusters[p] + clusters[q]
         del clusters[q]
-    return np.array(heights)
+    return clusters, heights
+
+
+def average_linkage_heights(D: np.ndarray) -> np.ndarray:
+    """UPGMA by brute force: the n − 1 merge heights."""
+    return np.array(_upgma(D, 1)[1])
 
 
 def average_linkage_labels(D: np.ndarray, n_clusters: int) -> np.ndarray:
     """UPGMA by brute force, stopped at n_clusters; labels numbered by lowest member."""
-    D = np.asarray(D, dtype=np.float64)
-    clusters = [[i] for i in range(len(D))]
-    while len(clusters) > n_clusters:
-        best = (np.inf, 0, 0)
-        for p in range(len(clusters)):
-            for q in range(p + 1, len(clusters)):
-                d = D[np.ix_(clusters[p], clusters[q])].mean()
-                if d < best[0]:
-                    best = (d, p, q)
-        _, p, q = best
-        clusters[p] = clusters[p] + clusters[q]
-        del clusters[q]
+    clusters, _ = _upgma(D, n_clusters)
     labels = np.empty(len(D), np.int64)
     for k, members in enumerate(clusters):
         labels[members] = k
