@@ -1,3 +1,15 @@
 """Shared test setup: import ``toys`` before anything loads torch, so OpenMP threads wait passively (see toys)."""
 
+import pytest
 import toys  # noqa: F401
+import torch
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch intra-op thread for the test (as the app runs each trainer): the circuit models are tiny, so one
+    thread is faster than two, and far faster while other tests share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

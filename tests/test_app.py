@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import run_page
+
 TIMEOUT = 180
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "superposition.py"), default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page("superposition", query, TIMEOUT)
 
 
 def _caption(at: AppTest) -> str:

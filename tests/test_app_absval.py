@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from charts.neurons import neuron_chart, neuron_frame, output_loss_chart, output_loss_frame
-import numpy as np
+from tests.apptest import run_page
 from tests.specs import data_values
 
 TIMEOUT = 180
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "absval.py"), default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page("absval", query, TIMEOUT)
 
 
 def _captions(at: AppTest) -> str:

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import run_page
+
 TIMEOUT = 240
-ROOT = Path(__file__).resolve().parents[1]
 # a small pipeline: 300 + 300 steps, so Step +500 twice runs both stages to the end
 SMALL = {"clu_n_circuits": "4", "clu_circuit_size": "3", "clu_d_model": "12", "clu_n_neurons": "24",
          "clu_steps": "300", "clu_n_latents": "24", "clu_tc_steps": "300", "clu_log10_n_samples": "4"}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "clustering.py"), default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page("clustering", query, TIMEOUT)
 
 
 def _caption(at: AppTest) -> str:

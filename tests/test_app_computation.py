@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import run_page
+
 TIMEOUT = 180
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"cc_n_features": "20", "cc_d_embed": "100", "cc_d_mlp": "10", "cc_log10_p": "-1", "cc_batch_size": "256",
          "cc_steps": "400", "cc_sweep_points": "2", "uand_n_inputs": "6", "uand_d_min": "4", "uand_d_max": "16",
          "uand_n_instances": "2", "uand_batch_size": "128", "uand_steps": "300", "uand_eval_cases": "4"}
 
 
 def _page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "computation.py"), default_timeout=TIMEOUT)
-    for k, v in {**SMALL, **(query or {})}.items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page("computation", {**SMALL, **(query or {})}, TIMEOUT)
 
 
 def _captions(at: AppTest) -> str:
@@ -90,7 +86,7 @@ def test_invalid_combination_errors_and_keeps_last_model():
 
 
 def test_default_settings_render():
-    at = AppTest.from_file(str(ROOT / "pages" / "computation.py"), default_timeout=TIMEOUT).run()
+    at = run_page("computation", timeout=TIMEOUT)
     assert not at.exception and not at.error
     cfg = at.session_state["cc"]["trainer"].cfg
     assert (cfg.n_features, cfg.d_embed, cfg.d_mlp, cfg.batch_size) == (100, 1000, 50, 2048)

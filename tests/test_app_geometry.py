@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import run_page
+
 TIMEOUT = 300
-ROOT = Path(__file__).resolve().parents[1]
 SMALL_GEO = {"geo_n_features": "20", "geo_n_hidden": "4", "geo_n_instances": "6", "geo_batch_size": "128"}
 SMALL_PHASE = {"phase_n_importance": "5", "phase_n_density": "5", "phase_seeds": "2"}
 
 
 def _page(name: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return run_page(name, query, TIMEOUT)
 
 
 def _caption(at: AppTest) -> str:

@@ -7,21 +7,19 @@ y title, taller than the plot, pushes the chart's own title out of view (seen on
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from charts.clustering import pipeline_loss_chart, pipeline_loss_frame
 from charts.common import Y_TITLE_LINE, y_title
 from charts.computation import lp_chart, lp_frame
 from charts.tms import loss_chart, loss_frame
+from tests.apptest import run_page
 from tests.test_app_clustering import SMALL as SMALL_CLUSTERING
 from tests.test_app_computation import SMALL as SMALL_COMPUTATION
 from tests.test_app_geometry import SMALL_GEO, SMALL_PHASE
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"superposition": {}, "absval": {}, "computation": SMALL_COMPUTATION, "geometry": SMALL_GEO,
          "phase": SMALL_PHASE, "clustering": SMALL_CLUSTERING}
 
@@ -56,10 +54,7 @@ def test_walker_finds_titles_in_layers_and_facets():
 
 @pytest.mark.parametrize("page", list(PAGES))
 def test_every_y_title_line_fits(page):
-    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=300)
-    for k, v in PAGES[page].items():
-        at.query_params[k] = v
-    at.run()
+    at = run_page(page, PAGES[page], timeout=300)
     assert not at.exception
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     assert specs, f"the {page} page drew no chart"

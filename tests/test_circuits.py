@@ -13,13 +13,7 @@ from toys.train import is_diverged
 from toys.transcoder import TranscoderConfig, TranscoderTrainer, collect_activations, dead_latents, encode
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # these models are tiny: one thread is faster than two, and far faster while other tests share the cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = CircuitsConfig(n_circuits=4, circuit_size=3, d_model=12, n_neurons=24, steps=300, batch_size=256,
