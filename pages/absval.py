@@ -14,7 +14,7 @@ from toys.metrics import (feature_dimensionality, n_represented, neuron_counts, 
                           superposition_score)
 from ui.abs_controls import abs_config, abs_controls
 from ui.controls import valid_config
-from ui.export import export_panel, export_row
+from ui.export import export_panel, loss_and_summary_export
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 
@@ -123,10 +123,7 @@ def draw(snap, info) -> None:
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]]
     st.dataframe(summary, hide_index=True, width="stretch")
     if not info["playing"]:
-        with st.expander("Export loss and summary"):
-            export_row("abs_loss", lc, losses, "abs_loss")
-            st.download_button("Summary (CSV)", summary.to_csv(index=False), "abs_summary.csv", "text/csv",
-                               key="abs_summary_csv", on_click="ignore")
+        loss_and_summary_export("abs", lc, losses, summary)
     if pair:
         for column, s, ev, n in zip(st.columns(2), snaps, evaluations, names):
             with column:

@@ -14,7 +14,7 @@ from toys.data import importance, instance_probability
 from toys.metrics import (dimensions_per_feature, feature_dimensionality, feature_norms, n_represented, neuron_counts,
                           neuron_monosemanticity, superposition_score)
 from ui.controls import valid_config
-from ui.export import export_panel, export_row
+from ui.export import export_panel, loss_and_summary_export
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 from ui.tms_controls import tms_config, tms_controls
@@ -123,10 +123,7 @@ def draw(snap, info) -> None:
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]] if pair else summary
     right.dataframe(summary, hide_index=True, height=260)
     if not info["playing"]:
-        with st.expander("Export loss and summary"):
-            export_row("tms_loss", lc, losses, "tms_loss")
-            st.download_button("Summary (CSV)", summary.to_csv(index=False), "tms_summary.csv", "text/csv",
-                               key="tms_summary_csv", on_click="ignore")
+        loss_and_summary_export("tms", lc, losses, summary)
     if pair:
         for column, s, m, n in zip(st.columns(2), snaps, metrics, names):
             with column:

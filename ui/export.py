@@ -70,3 +70,12 @@ def export_panel(snap: Snapshot, key: str, items: list[tuple], title: str = "Exp
                                    on_click="ignore", key=f"{name}_csv")
             else:
                 export_row(name, chart, table, name)
+
+
+def loss_and_summary_export(key: str, chart: alt.TopLevelMixin, losses: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """An expander exporting a loss chart (PNG, SVG, CSV) and a summary table (CSV), named ``{key}_loss`` and
+    ``{key}_summary``."""
+    with st.expander("Export loss and summary"):
+        export_row(f"{key}_loss", chart, losses, f"{key}_loss")
+        st.download_button("Summary (CSV)", summary.to_csv(index=False), f"{key}_summary.csv", "text/csv",
+                           key=f"{key}_summary_csv", on_click="ignore")
