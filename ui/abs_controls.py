@@ -9,7 +9,7 @@ import streamlit as st
 from toys.absval import ABS_ACTIVATIONS, TARGETS, AbsConfig
 from toys.compare import Pair
 from toys.config import OPTIMIZERS, SCHEDULES
-from ui.controls import Spec, check_query_params, draw_group, preset_picker
+from ui.controls import Spec, sidebar_controls
 
 P = "abs_"
 TARGET_HELP = "abs: |x| · square: x² · max: max(x, y) of uniform pairs · and / or: of binary pairs"
@@ -74,21 +74,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def abs_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values."""
-    for message in check_query_params(SPECS):
-        st.warning(message)
-    with st.sidebar:
-        preset_picker(PRESETS, SPECS, key="abs_preset")
-        values = draw_group("Model", MODEL)
-        values |= draw_group("Data", DATA)
-        values |= draw_group(
-            "Training", TRAINING,
-            disabled=lambda s: s.key == P + "weight_decay" and st.session_state.get(P + "optimizer") != "adamw",
-        )
-        values |= draw_group(
-            "Compare with a variant", COMPARE,
-            disabled=lambda s: s.key == P + "compare_dropout" and st.session_state.get(P + "compare_activation") == "off",
-        )
-    return values
+    return sidebar_controls(SPECS, PRESETS, "abs_preset", [
+        ("Model", MODEL),
+        ("Data", DATA),
+        ("Training", TRAINING,
+         lambda s: s.key == P + "weight_decay" and st.session_state.get(P + "optimizer") != "adamw"),
+        ("Compare with a variant", COMPARE,
+         lambda s: s.key == P + "compare_dropout" and st.session_state.get(P + "compare_activation") == "off"),
+    ])
 
 
 def abs_config(values: dict[str, Any]) -> AbsConfig | Pair:

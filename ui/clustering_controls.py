@@ -13,7 +13,7 @@ import streamlit as st
 from toys.circuits import FUNCTIONS, CircuitsConfig
 from toys.clustering import METHOD_LABELS, METHODS, SIMILARITIES, ClusterConfig, PipelineConfig
 from toys.transcoder import SPARSITY, TranscoderConfig
-from ui.controls import Spec, check_query_params, draw_group, preset_picker, valid_config
+from ui.controls import Spec, sidebar_controls, valid_config
 
 MODEL = [
     Spec("clu_n_circuits", "Circuits T", "int", 8, 2, 32),
@@ -61,16 +61,12 @@ CPU_MAX_SAMPLES = 100_000
 
 def clustering_controls() -> dict[str, Any]:
     """Draw the URL warnings, presets and every control; return the raw values."""
-    for message in check_query_params(SPECS):
-        st.warning(message)
-    with st.sidebar:
-        preset_picker(PRESETS, SPECS, key="clu_preset")
-        values = draw_group("Circuits model", MODEL)
+    def off(s: Spec) -> bool:  # the sparsity knob that the chosen sparsity does not use
         sparsity = st.session_state.get("clu_sparsity", "l1")
-        values |= draw_group("Transcoder", TRANSCODER, disabled=lambda s: (s.key == "clu_log10_l1" and sparsity != "l1")
-                             or (s.key == "clu_k" and sparsity != "topk"))
-        values |= draw_group("Clustering", CLUSTERING)
-    return values
+        return (s.key == "clu_log10_l1" and sparsity != "l1") or (s.key == "clu_k" and sparsity != "topk")
+
+    return sidebar_controls(SPECS, PRESETS, "clu_preset",
+                            [("Circuits model", MODEL), ("Transcoder", TRANSCODER, off), ("Clustering", CLUSTERING)])
 
 
 def pipeline_config(values: dict[str, Any]) -> PipelineConfig:

@@ -125,3 +125,17 @@ def preset_picker(presets: dict[str, dict[str, Any]], specs: list[Spec], key: st
 def draw_group(title: str, specs: list[Spec], disabled: Callable[[Spec], bool] = lambda s: False) -> dict[str, Any]:
     with st.expander(title, expanded=True):
         return {s.key: draw(s, disabled=disabled(s)) for s in specs}
+
+
+def sidebar_controls(specs: list[Spec], presets: dict[str, dict[str, Any]], preset_key: str, groups: list[tuple],
+                     preset_specs: list[Spec] | None = None) -> dict[str, Any]:
+    """A page's controls: warnings for bad URL parameters in the page, then in the sidebar the preset picker and
+    each group, given as (title, specs) or (title, specs, disabled). Returns the raw control values."""
+    for message in check_query_params(specs):
+        st.warning(message)
+    values: dict[str, Any] = {}
+    with st.sidebar:
+        preset_picker(presets, specs if preset_specs is None else preset_specs, key=preset_key)
+        for title, group, *disabled in groups:
+            values |= draw_group(title, group, *disabled)
+    return values

@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from toys.config import SCHEDULES, TMSConfig
-from ui.controls import Spec, check_query_params, draw, draw_group, preset_picker
+from ui.controls import Spec, draw, sidebar_controls
 
 MODEL = [
     Spec("geo_n_features", "Features n", "int", 100, 2, 400),
@@ -50,15 +50,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def geometry_controls() -> dict[str, Any]:
     """Draw the presets and the training and view controls in the sidebar; return the raw control values."""
-    for message in check_query_params(SPECS):
-        st.warning(message)
-    with st.sidebar:
-        preset_picker(PRESETS, TRAIN_SPECS + VIEW, key="geo_preset")
-        values = draw_group("Model", MODEL)
-        values |= draw_group("Data", DATA)
-        values |= draw_group("Training", TRAINING)
-        values |= draw_group("View", VIEW)
-    return values
+    return sidebar_controls(SPECS, PRESETS, "geo_preset",
+                            [("Model", MODEL), ("Data", DATA), ("Training", TRAINING), ("View", VIEW)],
+                            preset_specs=TRAIN_SPECS + VIEW)
 
 
 def ideal_controls() -> dict[str, Any]:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from toys.config import SCHEDULES
 from toys.phase import PhaseConfig
-from ui.controls import Spec, check_query_params, draw_group, preset_picker
+from ui.controls import Spec, sidebar_controls
 
 SETUPS = {"n2_m1": (2, 1), "n3_m2": (3, 2)}  # URL value -> (features, hidden dims)
 
@@ -54,14 +54,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 def phase_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values (``phase_row``/``phase_col`` pick the
     cell to inspect and are not part of the config)."""
-    for message in check_query_params(SPECS):
-        st.warning(message)
-    with st.sidebar:
-        preset_picker(PRESETS, SPECS, key="phase_preset")
-        values = draw_group("Grid", GRID)
-        values |= draw_group("Training", TRAINING)
-        values |= draw_group("Inspect a cell", VIEW)
-    return values
+    return sidebar_controls(SPECS, PRESETS, "phase_preset",
+                            [("Grid", GRID), ("Training", TRAINING), ("Inspect a cell", VIEW)])
 
 
 def phase_config(values: dict[str, Any]) -> PhaseConfig:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from toys.config import ACTIVATIONS, MODEL_KINDS, OPTIMIZERS, SCHEDULES, VALUE_LAWS, TMSConfig
 from toys.compare import Pair
-from ui.controls import Spec, check_query_params, draw_group, preset_picker
+from ui.controls import Spec, sidebar_controls
 
 MODEL = [
     Spec("n_features", "Features n", "int", 5, 1, 100),
@@ -84,21 +84,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def tms_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values."""
-    for message in check_query_params(SPECS):
-        st.warning(message)
-    with st.sidebar:
-        preset_picker(PRESETS, SPECS, key="tms_preset")
-        values = draw_group("Model", MODEL, disabled=lambda s: s.key == "activation" and st.session_state.get("model") == "linear")
-        values |= draw_group("Data", DATA)
-        values |= draw_group(
-            "Training", TRAINING,
-            disabled=lambda s: s.key == "weight_decay" and st.session_state.get("optimizer") != "adamw",
-        )
-        values |= draw_group(
-            "Compare with a variant", COMPARE,
-            disabled=lambda s: s.key == "compare_dropout" and st.session_state.get("compare_activation") == "off",
-        )
-    return values
+    return sidebar_controls(SPECS, PRESETS, "tms_preset", [
+        ("Model", MODEL, lambda s: s.key == "activation" and st.session_state.get("model") == "linear"),
+        ("Data", DATA),
+        ("Training", TRAINING, lambda s: s.key == "weight_decay" and st.session_state.get("optimizer") != "adamw"),
+        ("Compare with a variant", COMPARE,
+         lambda s: s.key == "compare_dropout" and st.session_state.get("compare_activation") == "off"),
+    ])
 
 
 def tms_config(values: dict[str, Any]) -> TMSConfig | Pair:
