@@ -7,7 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import decade_domain, inline, lone_points, y_title
+from charts.common import chart_data, decade_domain, lone_points, y_title
 
 MAX_HEATMAP_LATENTS = 160  # latents drawn in the co-activation heatmap (160² cells)
 
@@ -22,13 +22,13 @@ def pipeline_loss_frame(loss: np.ndarray, steps: np.ndarray, model_steps: int) -
 def pipeline_loss_chart(df: pd.DataFrame, total_steps: int, model_steps: int, height: int = 200) -> alt.LayerChart:
     """Both stages' losses against the pipeline's step, a rule where the transcoder starts."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
-    lines = alt.Chart(inline(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
+    lines = alt.Chart(chart_data(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
         x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
         y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"),
         color=alt.Color("stage:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["stage:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
     )
-    rule = alt.Chart(inline(pd.DataFrame({"step": [model_steps]}))).mark_rule(strokeDash=[4, 3], color="gray").encode(
+    rule = alt.Chart(chart_data(pd.DataFrame({"step": [model_steps]}))).mark_rule(strokeDash=[4, 3], color="gray").encode(
         x="step:Q")
     return alt.layer(lines, rule).properties(height=height, title="Training: circuits model, then transcoder")
 
@@ -46,7 +46,7 @@ def transcoder_frame(tc_loss: np.ndarray, steps: np.ndarray) -> pd.DataFrame:
 
 def transcoder_chart(df: pd.DataFrame, height: int = 140) -> alt.FacetChart:
     return (
-        alt.Chart(inline(df)).mark_line(point=lone_points(df["step"])).encode(
+        alt.Chart(chart_data(df)).mark_line(point=lone_points(df["step"])).encode(
             x=alt.X("step:Q", title="transcoder step"),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             tooltip=["metric:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
@@ -86,7 +86,7 @@ def coactivation_chart(df: pd.DataFrame, similarity: str, size: int = 420) -> al
     n = int(df["x"].max()) + 1 if len(df) else 1
     hi = float(np.quantile(df["similarity"][df["x"] != df["y"]], 0.99)) if n > 1 else 1.0
     return (
-        alt.Chart(inline(df), title=f"Co-activation ({similarity}), latents ordered by found cluster")
+        alt.Chart(chart_data(df), title=f"Co-activation ({similarity}), latents ordered by found cluster")
         .mark_rect()
         .encode(
             x=alt.X("x:O", axis=None), y=alt.Y("y:O", axis=None),
@@ -108,7 +108,7 @@ def contingency_frame(labels: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
 
 
 def contingency_chart(df: pd.DataFrame) -> alt.LayerChart:
-    base = alt.Chart(inline(df)).encode(
+    base = alt.Chart(chart_data(df)).encode(
         x=alt.X("circuit:O", title="true circuit"),
         y=alt.Y("cluster_rank:O", title=y_title("found cluster (largest first)")),
     )
@@ -133,7 +133,7 @@ def scores_frame(scores: dict[str, dict[str, float]], labels: dict[str, str]) ->
 
 def scores_chart(df: pd.DataFrame, selected: str) -> alt.Chart:
     return (
-        alt.Chart(inline(df), title="Scores against the true circuits")
+        alt.Chart(chart_data(df), title="Scores against the true circuits")
         .mark_bar()
         .encode(
             y=alt.Y("method:N", title=None, sort=None, axis=alt.Axis(labelLimit=260)),
@@ -160,7 +160,7 @@ def health_frame(fired: np.ndarray, live: np.ndarray, dead_in_training: np.ndarr
 
 def health_chart(df: pd.DataFrame) -> alt.Chart:
     return (
-        alt.Chart(inline(df), title="Latent health: firing frequency (dead latents at −7)")
+        alt.Chart(chart_data(df), title="Latent health: firing frequency (dead latents at −7)")
         .mark_bar()
         .encode(
             x=alt.X("log10_frequency:Q", bin=alt.Bin(extent=[-7, 0], step=0.25), title="log₁₀ firing frequency"),

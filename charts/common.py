@@ -56,7 +56,7 @@ def probability_label(p: float) -> str:
     return f"1−S = {p:.3g}"
 
 
-def inline(df: pd.DataFrame) -> pd.DataFrame:
+def chart_data(df: pd.DataFrame) -> pd.DataFrame:
     """A chart's data: a copy with ±inf made NaN (null in the spec, dropped by Vega-Lite's scales).
 
     Passing the frame rather than ``alt.Data(values=records)`` matters for speed: altair validates inline records

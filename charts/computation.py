@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import inline, lone_points, pick_instances, y_title
+from charts.common import chart_data, lone_points, pick_instances, y_title
 
 NAIVE_COLOR = "#d62728"
 
@@ -28,13 +28,13 @@ def lp_chart(df: pd.DataFrame, naive: float, total_steps: int, height: int = 240
     finite = df[np.isfinite(df["L/p"])]
     hi = max(2.0 * naive, float(finite["L/p"].quantile(0.98)) if len(finite) else naive) if naive > 0 else None
     y_scale = alt.Scale(domain=[0, hi], clamp=True) if hi else alt.Scale(zero=True)
-    lines = alt.Chart(inline(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
+    lines = alt.Chart(chart_data(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
         x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps])),
         y=alt.Y("L/p:Q", scale=y_scale, title=y_title("loss per active feature L/p")),
         color=alt.Color("label:N", sort=None, title="instance"),
         tooltip=["label:N", "step:Q", alt.Tooltip("L/p:Q", format=".4f")],
     )
-    rule = alt.Chart(inline(pd.DataFrame({"naive": [naive], "what": [f"naive = {naive:.4f}"]}))).mark_rule(
+    rule = alt.Chart(chart_data(pd.DataFrame({"naive": [naive], "what": [f"naive = {naive:.4f}"]}))).mark_rule(
         strokeDash=[6, 4], color=NAIVE_COLOR).encode(y="naive:Q", tooltip=["what:N"])
     return (lines + rule).properties(title="Loss per active feature vs the naive baseline", height=height)
 
@@ -51,7 +51,7 @@ def per_feature_frame(per_feature: np.ndarray, labels: list[str], naive_sorted: 
 
 
 def per_feature_chart(df: pd.DataFrame, height: int = 240) -> alt.Chart:
-    return alt.Chart(inline(df), title="Held-out loss per feature, sorted").mark_line(strokeWidth=1.5).encode(
+    return alt.Chart(chart_data(df), title="Held-out loss per feature, sorted").mark_line(strokeWidth=1.5).encode(
         x=alt.X("rank:Q", title="feature (sorted by its loss)"),
         y=alt.Y("L/p:Q", title="L_i / p"),
         color=alt.Color("label:N", sort=None, title=None),
@@ -67,14 +67,14 @@ def sigma_frame(sigma: np.ndarray, lp: np.ndarray) -> pd.DataFrame:
 def sigma_chart(df: pd.DataFrame, naive: float, embedding_sigma: float | None = None,
                 height: int = 240) -> alt.LayerChart:
     """Held-out L/p against the mixing std σ, with the naive baseline (and the embedding's σ) as rules."""
-    base = alt.Chart(inline(df))
+    base = alt.Chart(chart_data(df))
     line = base.mark_line(point=True).encode(
         x=alt.X("sigma:Q", title="mixing std σ"), y=alt.Y("L/p:Q", title="held-out L/p"),
         tooltip=[alt.Tooltip("sigma:Q", format=".3f"), alt.Tooltip("L/p:Q", format=".4f")])
-    layers = [line, alt.Chart(inline(pd.DataFrame({"naive": [naive]}))).mark_rule(
+    layers = [line, alt.Chart(chart_data(pd.DataFrame({"naive": [naive]}))).mark_rule(
         strokeDash=[6, 4], color=NAIVE_COLOR).encode(y="naive:Q")]
     if embedding_sigma is not None:
-        layers.append(alt.Chart(inline(pd.DataFrame({"s": [embedding_sigma], "what": ["embedding's σ ≈ 1/√d_embed"]})))
+        layers.append(alt.Chart(chart_data(pd.DataFrame({"s": [embedding_sigma], "what": ["embedding's σ ≈ 1/√d_embed"]})))
                       .mark_rule(color="gray").encode(x="s:Q", tooltip=["what:N"]))
     return alt.layer(*layers).properties(title="Mixing-magnitude sweep", height=height)
 
@@ -92,15 +92,15 @@ def eval_p_frame(ps: np.ndarray, lp: np.ndarray, labels: list[str]) -> pd.DataFr
 def eval_p_chart(df: pd.DataFrame, naive: float, train_p: float, height: int = 240) -> alt.LayerChart:
     """L/p of the trained weights against the feature probability it is evaluated at (log axis), with the naive
     baseline (the same at every p) and the training p as rules."""
-    lines = alt.Chart(inline(df)).mark_line(point=True, strokeWidth=1.5).encode(
+    lines = alt.Chart(chart_data(df)).mark_line(point=True, strokeWidth=1.5).encode(
         x=alt.X("p:Q", scale=alt.Scale(type="log"), title="evaluation feature probability p"),
         y=alt.Y("L/p:Q", scale=alt.Scale(zero=False), title=y_title("held-out L/p")),
         color=alt.Color("label:N", sort=None, title="instance"),
         tooltip=["label:N", alt.Tooltip("p:Q", format=".3g"), alt.Tooltip("L/p:Q", format=".4f")],
     )
-    naive_rule = alt.Chart(inline(pd.DataFrame({"naive": [naive], "what": [f"naive = {naive:.4f}"]}))).mark_rule(
+    naive_rule = alt.Chart(chart_data(pd.DataFrame({"naive": [naive], "what": [f"naive = {naive:.4f}"]}))).mark_rule(
         strokeDash=[6, 4], color=NAIVE_COLOR).encode(y="naive:Q", tooltip=["what:N"])
-    train_rule = alt.Chart(inline(pd.DataFrame({"p": [train_p], "what": [f"trained at p = {train_p:.3g}"]}))).mark_rule(
+    train_rule = alt.Chart(chart_data(pd.DataFrame({"p": [train_p], "what": [f"trained at p = {train_p:.3g}"]}))).mark_rule(
         color="gray").encode(x="p:Q", tooltip=["what:N"])
     return alt.layer(lines, naive_rule, train_rule).properties(
         title="L/p against the evaluation feature probability", height=height)
@@ -137,7 +137,7 @@ def weights_frame(A: np.ndarray, B: np.ndarray, order: np.ndarray | None = None,
 
 def weights_heatmap(df: pd.DataFrame) -> alt.FacetChart:
     lim = float(np.abs(df["weight"]).max()) or 1.0
-    return alt.Chart(inline(df)).mark_rect().encode(
+    return alt.Chart(chart_data(df)).mark_rect().encode(
         x=alt.X("position:O", title="feature (sorted by loss)", axis=alt.Axis(labels=False, ticks=False)),
         y=alt.Y("neuron:O", axis=alt.Axis(labels=False, ticks=False)),
         color=alt.Color("weight:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim], reverse=True)),
@@ -162,7 +162,7 @@ def gates_chart(df: pd.DataFrame, height: int = 280) -> alt.Chart:
     """Gates computed against width d; above the gates = d line is computation in superposition."""
     dash = alt.condition(alt.FieldOneOfPredicate("circuit", ["gates = d", "all gates"]), alt.value([6, 4]),
                          alt.value([1, 0]))
-    return alt.Chart(inline(df), title="AND gates computed on held-out inputs").mark_line(point=True).encode(
+    return alt.Chart(chart_data(df), title="AND gates computed on held-out inputs").mark_line(point=True).encode(
         x=alt.X("d:Q", scale=alt.Scale(type="log"), title="hidden neurons d"),
         y=alt.Y("gates:Q", title="gates computed"),
         color=alt.Color("circuit:N", sort=["trained", "hand-made", "linear readout (no computation)", "gates = d",
@@ -180,13 +180,13 @@ def error_frame(rates: dict[str, np.ndarray]) -> pd.DataFrame:
 
 def error_histogram(df: pd.DataFrame, max_rate: float) -> alt.LayerChart:
     """Per-gate error rate (fraction of its held-out cases off by the tolerance or more), per circuit."""
-    bars = alt.Chart(inline(df)).mark_bar(opacity=0.6).encode(
+    bars = alt.Chart(chart_data(df)).mark_bar(opacity=0.6).encode(
         x=alt.X("error_rate:Q", bin=alt.Bin(extent=[0, 1], step=0.05), title="per-gate error rate"),
         y=alt.Y("count():Q", stack=None, title="gates"),
         color=alt.Color("circuit:N"),
         tooltip=["circuit:N", "count():Q"],
     )
-    rule = alt.Chart(inline(pd.DataFrame({"max": [max_rate]}))).mark_rule(strokeDash=[6, 4], color=NAIVE_COLOR).encode(
+    rule = alt.Chart(chart_data(pd.DataFrame({"max": [max_rate]}))).mark_rule(strokeDash=[6, 4], color=NAIVE_COLOR).encode(
         x="max:Q")
     return (bars + rule).properties(title="Per-gate error (computed: left of the dashed line)", height=220)
 
@@ -197,7 +197,7 @@ def density_frame(densities: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def density_histogram(df: pd.DataFrame) -> alt.Chart:
-    return alt.Chart(inline(df), title="Neuron density: fraction of inputs each neuron reads").mark_bar(
+    return alt.Chart(chart_data(df), title="Neuron density: fraction of inputs each neuron reads").mark_bar(
         opacity=0.6).encode(
         x=alt.X("density:Q", bin=alt.Bin(extent=[0, 1], step=0.05), title="participation ratio / m"),
         y=alt.Y("count():Q", stack=None, title="neurons"),

@@ -9,7 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import decade_domain, inline, y_title
+from charts.common import chart_data, decade_domain, y_title
 from fastcore.geometry import POLYTOPE_NAMES, Polytopes
 
 STICKY = ((1.0, "1", "dedicated"), (3 / 4, "3/4", "tetrahedron"), (2 / 3, "2/3", "triangle"), (1 / 2, "1/2", "digon"),
@@ -41,7 +41,7 @@ def polytope_color(legend: bool = True) -> alt.Color:
 
 def _sticky_layers(x_max: float, legend: bool = True) -> list[alt.Chart]:
     """The sticky fractions as dashed lines, labelled inside the plot's right end (clear of the legend)."""
-    data = inline(sticky_frame())
+    data = chart_data(sticky_frame())
     rules = alt.Chart(data).mark_rule(strokeDash=[4, 3], strokeWidth=1, opacity=0.7).encode(
         y=alt.Y("value:Q"), color=polytope_color(legend), tooltip=["fraction:N", "polytope:N"])
     text = alt.Chart(data).mark_text(align="right", dx=-4, dy=-5, fontSize=10).encode(
@@ -60,7 +60,7 @@ def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int 
     """m/‖W‖²_F against 1/(1 − S) on fixed axes, with the sticky fractions as dashed lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
     y = alt.Y("dims_per_feature:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("dimensions per feature"))
-    base = alt.Chart(inline(df)).encode(x=x, y=y)
+    base = alt.Chart(chart_data(df)).encode(x=x, y=y)
     line = base.mark_line(color="#333333")
     points = base.mark_point(filled=True, size=40, color="#333333").encode(
         tooltip=["instance:Q", alt.Tooltip("p:Q", format=".3g", title="1 − S"),
@@ -94,7 +94,7 @@ def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 34
     """Every feature's D_i against 1/(1 − S), coloured by its polytope; sticky fractions drawn as lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
     y = alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("feature dimensionality D_i"))
-    points = alt.Chart(inline(df)).mark_circle(size=22, opacity=0.6).encode(
+    points = alt.Chart(chart_data(df)).mark_circle(size=22, opacity=0.6).encode(
         x=x, y=y,
         color=polytope_color(),
         tooltip=["instance:Q", "feature:Q", alt.Tooltip("p:Q", format=".3g", title="1 − S"),
@@ -102,7 +102,7 @@ def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 34
     layers = [*_sticky_layers(x_domain[1]), points]
     if selected is not None and len(df):
         sel = df[df["instance"] == selected].iloc[:1]
-        layers.append(alt.Chart(inline(sel)).mark_rule(color="black", strokeWidth=1, opacity=0.4).encode(
+        layers.append(alt.Chart(chart_data(sel)).mark_rule(color="black", strokeWidth=1, opacity=0.4).encode(
             x=alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain))))
     return alt.layer(*layers).properties(height=height, title="Feature dimensionality D_i, coloured by polytope")
 
@@ -130,13 +130,13 @@ def group_frame(one: pd.DataFrame) -> pd.DataFrame:
 def instance_chart(one: pd.DataFrame, title: str, height: int = 220) -> alt.LayerChart:
     """D_i of one instance's features, grouped into their polytopes, with the sticky fractions."""
     n = max(len(one), 1)
-    bars = alt.Chart(inline(one)).mark_bar().encode(
+    bars = alt.Chart(chart_data(one)).mark_bar().encode(
         x=alt.X("position:O", title="features, grouped by polytope", axis=alt.Axis(labels=n <= 60, ticks=n <= 60)),
         y=alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="D_i"),
         color=polytope_color(),
         tooltip=["feature:Q", "group:Q", "shape:N", alt.Tooltip("D:Q", format=".3f"),
                  alt.Tooltip("norm:Q", format=".3f")])
-    rules = alt.Chart(inline(sticky_frame())).mark_rule(strokeDash=[4, 3], opacity=0.6).encode(
+    rules = alt.Chart(chart_data(sticky_frame())).mark_rule(strokeDash=[4, 3], opacity=0.6).encode(
         y="value:Q", color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
     return alt.layer(bars, rules).properties(height=height, title=title)
 
@@ -233,13 +233,13 @@ def ideal_chart(df: pd.DataFrame, edges: pd.DataFrame, title: str, size: int = 3
     scale = alt.Scale(domain=[-lim, lim], nice=False)
     circle = pd.DataFrame({"t": np.linspace(0, 2 * np.pi, 121)})
     circle["x"], circle["y"] = np.cos(circle["t"]), np.sin(circle["t"])
-    outline = alt.Chart(inline(circle)).mark_line(color="#bbbbbb", strokeDash=[3, 3]).encode(
+    outline = alt.Chart(chart_data(circle)).mark_line(color="#bbbbbb", strokeDash=[3, 3]).encode(
         x=alt.X("x:Q", scale=scale, axis=None), y=alt.Y("y:Q", scale=scale, axis=None), order="t:Q")
     depth = alt.Scale(domain=[-1, 1], range=[0.25, 1.0])
-    lines = alt.Chart(inline(edges)).mark_line(color="#4c78a8").encode(
+    lines = alt.Chart(chart_data(edges)).mark_line(color="#4c78a8").encode(
         x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale), detail="edge:N", order="end:O",
         opacity=alt.Opacity("depth:Q", scale=depth, legend=None))
-    points = alt.Chart(inline(df)).mark_circle(color="#e45756").encode(
+    points = alt.Chart(chart_data(df)).mark_circle(color="#e45756").encode(
         x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale),
         size=alt.Size("depth:Q", scale=alt.Scale(domain=[-1, 1], range=[30, 160]), legend=None),
         opacity=alt.Opacity("depth:Q", scale=depth, legend=None),

@@ -8,7 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import inline
+from charts.common import chart_data
 
 
 def neuron_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], importance: np.ndarray,
@@ -49,7 +49,7 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
     extent = _stack_extent(df)
     n_features = int(df["feature"].nunique()) if not df.empty else 0
     return (
-        alt.Chart(inline(df))
+        alt.Chart(chart_data(df))
         .mark_bar(stroke="white", strokeWidth=0.3)
         .encode(
             x=alt.X("rank:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
@@ -91,7 +91,7 @@ def output_loss_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
         y="loss:Q", tooltip=["output:O", alt.Tooltip("loss:Q", format=".3e"), "model:N"],
     )
     return (
-        alt.layer(bars, ticks, data=inline(df))
+        alt.layer(bars, ticks, data=chart_data(df))
         .properties(width=150, height=140)
         .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
         .properties(title="Loss per output: trained (bars) and best linear readout (red ticks)")

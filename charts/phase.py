@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import inline, y_title
+from charts.common import chart_data, y_title
 from toys.phase import PHASES, PhaseGrid, boundary_curves, exact_phase
 
 PHASE_COLORS = ("#c9ced6", "#4c78a8", "#e45756")  # not learned, dedicated dimension, superposition
@@ -80,11 +80,11 @@ def phase_chart(cells: pd.DataFrame, boundaries: pd.DataFrame | None, r_domain: 
                "phase:N", alt.Tooltip("loss:Q", format=".3e"), "best_seed:Q", "seeds_superposed:Q", "W:N", "b:N"]
     if "exact_phase" in cells:
         tooltip.append("exact_phase:N")
-    rects = alt.Chart(inline(cells)).mark_rect(stroke="white", strokeWidth=0.3).encode(
+    rects = alt.Chart(chart_data(cells)).mark_rect(stroke="white", strokeWidth=0.3).encode(
         x=x, x2="p_hi:Q", y=y, y2="r_hi:Q", color=color, tooltip=tooltip)
     layers = [rects]
     if boundaries is not None and len(boundaries):
-        layers.append(alt.Chart(inline(boundaries)).mark_line(color="black", strokeWidth=2, clip=True).encode(
+        layers.append(alt.Chart(chart_data(boundaries)).mark_line(color="black", strokeWidth=2, clip=True).encode(
             x=alt.X("p:Q", scale=alt.Scale(type="log", domain=p_domain, nice=False)),
             y=alt.Y("r:Q", scale=alt.Scale(type="log", domain=r_domain, nice=False)),
             detail="boundary:N", order="order:Q", tooltip=["boundary:N"]))

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import decade_domain, inline, lone_points
+from charts.common import chart_data, decade_domain, lone_points
 
 SUPERPOSITION_SCALE = alt.Scale(domain=[0, 1], scheme="viridis", clamp=True)
 
@@ -28,7 +28,7 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 220) -> alt.Cha
     """Loss per instance against step: x fixed to the step budget, y a log axis that moves only by decades."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     return (
-        alt.Chart(inline(finite), title="Loss per instance")
+        alt.Chart(chart_data(finite), title="Loss per instance")
         .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
         .encode(
             x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
@@ -61,7 +61,7 @@ def feature_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], norms
 def norm_bars(df: pd.DataFrame, columns: int = 5, max_norm: float = 1.5) -> alt.FacetChart:
     """The paper's figure: ‖W_i‖ per feature, coloured by superposition score, one panel per instance."""
     return (
-        alt.Chart(inline(df))
+        alt.Chart(chart_data(df))
         .mark_bar()
         .encode(
             y=alt.Y("feature:O", title="feature"),
@@ -100,7 +100,7 @@ def wtw_heatmaps(df: pd.DataFrame, columns: int = 5) -> alt.FacetChart:
     n = int(df["row"].max()) + 1 if len(df) else 1
     cell = max(3, min(14, 110 // n))
     return (
-        alt.Chart(inline(df))
+        alt.Chart(chart_data(df))
         .mark_rect()
         .encode(
             x=alt.X("col:O", axis=None),
@@ -143,7 +143,7 @@ def directions_chart(df: pd.DataFrame, columns: int = 5, lim: float = 1.5) -> al
         tooltip=["feature:O", alt.Tooltip("x:Q", format=".3f"), alt.Tooltip("y:Q", format=".3f")],
     )
     return (
-        alt.layer(lines, tips, data=inline(df))
+        alt.layer(lines, tips, data=chart_data(df))
         .properties(width=130, height=130)
         .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
         .properties(title="Feature directions in the hidden plane")
