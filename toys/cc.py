@@ -281,17 +281,26 @@ def eval_features(cfg: CCConfig, n: int | None = None, seed: int | None = None,
     return np.where(u < cfg.p, v, 0.0)
 
 
+def _weights(snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The folded weights A (I, F, H), B (I, H, F) and the mixing R (I, F, F) in float64."""
+    return snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
+
+
+def _squared_error_sums(A: np.ndarray, Bm: np.ndarray, R: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Σ over the rows of x (n, F) of (ReLU(x A) B − (ReLU(x) + x R))², per instance and output. -> (I, F)"""
+    relu_x = np.maximum(x, 0.0)
+    out = np.empty((len(A), x.shape[1]))
+    for i in range(len(A)):
+        err = np.maximum(x @ A[i], 0.0) @ Bm[i] - (relu_x + x @ R[i])
+        out[i] = np.square(err).sum(axis=0)
+    return out
+
+
 def per_feature_loss(snap: Snapshot, x: np.ndarray | None = None) -> np.ndarray:
     """Held-out loss per output feature, divided by p (its mean over features is L/p). -> (I, F)"""
     cfg = CCConfig.from_dict(snap.config)
     x = eval_features(cfg) if x is None else x
-    A, Bm, R = snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
-    out = np.empty((cfg.n_instances, cfg.n_features))
-    relu_x = np.maximum(x, 0.0)
-    for i in range(cfg.n_instances):
-        err = np.maximum(x @ A[i], 0.0) @ Bm[i] - (relu_x + x @ R[i])
-        out[i] = (err**2).mean(axis=0) / cfg.p
-    return out
+    return _squared_error_sums(*_weights(snap), x) / (len(x) * cfg.p)
 
 
 def sparse_limit_loss(snap: Snapshot) -> np.ndarray:
@@ -331,7 +340,7 @@ def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 40
     large model answers in bounded time with fewer samples (never fewer than 500 such rows per p).
     """
     cfg = CCConfig.from_dict(snap.config)
-    A, Bm, R = snap["A"].astype(np.float64), snap["B"].astype(np.float64), snap["R"].astype(np.float64)
+    A, Bm, R = _weights(snap)
     rng = np.random.default_rng(cfg.seed + 2 if seed is None else seed)
     out = np.zeros((cfg.n_instances, len(ps)))
     for k, p in enumerate(ps):
@@ -345,10 +354,7 @@ def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 40
         for start in range(0, rows, EVAL_CHUNK):
             x = eval_features(dataclasses.replace(cfg, p=float(p)), n=min(EVAL_CHUNK, rows - start), rng=rng)
             x = x[x.any(axis=1)]  # a row with no feature present has output and label 0: no error to add
-            target = np.maximum(x, 0.0)
-            for i in range(cfg.n_instances):
-                err = np.maximum(x @ A[i], 0.0) @ Bm[i] - (target + x @ R[i])
-                sq[i] += np.square(err).sum()
+            sq += _squared_error_sums(A, Bm, R, x).sum(axis=1)
         out[:, k] = sq / (rows * cfg.n_features * p)
     return out
 
