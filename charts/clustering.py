@@ -7,7 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import chart_data, decade_domain, lone_points, y_title
+from charts.common import FIT_WIDTH, chart_data, decade_domain, lone_points, y_title
 
 MAX_HEATMAP_LATENTS = 160  # latents drawn in the co-activation heatmap (160² cells)
 
@@ -19,7 +19,7 @@ def pipeline_loss_frame(loss: np.ndarray, steps: np.ndarray, model_steps: int) -
     return pd.DataFrame({"step": steps, "stage": stage, "loss": loss[:, 0] if len(loss) else np.zeros(0)})
 
 
-def pipeline_loss_chart(df: pd.DataFrame, total_steps: int, model_steps: int, height: int = 200) -> alt.LayerChart:
+def pipeline_loss_chart(df: pd.DataFrame, total_steps: int, model_steps: int, height: int = 150) -> alt.LayerChart:
     """Both stages' losses against the pipeline's step, a rule where the transcoder starts."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     lines = alt.Chart(chart_data(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
@@ -30,7 +30,8 @@ def pipeline_loss_chart(df: pd.DataFrame, total_steps: int, model_steps: int, he
     )
     rule = alt.Chart(chart_data(pd.DataFrame({"step": [model_steps]}))).mark_rule(strokeDash=[4, 3], color="gray").encode(
         x="step:Q")
-    return alt.layer(lines, rule).properties(height=height, title="Training: circuits model, then transcoder")
+    return alt.layer(lines, rule).properties(height=height, title="Training: circuits model, then transcoder",
+                                             autosize=FIT_WIDTH)
 
 
 def transcoder_frame(tc_loss: np.ndarray, steps: np.ndarray) -> pd.DataFrame:
@@ -169,5 +170,5 @@ def health_chart(df: pd.DataFrame) -> alt.Chart:
                                                         range=["#4c78a8", "#f58518", "#e45756"]), title=None),
             tooltip=["status:N", "count():Q"],
         )
-        .properties(height=180)
+        .properties(height=130, autosize=FIT_WIDTH)
     )

@@ -15,15 +15,17 @@ import pandas as pd
 alt.data_transformers.disable_max_rows()
 
 
+# Charts drawn at the container's width: the width fits the container, and ``height`` stays the plot's height, as
+# in Vega-Lite. Without this, Streamlit fits title, legend, axes and plot all into ``height`` (measured: a
+# 200-high chart with a title and a top legend kept a 28-pixel plot).
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+
 Y_TITLE_LINE = 20  # characters per line of a y-axis title
 
 
 def y_title(text: str, width: int = Y_TITLE_LINE) -> str | list[str]:
-    """A y-axis title wrapped onto lines of at most ``width`` characters.
-
-    Streamlit fits a stretched chart's whole height (title, axes, plot) into the chart's height, so the plot is
-    often only ~100 px tall; a one-line y title longer than that pushes the chart's own title out of view.
-    """
+    """A y-axis title wrapped onto lines of at most ``width`` characters: a one-line title longer than the plot is
+    tall runs above it and pushes the chart's own title out of view."""
     lines = textwrap.wrap(text, width) or [text]
     return lines[0] if len(lines) == 1 else lines
 

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import chart_data, lone_points, pick_instances, y_title
+from charts.common import FIT_WIDTH, chart_data, lone_points, pick_instances, y_title
 
 NAIVE_COLOR = "#d62728"
 
@@ -23,7 +23,7 @@ def lp_frame(loss: np.ndarray, steps: np.ndarray, labels: list[str], p: float) -
     })
 
 
-def lp_chart(df: pd.DataFrame, naive: float, total_steps: int, height: int = 240) -> alt.LayerChart:
+def lp_chart(df: pd.DataFrame, naive: float, total_steps: int, height: int = 170) -> alt.LayerChart:
     """Training loss per active feature against step, with the naive baseline as a dashed rule."""
     finite = df[np.isfinite(df["L/p"])]
     hi = max(2.0 * naive, float(finite["L/p"].quantile(0.98)) if len(finite) else naive) if naive > 0 else None
@@ -36,7 +36,8 @@ def lp_chart(df: pd.DataFrame, naive: float, total_steps: int, height: int = 240
     )
     rule = alt.Chart(chart_data(pd.DataFrame({"naive": [naive], "what": [f"naive = {naive:.4f}"]}))).mark_rule(
         strokeDash=[6, 4], color=NAIVE_COLOR).encode(y="naive:Q", tooltip=["what:N"])
-    return (lines + rule).properties(title="Loss per active feature vs the naive baseline", height=height)
+    return (lines + rule).properties(title="Loss per active feature vs the naive baseline", height=height,
+                                     autosize=FIT_WIDTH)
 
 
 def per_feature_frame(per_feature: np.ndarray, labels: list[str], naive_sorted: np.ndarray) -> pd.DataFrame:
@@ -50,14 +51,14 @@ def per_feature_frame(per_feature: np.ndarray, labels: list[str], naive_sorted: 
     return pd.DataFrame(rows)
 
 
-def per_feature_chart(df: pd.DataFrame, height: int = 240) -> alt.Chart:
+def per_feature_chart(df: pd.DataFrame, height: int = 170) -> alt.Chart:
     return alt.Chart(chart_data(df), title="Held-out loss per feature, sorted").mark_line(strokeWidth=1.5).encode(
         x=alt.X("rank:Q", title="feature (sorted by its loss)"),
         y=alt.Y("L/p:Q", title="L_i / p"),
         color=alt.Color("label:N", sort=None, title=None),
         strokeDash=alt.condition(alt.datum.label == "naive", alt.value([6, 4]), alt.value([1, 0])),
         tooltip=["label:N", "rank:Q", alt.Tooltip("L/p:Q", format=".4f")],
-    ).properties(height=height)
+    ).properties(height=height, autosize=FIT_WIDTH)
 
 
 def sigma_frame(sigma: np.ndarray, lp: np.ndarray) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def sigma_frame(sigma: np.ndarray, lp: np.ndarray) -> pd.DataFrame:
 
 
 def sigma_chart(df: pd.DataFrame, naive: float, embedding_sigma: float | None = None,
-                height: int = 240) -> alt.LayerChart:
+                height: int = 170) -> alt.LayerChart:
     """Held-out L/p against the mixing std σ, with the naive baseline (and the embedding's σ) as rules."""
     base = alt.Chart(chart_data(df))
     line = base.mark_line(point=True).encode(
@@ -76,7 +77,7 @@ def sigma_chart(df: pd.DataFrame, naive: float, embedding_sigma: float | None = 
     if embedding_sigma is not None:
         layers.append(alt.Chart(chart_data(pd.DataFrame({"s": [embedding_sigma], "what": ["embedding's σ ≈ 1/√d_embed"]})))
                       .mark_rule(color="gray").encode(x="s:Q", tooltip=["what:N"]))
-    return alt.layer(*layers).properties(title="Mixing-magnitude sweep", height=height)
+    return alt.layer(*layers).properties(title="Mixing-magnitude sweep", height=height, autosize=FIT_WIDTH)
 
 
 def eval_p_frame(ps: np.ndarray, lp: np.ndarray, labels: list[str]) -> pd.DataFrame:
@@ -89,7 +90,7 @@ def eval_p_frame(ps: np.ndarray, lp: np.ndarray, labels: list[str]) -> pd.DataFr
     })
 
 
-def eval_p_chart(df: pd.DataFrame, naive: float, train_p: float, height: int = 240) -> alt.LayerChart:
+def eval_p_chart(df: pd.DataFrame, naive: float, train_p: float, height: int = 170) -> alt.LayerChart:
     """L/p of the trained weights against the feature probability it is evaluated at (log axis), with the naive
     baseline (the same at every p) and the training p as rules."""
     lines = alt.Chart(chart_data(df)).mark_line(point=True, strokeWidth=1.5).encode(
@@ -103,7 +104,7 @@ def eval_p_chart(df: pd.DataFrame, naive: float, train_p: float, height: int = 2
     train_rule = alt.Chart(chart_data(pd.DataFrame({"p": [train_p], "what": [f"trained at p = {train_p:.3g}"]}))).mark_rule(
         color="gray").encode(x="p:Q", tooltip=["what:N"])
     return alt.layer(lines, naive_rule, train_rule).properties(
-        title="L/p against the evaluation feature probability", height=height)
+        title="L/p against the evaluation feature probability", height=height, autosize=FIT_WIDTH)
 
 
 MAX_HEATMAP_CELLS = 20_000  # cells per matrix in the neuron × feature heatmap
@@ -158,7 +159,7 @@ def gates_frame(trained: list[dict], handmade: list[dict], linear: int, n_gates:
     return pd.DataFrame(rows)
 
 
-def gates_chart(df: pd.DataFrame, height: int = 280) -> alt.Chart:
+def gates_chart(df: pd.DataFrame, height: int = 210) -> alt.Chart:
     """Gates computed against width d; above the gates = d line is computation in superposition."""
     dash = alt.condition(alt.FieldOneOfPredicate("circuit", ["gates = d", "all gates"]), alt.value([6, 4]),
                          alt.value([1, 0]))
@@ -170,7 +171,7 @@ def gates_chart(df: pd.DataFrame, height: int = 280) -> alt.Chart:
                         scale=alt.Scale(range=["#1f77b4", "#ff7f0e", "#7f7f7f", NAIVE_COLOR, "#bbbbbb"])),
         strokeDash=dash,
         tooltip=["circuit:N", "d:Q", "gates:Q"],
-    ).properties(height=height)
+    ).properties(height=height, autosize=FIT_WIDTH)
 
 
 def error_frame(rates: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -188,7 +189,8 @@ def error_histogram(df: pd.DataFrame, max_rate: float) -> alt.LayerChart:
     )
     rule = alt.Chart(chart_data(pd.DataFrame({"max": [max_rate]}))).mark_rule(strokeDash=[6, 4], color=NAIVE_COLOR).encode(
         x="max:Q")
-    return (bars + rule).properties(title="Per-gate error (computed: left of the dashed line)", height=220)
+    return (bars + rule).properties(title="Per-gate error (computed: left of the dashed line)", height=160,
+                                    autosize=FIT_WIDTH)
 
 
 def density_frame(densities: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -203,4 +205,4 @@ def density_histogram(df: pd.DataFrame) -> alt.Chart:
         y=alt.Y("count():Q", stack=None, title="neurons"),
         color="circuit:N",
         tooltip=["circuit:N", "count():Q"],
-    ).properties(height=220)
+    ).properties(height=160, autosize=FIT_WIDTH)

@@ -9,7 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import chart_data, decade_domain, y_title
+from charts.common import FIT_WIDTH, chart_data, decade_domain, y_title
 from fastcore.geometry import POLYTOPE_NAMES, Polytopes
 
 STICKY = ((1.0, "1", "dedicated"), (3 / 4, "3/4", "tetrahedron"), (2 / 3, "2/3", "triangle"), (1 / 2, "1/2", "digon"),
@@ -56,7 +56,7 @@ def sweep_frame(W: np.ndarray, p: np.ndarray, dims_per_feature: np.ndarray, n_re
                          "dims_per_feature": dims_per_feature, "n_represented": n_represented, "loss": loss})
 
 
-def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int = 260) -> alt.LayerChart:
+def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int = 200) -> alt.LayerChart:
     """m/‖W‖²_F against 1/(1 − S) on fixed axes, with the sticky fractions as dashed lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
     y = alt.Y("dims_per_feature:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("dimensions per feature"))
@@ -67,7 +67,7 @@ def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int 
                  alt.Tooltip("dims_per_feature:Q", format=".3f", title="m/‖W‖²"), "n_represented:Q",
                  alt.Tooltip("loss:Q", format=".3e")])
     return alt.layer(*_sticky_layers(x_domain[1], legend=False), line, points).properties(
-        height=height, title="Dimensions per feature m/‖W‖²_F")
+        height=height, title="Dimensions per feature m/‖W‖²_F", autosize=FIT_WIDTH)
 
 
 def feature_geometry_frame(W: np.ndarray, p: np.ndarray, dims: np.ndarray, poly: Polytopes) -> pd.DataFrame:
@@ -89,7 +89,7 @@ def feature_geometry_frame(W: np.ndarray, p: np.ndarray, dims: np.ndarray, poly:
     })
 
 
-def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 340,
+def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 280,
                        selected: int | None = None) -> alt.LayerChart:
     """Every feature's D_i against 1/(1 − S), coloured by its polytope; sticky fractions drawn as lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
@@ -104,7 +104,8 @@ def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 34
         sel = df[df["instance"] == selected].iloc[:1]
         layers.append(alt.Chart(chart_data(sel)).mark_rule(color="black", strokeWidth=1, opacity=0.4).encode(
             x=alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain))))
-    return alt.layer(*layers).properties(height=height, title="Feature dimensionality D_i, coloured by polytope")
+    return alt.layer(*layers).properties(height=height, title="Feature dimensionality D_i, coloured by polytope",
+                                         autosize=FIT_WIDTH)
 
 
 def instance_frame(df: pd.DataFrame, instance: int) -> pd.DataFrame:
@@ -127,7 +128,7 @@ def group_frame(one: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def instance_chart(one: pd.DataFrame, title: str, height: int = 220) -> alt.LayerChart:
+def instance_chart(one: pd.DataFrame, title: str, height: int = 160) -> alt.LayerChart:
     """D_i of one instance's features, grouped into their polytopes, with the sticky fractions."""
     n = max(len(one), 1)
     bars = alt.Chart(chart_data(one)).mark_bar().encode(
@@ -138,7 +139,7 @@ def instance_chart(one: pd.DataFrame, title: str, height: int = 220) -> alt.Laye
                  alt.Tooltip("norm:Q", format=".3f")])
     rules = alt.Chart(chart_data(sticky_frame())).mark_rule(strokeDash=[4, 3], opacity=0.6).encode(
         y="value:Q", color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
-    return alt.layer(bars, rules).properties(height=height, title=title)
+    return alt.layer(bars, rules).properties(height=height, title=title, autosize=FIT_WIDTH)
 
 
 # --------------------------------------------------------------------------------------- ideal configurations

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import chart_data, decade_domain, lone_points
+from charts.common import FIT_WIDTH, chart_data, decade_domain, lone_points
 
 SUPERPOSITION_SCALE = alt.Scale(domain=[0, 1], scheme="viridis", clamp=True)
 
@@ -24,7 +24,7 @@ def loss_frame(loss: np.ndarray, steps: np.ndarray, labels: list[str]) -> pd.Dat
     )
 
 
-def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 220) -> alt.Chart:
+def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 160) -> alt.Chart:
     """Loss per instance against step: x fixed to the step budget, y a log axis that moves only by decades."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     return (
@@ -36,7 +36,7 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 220) -> alt.Cha
             color=alt.Color("label:N", sort=None, title="instance", scale=alt.Scale(scheme="viridis")),
             tooltip=["label:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
         )
-        .properties(height=height)
+        .properties(height=height, autosize=FIT_WIDTH)
     )
 
 

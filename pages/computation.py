@@ -135,7 +135,7 @@ def draw_sweep(snap, info) -> None:
     s_df = sigma_frame(instance_sigma(cfg), lp)
     sc = sigma_chart(s_df, naive, embedding_sigma=cfg.d_embed**-0.5)
     lp_df = lp_frame(snap.loss, snap.loss_steps, instance_labels(cfg), cfg.p)
-    lpc = lp_chart(lp_df, naive, cfg.steps, height=200)
+    lpc = lp_chart(lp_df, naive, cfg.steps)
     left, right = st.columns(2)
     left.altair_chart(sc, width="stretch")
     right.altair_chart(lpc, width="stretch")

@@ -19,6 +19,7 @@ from tests.apptest import run_page
 from tests.test_app_clustering import SMALL as SMALL_CLUSTERING
 from tests.test_app_computation import SMALL as SMALL_COMPUTATION
 from tests.test_app_geometry import SMALL_GEO, SMALL_PHASE
+from ui.export import EXPORT_WIDTH, chart_json
 
 PAGES = {"superposition": {}, "absval": {}, "computation": SMALL_COMPUTATION, "geometry": SMALL_GEO,
          "phase": SMALL_PHASE, "clustering": SMALL_CLUSTERING}
@@ -84,3 +85,17 @@ def test_training_curves_mark_points_while_a_line_cannot_show(logged):
     for chart in charts:
         marks = _line_marks(chart.to_dict())
         assert marks and all(bool(m.get("point")) == (logged < 3) for m in marks)
+
+
+def test_stretched_charts_keep_height_for_the_plot_and_export_at_a_page_width():
+    """Streamlit fits a chart's whole height (title, legend, axes, plot) into ``height`` unless the chart fits
+    only its width: a 200-high pipeline loss chart with a top legend kept a 28-pixel plot."""
+    steps = np.arange(1, 11) * 100
+    loss = np.full((10, 1), 1e-2)
+    for chart in (pipeline_loss_chart(pipeline_loss_frame(loss, steps, 500), 1000, 500),
+                  lp_chart(lp_frame(loss, steps, ["a"], 0.01), 1 / 12, 1000),
+                  loss_chart(loss_frame(loss, steps, ["a"]), 1000)):
+        spec = chart.to_dict()
+        assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}
+        assert spec["height"] > 0 and "width" not in spec
+        assert json.loads(chart_json(chart))["width"] == EXPORT_WIDTH

@@ -10,7 +10,10 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
+from charts.common import FIT_WIDTH
 from toys import Snapshot
+
+EXPORT_WIDTH = 640  # total width (px) of an exported chart that the page draws at the container's width
 
 
 try:  # Streamlit switches altair's global data transformer while it draws a chart, under this lock
@@ -23,6 +26,8 @@ def chart_json(chart: alt.TopLevelMixin) -> str:
     """The chart's Vega-Lite JSON with its data inline. Charts carry DataFrames, converted by altair's global
     data transformer, which Streamlit swaps for its own while drawing any chart in any session; taking the same
     lock keeps an export from catching Streamlit's and losing its data."""
+    if getattr(chart, "autosize", None) == FIT_WIDTH:  # drawn at the page's width: export at a page-like one
+        chart = chart.properties(width=EXPORT_WIDTH)
     with ALTAIR_LOCK, alt.data_transformers.disable_max_rows():
         return chart.to_json()
 
