@@ -1,8 +1,9 @@
 """Benchmarks: JSON lines with ratios against a plain reference run in the same process, on the same inputs.
 
 ``python -m bench`` runs every case, ``python -m bench NAME ...`` the named ones, ``--device`` picks where the
-training cases run (default: the GPU if there is one). Cases live in ``bench.tms`` (training speed against the
-notebook loop of ``bench.reference``) and ``bench.geometry`` (fastcore.geometry against numpy/scipy).
+training cases run (default: the GPU if there is one). Cases live in ``bench.tms`` and ``bench.cc`` (training
+speed against notebook loops), ``bench.geometry`` and ``bench.coactivation`` (fastcore kernels against
+numpy/scipy) and ``bench.charts`` (chart specs from DataFrames against inline records).
 """
 
 import toys  # noqa: E402,F401  (first: sets OpenMP's wait policy before torch loads)
