@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toys.config import TMSConfig
-from toys.data import importance, probability_matrix
+from toys.tms.config import TMSConfig
+from toys.tms.data import importance, probability_matrix
 
 
 class ReferenceTMS:

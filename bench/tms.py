@@ -27,7 +27,7 @@ import torch
 
 from bench.reference import ReferenceTMS
 from toys import TMSConfig, TMSTrainer
-from toys.device import device_label, resolve_device
+from toys.core.device import device_label, resolve_device
 
 CONFIGS = {
     "tms_intro": TMSConfig(n_instances=10, n_features=5, n_hidden=2, batch_size=1024, lr=1e-3, p_max=1.0,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from charts.common import chart_data, y_title
-from toys.phase import PHASES, PhaseGrid, boundary_curves, exact_phase
+from toys.tms.phase import PHASES, PhaseGrid, boundary_curves, exact_phase
 
 PHASE_COLORS = ("#c9ced6", "#4c78a8", "#e45756")  # not learned, dedicated dimension, superposition
 NO_PHASE = "diverged"

@@ -23,7 +23,7 @@ from numba import njit, prange
 
 from fastcore.unionfind import find
 
-_ZERO_NORM = 1e-12  # as toys.metrics.feature_dimensionality: a feature with a smaller norm has D = 0
+_ZERO_NORM = 1e-12  # as toys.tms.metrics.feature_dimensionality: a feature with a smaller norm has D = 0
 
 # ----------------------------------------------------------------------------------------------- input checks
 

@@ -7,11 +7,17 @@ import streamlit as st
 from charts.common import pick_instances, probability_label
 from charts.neurons import neuron_chart, neuron_frame, output_loss_chart, output_loss_frame
 from charts.tms import loss_chart, loss_frame
-from toys.absval import AbsConfig, AbsTrainer, evaluate, importance, linear_baseline
-from toys.compare import Pair, PairTrainer, split
-from toys.data import instance_probability
-from toys.metrics import (feature_dimensionality, n_represented, neuron_counts, neuron_monosemanticity, neuron_roles,
-                          superposition_score)
+from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, importance, linear_baseline
+from toys.core.composite import Pair, PairTrainer, split
+from toys.core.data import instance_probability
+from toys.tms.metrics import (
+    feature_dimensionality,
+    n_represented,
+    neuron_counts,
+    neuron_monosemanticity,
+    neuron_roles,
+    superposition_score,
+)
 from ui.abs_controls import abs_config, abs_controls
 from ui.controls import valid_config
 from ui.export import export_panel, loss_and_summary_export

@@ -2,11 +2,22 @@
 
 import streamlit as st
 
-from charts.clustering import (coactivation_chart, coactivation_frame, contingency_chart, contingency_frame,
-                               health_chart, health_frame, pipeline_loss_chart, pipeline_loss_frame, scores_chart,
-                               scores_frame, transcoder_chart, transcoder_frame)
-from toys.clustering import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
-from toys.device import resolve_device
+from charts.clustering import (
+    coactivation_chart,
+    coactivation_frame,
+    contingency_chart,
+    contingency_frame,
+    health_chart,
+    health_frame,
+    pipeline_loss_chart,
+    pipeline_loss_frame,
+    scores_chart,
+    scores_frame,
+    transcoder_chart,
+    transcoder_frame,
+)
+from toys.circuits.pipeline import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
+from toys.core.device import resolve_device
 from ui.clustering_controls import clustering_configs, clustering_controls
 from ui.export import export_panel
 from ui.live import live_training

@@ -3,15 +3,57 @@
 import numpy as np
 import streamlit as st
 
-from charts.computation import (density_frame, density_histogram, error_frame, error_histogram, eval_p_chart,
-                                eval_p_frame, gates_chart, gates_frame, lp_chart, lp_frame, per_feature_chart,
-                                per_feature_frame, sigma_chart, sigma_frame, weights_frame, weights_heatmap)
-from toys.cc import (CCConfig, CCTrainer, eval_features, instance_labels, instance_sigma, loss_against_p,
-                     naive_loss_per_feature, per_feature_loss, row_cost, sparse_limit_loss)
-from toys.uand import (UANDConfig, UANDTrainer, handmade_gates, held_out_cases, linear_gates, neuron_density,
-                       trained_gates)
-from ui.cc_controls import (CC_STEPS, ON_GPU, SPECS, SWEEP_POINTS, UAND_STEPS, cc_config, cc_controls, sweep_config,
-                            uand_config, uand_controls)
+from charts.computation import (
+    density_frame,
+    density_histogram,
+    error_frame,
+    error_histogram,
+    eval_p_chart,
+    eval_p_frame,
+    gates_chart,
+    gates_frame,
+    lp_chart,
+    lp_frame,
+    per_feature_chart,
+    per_feature_frame,
+    sigma_chart,
+    sigma_frame,
+    weights_frame,
+    weights_heatmap,
+)
+from toys.compute.cc import (
+    CCConfig,
+    CCTrainer,
+    eval_features,
+    instance_labels,
+    instance_sigma,
+    loss_against_p,
+    naive_loss_per_feature,
+    per_feature_loss,
+    row_cost,
+    sparse_limit_loss,
+)
+from toys.compute.uand import (
+    UANDConfig,
+    UANDTrainer,
+    handmade_gates,
+    held_out_cases,
+    linear_gates,
+    neuron_density,
+    trained_gates,
+)
+from ui.cc_controls import (
+    CC_STEPS,
+    ON_GPU,
+    SPECS,
+    SWEEP_POINTS,
+    UAND_STEPS,
+    cc_config,
+    cc_controls,
+    sweep_config,
+    uand_config,
+    uand_controls,
+)
 from ui.controls import check_query_params, valid_config
 from ui.export import export_panel
 from ui.live import live_training

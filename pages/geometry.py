@@ -3,13 +3,25 @@
 import numpy as np
 import streamlit as st
 
-from charts.geometry import (density_domain, dims_per_feature_chart, edge_frame, feature_dims_chart,
-                             feature_geometry_frame, group_frame, ideal_chart, ideal_edges, ideal_frame,
-                             instance_chart, instance_frame, smallest_angle, sweep_frame)
+from charts.geometry import (
+    density_domain,
+    dims_per_feature_chart,
+    edge_frame,
+    feature_dims_chart,
+    feature_geometry_frame,
+    group_frame,
+    ideal_chart,
+    ideal_edges,
+    ideal_frame,
+    instance_chart,
+    instance_frame,
+    smallest_angle,
+    sweep_frame,
+)
 from fastcore.geometry import dimensionality, min_coherence, polytopes, thomson, welch_bound
 from toys import TMSConfig, TMSTrainer
-from toys.data import instance_probability
-from toys.metrics import dimensions_per_feature, n_represented
+from toys.core.data import instance_probability
+from toys.tms.metrics import dimensions_per_feature, n_represented
 from ui.controls import valid_config
 from ui.export import export_panel, export_row
 from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls

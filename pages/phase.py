@@ -5,8 +5,8 @@ import streamlit as st
 
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
 from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
-from toys.metrics import superposition_score
-from toys.phase import PHASES, PhaseConfig, PhaseTrainer, boundary_distance, phase_grid
+from toys.tms.metrics import superposition_score
+from toys.tms.phase import PHASES, PhaseConfig, PhaseTrainer, boundary_distance, phase_grid
 from ui.controls import valid_config
 from ui.export import export_panel
 from ui.live import live_training

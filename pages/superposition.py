@@ -5,14 +5,30 @@ import pandas as pd
 import streamlit as st
 
 from charts.common import pick_instances, probability_label
-from charts.tms import (directions_chart, directions_frame, feature_frame, loss_chart, loss_frame, norm_bars,
-                        wtw_frame, wtw_heatmaps)
 from charts.neurons import neuron_chart, neuron_frame
+from charts.tms import (
+    directions_chart,
+    directions_frame,
+    feature_frame,
+    loss_chart,
+    loss_frame,
+    norm_bars,
+    wtw_frame,
+    wtw_heatmaps,
+)
 from toys import TMSConfig, make_tms_trainer
-from toys.compare import Pair, PairTrainer, split
-from toys.data import importance, instance_probability
-from toys.metrics import (dimensions_per_feature, feature_dimensionality, feature_norms, n_represented, neuron_counts,
-                          neuron_monosemanticity, superposition_score)
+from toys.core.composite import Pair, PairTrainer, split
+from toys.core.data import instance_probability
+from toys.tms.data import importance
+from toys.tms.metrics import (
+    dimensions_per_feature,
+    feature_dimensionality,
+    feature_norms,
+    n_represented,
+    neuron_counts,
+    neuron_monosemanticity,
+    superposition_score,
+)
 from ui.controls import valid_config
 from ui.export import export_panel, loss_and_summary_export
 from ui.live import live_training

@@ -1,8 +1,9 @@
 """Shared test setup: import ``toys`` before anything loads torch, so OpenMP threads wait passively (see toys)."""
 
 import pytest
-import toys  # noqa: F401
 import torch
+
+import toys  # noqa: F401
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from toys.absval import AbsConfig, AbsTrainer, evaluate, linear_baseline, sample, target
-from toys.compare import Pair, PairTrainer, split
-from toys.metrics import neuron_counts, neuron_monosemanticity, neuron_roles
+from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, linear_baseline, sample, target
+from toys.core.composite import Pair, PairTrainer, split
+from toys.tms.metrics import neuron_counts, neuron_monosemanticity, neuron_roles
 
 
 def _train(**kw):
@@ -192,7 +192,7 @@ def test_cli_prints_final_and_linear_baseline_loss(capsys, tmp_path):
     import json
 
     from toys.cli import main
-    from toys.snapshot import Snapshot
+    from toys.core.snapshot import Snapshot
 
     out = tmp_path / "abs.npz"
     assert main(["train", "abs", "--target", "square", "--n-features", "4", "--n-hidden", "8", "--steps", "200",

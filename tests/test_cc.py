@@ -7,11 +7,27 @@ import numpy as np
 import pytest
 import torch
 
-from toys.cc import (CC_VALUE_LAWS, RELU_SQ_MEAN, CCConfig, CCTrainer, apply_cc_value_law, cc_forward,
-                     cc_loss_and_grads, cc_summary, embedding, eval_features, instance_labels, instance_sigma,
-                     loss_against_p, naive_loss_per_feature, per_feature_loss, random_mixing, sample_features,
-                     sparse_limit_loss)
-from toys.snapshot import Snapshot
+from toys.compute.cc import (
+    CC_VALUE_LAWS,
+    RELU_SQ_MEAN,
+    CCConfig,
+    CCTrainer,
+    apply_cc_value_law,
+    cc_forward,
+    cc_loss_and_grads,
+    cc_summary,
+    embedding,
+    eval_features,
+    instance_labels,
+    instance_sigma,
+    loss_against_p,
+    naive_loss_per_feature,
+    per_feature_loss,
+    random_mixing,
+    sample_features,
+    sparse_limit_loss,
+)
+from toys.core.snapshot import Snapshot
 
 TINY = dict(n_features=12, d_embed=40, d_mlp=5, p=0.1, batch_size=64, steps=40, log_every=10, eval_samples=2000,
             device="cpu")

@@ -4,10 +4,18 @@ import numpy as np
 import pytest
 
 from charts.common import decade_domain, pick_instances, probability_label
-from charts.tms import (directions_chart, directions_frame, feature_frame, loss_chart, loss_frame, norm_bars,
-                        wtw_frame, wtw_heatmaps)
-from toys.metrics import feature_dimensionality, feature_norms, superposition_score
+from charts.tms import (
+    directions_chart,
+    directions_frame,
+    feature_frame,
+    loss_chart,
+    loss_frame,
+    norm_bars,
+    wtw_frame,
+    wtw_heatmaps,
+)
 from tests.specs import data_values
+from toys.tms.metrics import feature_dimensionality, feature_norms, superposition_score
 
 
 def _pentagon(n_inst=3):

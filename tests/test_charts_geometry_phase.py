@@ -3,14 +3,28 @@
 import numpy as np
 import pytest
 
-from charts.geometry import (STICKY, density_domain, dims_per_feature_chart, edge_frame, feature_dims_chart,
-                             feature_geometry_frame, group_frame, ideal_chart, ideal_edges, ideal_frame,
-                             instance_chart, instance_frame, rotate_view, smallest_angle, sweep_frame)
+from charts.geometry import (
+    STICKY,
+    density_domain,
+    dims_per_feature_chart,
+    edge_frame,
+    feature_dims_chart,
+    feature_geometry_frame,
+    group_frame,
+    ideal_chart,
+    ideal_edges,
+    ideal_frame,
+    instance_chart,
+    instance_frame,
+    rotate_view,
+    smallest_angle,
+    sweep_frame,
+)
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
 from fastcore.geometry import dimensionality, polytopes, thomson
-from toys.metrics import dimensions_per_feature, n_represented
-from toys.phase import PhaseConfig, boundary_density, phase_grid
 from tests.specs import data_values
+from toys.tms.metrics import dimensions_per_feature, n_represented
+from toys.tms.phase import PhaseConfig, boundary_density, phase_grid
 
 
 def _pentagon_and_digons():

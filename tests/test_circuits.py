@@ -4,14 +4,28 @@ import numpy as np
 import pytest
 import torch
 
-from toys.circuits import (CircuitsConfig, CircuitsSampler, CircuitsTrainer, FrozenCircuits, baseline_mse, embedding,
-                           feature_circuit, output_circuit)
-from toys.clustering import (ClusterConfig, PipelineConfig, PipelineTrainer, analyse, latent_circuits, run_pipeline,
-                             split_snapshot)
-from toys.snapshot import Snapshot
-from toys.train import is_diverged
-from toys.transcoder import TranscoderConfig, TranscoderTrainer, collect_activations, dead_latents, encode
-
+from toys.circuits.pipeline import (
+    ClusterConfig,
+    PipelineConfig,
+    PipelineTrainer,
+    analyse,
+    latent_circuits,
+    run_pipeline,
+    split_snapshot,
+)
+from toys.circuits.planted import (
+    CircuitsConfig,
+    CircuitsSampler,
+    CircuitsTrainer,
+    FrozenCircuits,
+    baseline_mse,
+    embedding,
+    feature_circuit,
+    output_circuit,
+)
+from toys.circuits.transcoder import TranscoderConfig, TranscoderTrainer, collect_activations, dead_latents, encode
+from toys.core.snapshot import Snapshot
+from toys.core.train import is_diverged
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -200,7 +214,7 @@ def test_pipeline_trains_both_stages_and_splits():
     assert snap.loss.shape == (8, 1) and not is_diverged(snap)
     np.testing.assert_array_equal(snap.loss[5:, 0], tc.loss[:, 0])
     np.testing.assert_array_equal(snap.loss[:5], model.loss)
-    np.testing.assert_array_equal(FrozenCircuits(model, "cpu").params["W_in"].numpy(), snap["model_W_in"])
+    np.testing.assert_array_equal(FrozenCircuits(model, "cpu").params["W_in"].numpy(), snap["model/W_in"])
     with pytest.raises(ValueError, match="tc_log_every"):
         PipelineConfig(SMALL, TranscoderConfig(log_every=7))
 

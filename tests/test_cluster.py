@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from fastcore import cluster as fc
 from fastcore import coactivation as co
 from tests import naive
-from toys.clustering import METHODS, ClusterConfig, cluster, planted_activations, scores
+from toys.circuits.pipeline import METHODS, ClusterConfig, cluster, planted_activations, scores
 
 
 def _random_similarity(n, seed):

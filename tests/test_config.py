@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toys.config import ACTIVATIONS, DEVICES, MODEL_KINDS, OPTIMIZERS, SCHEDULES, VALUE_LAWS, TMSConfig
+from toys.core.config import ACTIVATIONS, DEVICES, OPTIMIZERS, SCHEDULES
+from toys.tms.config import MODEL_KINDS, VALUE_LAWS, TMSConfig
 
 
 def test_defaults_are_valid_and_the_intro_setup():

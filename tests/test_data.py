@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from toys import TMSConfig
-from toys.data import FeatureSampler, importance, instance_probability, probability_matrix
+from toys.core.data import instance_probability
+from toys.tms.data import FeatureSampler, importance, probability_matrix
 
 Z = 5.0  # standard errors allowed
 

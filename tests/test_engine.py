@@ -27,10 +27,11 @@ import torch
 from bench.reference import ReferenceTMS
 from fastcore import tms as ftms
 from toys import TMSConfig, TMSTrainer
-from toys.config import ACTIVATIONS, MODEL_KINDS, VALUE_LAWS
-from toys.data import FeatureSampler, probability_matrix
-from toys.engine import choose_engine, graph_chunk
-from toys.models import tms_forward, tms_loss_and_grads, weighted_mse
+from toys.core.config import ACTIVATIONS
+from toys.tms.config import MODEL_KINDS, VALUE_LAWS
+from toys.tms.data import FeatureSampler, probability_matrix
+from toys.tms.engines import choose_engine, graph_chunk
+from toys.tms.model import tms_forward, tms_loss_and_grads, weighted_mse
 
 ATOL = 1e-5  # weights after N steps on the same batches (see the module docstring)
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -338,7 +339,7 @@ def test_gpu_graph_replays_follow_the_cpu_engine(kw):
 @pytest.mark.parametrize("model", MODEL_KINDS)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_gpu_kernel_grads_equal_autograd(model, activation):
-    from toys.triton_tms import TritonTMSGrads
+    from toys.tms.triton_kernel import TritonTMSGrads
 
     W, b, p, imp = (torch.from_numpy(a).cuda() for a in _problem(n_batch=300))
     x = torch.from_numpy(naive_batch(p.cpu().numpy(), 7, 0, 300)).cuda()
@@ -357,7 +358,7 @@ def test_gpu_kernel_grads_equal_autograd(model, activation):
 def test_gpu_torch_ops_graph_path(monkeypatch):
     """Without the Triton kernel, the graph captures FeatureSampler + hand-written grads: replays equal the
     eager steps of the same engine, bit for bit, and the batches fed in follow the notebook loop."""
-    import toys.engine
+    import toys.tms.engines
 
     monkeypatch.setattr(toys.engine, "fused_kernel_applies", lambda cfg: False)
     cfg = TMSConfig(importance_decay=0.9, steps=200, correlated_pairs=1, schedule="cosine", device="cuda")
@@ -397,7 +398,7 @@ def test_dropout_trains_on_the_autograd_engine_only():
 
 
 def test_dropout_zeroes_hidden_units_at_its_rate_and_keeps_the_mean():
-    from toys.models import tms_forward
+    from toys.tms.model import tms_forward
 
     g = torch.Generator().manual_seed(0)
     x = torch.ones(1, 20_000, 1)

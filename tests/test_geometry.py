@@ -71,7 +71,7 @@ def _embed(blocks, hidden, seed=0, noise=0.0, scale=1.0):
 
 @pytest.mark.parametrize("shape", [(3, 5, 8), (1, 1, 1), (2, 4, 1), (1, 2, 6), (4, 20, 200)])
 def test_dimensionality_matches_twin_and_toys_metrics(shape):
-    from toys.metrics import feature_dimensionality
+    from toys.tms.metrics import feature_dimensionality
 
     W = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
     ours = geo.dimensionality(W)

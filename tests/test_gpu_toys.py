@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from toys.absval import AbsConfig, AbsTrainer
-from toys.cc import CCConfig, CCTrainer, cc_forward, cc_loss_and_grads, cc_summary, sample_features
-from toys.circuits import CircuitsConfig
-from toys.clustering import PipelineConfig, PipelineTrainer
-from toys.phase import PhaseConfig, PhaseTrainer
-from toys.transcoder import TranscoderConfig
-from toys.uand import UANDConfig, UANDTrainer, uand_summary
+from toys.circuits.pipeline import PipelineConfig, PipelineTrainer
+from toys.circuits.planted import CircuitsConfig
+from toys.circuits.transcoder import TranscoderConfig
+from toys.compute.absval import AbsConfig, AbsTrainer
+from toys.compute.cc import CCConfig, CCTrainer, cc_forward, cc_loss_and_grads, cc_summary, sample_features
+from toys.compute.uand import UANDConfig, UANDTrainer, uand_summary
+from toys.tms.phase import PhaseConfig, PhaseTrainer
 
 DEVICE = os.environ.get("GPU_TEST_DEVICE", "cuda")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(),

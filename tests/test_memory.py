@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import toys.memory as memory
+import toys.core.memory as memory
 from toys import TMSConfig, TMSTrainer
-from toys.memory import check_fits, tms_step_bytes
+from toys.core.memory import check_fits, tms_step_bytes
 
 
 def test_step_bytes_grows_with_every_dimension():

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from toys.metrics import (
+from toys.tms.metrics import (
     REPRESENTED_NORM,
     dimensions_per_feature,
     feature_dimensionality,

@@ -11,10 +11,28 @@ import numpy as np
 import pytest
 import torch
 
-from toys.phase import (DEDICATED, NOT_LEARNED, SUPERPOSED, TRIPLE_POINT, PhaseConfig, PhaseTrainer,
-                        boundary_curves, boundary_density, boundary_distance, exact_phase, expected_loss,
-                        extra_feature_phase, importance_matrix, instance_grid, loss_antipodal, loss_drop_extra,
-                        loss_drop_first, pattern_probability, phase_grid, presence_patterns)
+from toys.tms.phase import (
+    DEDICATED,
+    NOT_LEARNED,
+    SUPERPOSED,
+    TRIPLE_POINT,
+    PhaseConfig,
+    PhaseTrainer,
+    boundary_curves,
+    boundary_density,
+    boundary_distance,
+    exact_phase,
+    expected_loss,
+    extra_feature_phase,
+    importance_matrix,
+    instance_grid,
+    loss_antipodal,
+    loss_drop_extra,
+    loss_drop_first,
+    pattern_probability,
+    phase_grid,
+    presence_patterns,
+)
 
 MARGIN = 0.1  # decades from the nearest boundary
 
@@ -94,7 +112,7 @@ def test_stratified_training_loss_is_unbiased():
                       device="cpu")
     trainer = PhaseTrainer(cfg)
     W, b = _candidates(p)
-    from toys.models import tms_loss_and_grads
+    from toys.tms.model import tms_loss_and_grads
 
     draws = torch.stack([tms_loss_and_grads(trainer.sample(), torch.as_tensor(W), torch.as_tensor(b),
                                             trainer.weight, "relu_output", "relu")[0] for _ in range(400)])

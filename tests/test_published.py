@@ -41,11 +41,11 @@ import pytest
 import torch
 
 from toys import TMSConfig, TMSTrainer
-from toys.data import FeatureSampler, importance
-from toys.models import tms_forward
-from toys.phase import loss_antipodal
-from toys.phase import loss_drop_extra as loss_drop2
-from toys.phase import loss_drop_first as loss_drop1
+from toys.tms.data import FeatureSampler, importance
+from toys.tms.model import tms_forward
+from toys.tms.phase import loss_antipodal
+from toys.tms.phase import loss_drop_extra as loss_drop2
+from toys.tms.phase import loss_drop_first as loss_drop1
 
 
 def mc_losses(cfg: TMSConfig, W: np.ndarray, b: np.ndarray, n: int, seed: int = 1234, chunk: int = 250_000):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from toys import TOYS, TMSConfig, TMSTrainer, make_tms_trainer
-from toys.data import instance_probability
-from toys.train import BestOfTrainer
+from toys.core.data import instance_probability
+from toys.tms.train import BestOfTrainer
 
 PRIVILEGED = "0.75,0.35,0.15,0.1,0.06,0.02,0.01"
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from toys import Snapshot, TMSConfig, TMSTrainer, is_diverged
-from toys.train import lr_factor
+from toys.core.train import lr_factor
 
 SMALL = dict(n_features=6, n_hidden=3, n_instances=3, p_max=0.5, p_min=0.05, batch_size=128, device="cpu")
 ENGINES = ["auto", "autograd"]  # auto is the numba kernel on the CPU

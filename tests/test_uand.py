@@ -9,10 +9,27 @@ import numpy as np
 import pytest
 import torch
 
-from toys.uand import (CASES, UANDConfig, UANDTrainer, and_targets, gate_error_rates, gate_pairs, handmade_gates,
-                       handmade_outputs, handmade_subsets, handmade_weights, held_out_cases, instance_widths,
-                       linear_gates, linear_readout, network_outputs, neuron_density, sample_inputs, trained_gates,
-                       uand_summary)
+from toys.compute.uand import (
+    CASES,
+    UANDConfig,
+    UANDTrainer,
+    and_targets,
+    gate_error_rates,
+    gate_pairs,
+    handmade_gates,
+    handmade_outputs,
+    handmade_subsets,
+    handmade_weights,
+    held_out_cases,
+    instance_widths,
+    linear_gates,
+    linear_readout,
+    network_outputs,
+    neuron_density,
+    sample_inputs,
+    trained_gates,
+    uand_summary,
+)
 
 
 def test_held_out_cases_are_what_they_say():

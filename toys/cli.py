@@ -9,11 +9,11 @@ import sys
 import time
 
 from toys import TOYS
-from toys.absval import abs_summary
-from toys.cc import cc_summary
-from toys.metrics import tms_summary
-from toys.snapshot import Snapshot
-from toys.uand import uand_summary
+from toys.compute.absval import abs_summary
+from toys.compute.cc import cc_summary
+from toys.compute.uand import uand_summary
+from toys.core.snapshot import Snapshot
+from toys.tms.metrics import tms_summary
 
 SUMMARIES = {"tms": lambda snap: tms_summary(snap["W"]), "abs": abs_summary, "cc": cc_summary, "uand": uand_summary}
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from toys.absval import ABS_ACTIVATIONS, TARGETS, AbsConfig
-from toys.compare import Pair
-from toys.config import OPTIMIZERS, SCHEDULES
+from toys.compute.absval import ABS_ACTIVATIONS, TARGETS, AbsConfig
+from toys.core.composite import Pair
+from toys.core.config import OPTIMIZERS, SCHEDULES
 from ui.controls import Spec, sidebar_controls
 
 P = "abs_"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from toys.device import device_label
+from toys.core.device import device_label
 
 
 @st.cache_data(show_spinner=False)

@@ -6,10 +6,10 @@ from typing import Any
 
 import streamlit as st
 
-from toys.cc import CC_VALUE_LAWS, CCConfig
-from toys.config import SCHEDULES
-from toys.device import resolve_device
-from toys.uand import UANDConfig
+from toys.compute.cc import CC_VALUE_LAWS, CCConfig
+from toys.compute.uand import UANDConfig
+from toys.core.config import SCHEDULES
+from toys.core.device import resolve_device
 from ui.controls import Spec, draw_group, preset_picker
 
 ON_GPU = resolve_device("auto").type == "cuda"

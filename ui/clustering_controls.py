@@ -10,9 +10,9 @@ from typing import Any
 
 import streamlit as st
 
-from toys.circuits import FUNCTIONS, CircuitsConfig
-from toys.clustering import METHOD_LABELS, METHODS, SIMILARITIES, ClusterConfig, PipelineConfig
-from toys.transcoder import SPARSITY, TranscoderConfig
+from toys.circuits.pipeline import METHOD_LABELS, METHODS, SIMILARITIES, ClusterConfig, PipelineConfig
+from toys.circuits.planted import FUNCTIONS, CircuitsConfig
+from toys.circuits.transcoder import SPARSITY, TranscoderConfig
 from ui.controls import Spec, sidebar_controls, valid_config
 
 MODEL = [

@@ -6,7 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from toys.config import SCHEDULES, TMSConfig
+from toys.core.config import SCHEDULES
+from toys.tms.config import TMSConfig
 from ui.controls import Spec, draw, sidebar_controls
 
 MODEL = [

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import streamlit as st
-
-from toys.config import SCHEDULES
-from toys.phase import PhaseConfig
+from toys.core.config import SCHEDULES
+from toys.tms.phase import PhaseConfig
 from ui.controls import Spec, sidebar_controls
 
 SETUPS = {"n2_m1": (2, 1), "n3_m2": (3, 2)}  # URL value -> (features, hidden dims)

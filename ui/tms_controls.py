@@ -6,8 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from toys.config import ACTIVATIONS, MODEL_KINDS, OPTIMIZERS, SCHEDULES, VALUE_LAWS, TMSConfig
-from toys.compare import Pair
+from toys.core.composite import Pair
+from toys.core.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES
+from toys.tms.config import MODEL_KINDS, VALUE_LAWS, TMSConfig
 from ui.controls import Spec, sidebar_controls
 
 MODEL = [

@@ -1,21 +1,14 @@
-"""Models of the storage toys. Every parameter carries a leading instance dimension."""
+"""The toy-models-of-superposition model: init, forward, loss and its gradients by hand. Every parameter carries a
+leading instance dimension."""
 
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 
-from toys.config import TMSConfig
-
-ACTIVATION_FNS = {
-    "relu": torch.relu,
-    "gelu": F.gelu,
-    "silu": F.silu,
-    "leaky_relu": lambda t: F.leaky_relu(t, 0.01),
-    "tanh": torch.tanh,
-}
+from toys.core.activations import ACTIVATION_FNS
+from toys.tms.config import TMSConfig
 
 
 def init_tms_params(cfg: TMSConfig, device: torch.device, generator: torch.Generator) -> dict[str, torch.Tensor]:

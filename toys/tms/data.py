@@ -11,18 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from toys.config import TMSConfig, parse_probabilities
-
-
-def instance_probability(cfg: TMSConfig) -> np.ndarray:
-    """Feature probability per instance: the listed ``p_values`` if any, else geometric from p_max (instance 0) to
-    p_min (last). Shape (I,)."""
-    if getattr(cfg, "p_values", ""):
-        return np.asarray(parse_probabilities("p_values", cfg.p_values), dtype=np.float64)
-    if cfg.n_instances == 1 or cfg.p_min == cfg.p_max:
-        return np.full(cfg.n_instances, cfg.p_max, dtype=np.float64)
-    t = np.linspace(0.0, 1.0, cfg.n_instances)
-    return cfg.p_max * (cfg.p_min / cfg.p_max) ** t
+from toys.core.data import decay_importance, instance_probability
+from toys.tms.config import TMSConfig
 
 
 def probability_matrix(cfg: TMSConfig) -> np.ndarray:
@@ -31,11 +21,6 @@ def probability_matrix(cfg: TMSConfig) -> np.ndarray:
     if cfg.subset_size:
         p[:, cfg.n_features - cfg.subset_size :] = cfg.subset_probability
     return p.astype(np.float32)
-
-
-def decay_importance(decay: float, n: int) -> np.ndarray:
-    """Geometric importances ``decay ** i`` for i < n, float32."""
-    return (decay ** np.arange(n)).astype(np.float32)
 
 
 def importance(cfg: TMSConfig) -> np.ndarray:

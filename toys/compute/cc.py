@@ -33,9 +33,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import ConfigBase, check_choice, check_interval, check_range, check_training
-from toys.snapshot import Snapshot
-from toys.train import Trainer, make_optimizer
+from toys.core.config import TrainingConfig, check_choice, check_interval, check_range
+from toys.core.snapshot import Snapshot
+from toys.core.train import StepTrainer, make_optimizer, set_lr
 
 MIXINGS = ("embedding", "clean", "compare", "random")
 CC_VALUE_LAWS = ("uniform_pm1", "uniform01", "one")
@@ -46,7 +46,7 @@ MAX_STEP_ELEMENTS = 2**27  # instances · batch · features (and · d_mlp) one s
 
 
 @dataclass(frozen=True)
-class CCConfig(ConfigBase):
+class CCConfig(TrainingConfig):
     """Compressed computation: n features, one ReLU MLP of d_mlp neurons in a residual stream of width d_embed."""
 
     name: ClassVar[str] = "cc"
@@ -61,14 +61,11 @@ class CCConfig(ConfigBase):
     sigma_max: float = 0.1
     n_instances: int = 1
     batch_size: int = 2048
-    steps: int = 10_000
     lr: float = 3e-3
     schedule: str = "cosine"
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     eval_samples: int = 20_000
-    seed: int = 0
-    device: str = "auto"
     log_every: int = 100
 
     def __post_init__(self) -> None:
@@ -83,9 +80,7 @@ class CCConfig(ConfigBase):
         if self.mixing == "compare" and self.n_instances < 2:
             raise ValueError(f"n_instances={self.n_instances} is out of range for mixing='compare': allowed [2, 64] "
                              "(instances alternate embedding noise and clean labels)")
-        check_training(self)
-        if self.optimizer == "adam" and self.weight_decay != 0.0:
-            raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
+        super().__post_init__()
         check_range("eval_samples", self.eval_samples, 100, 1_000_000, integer=True)
         width = max(self.n_features, self.d_mlp)
         if self.n_instances * self.batch_size * width > MAX_STEP_ELEMENTS:
@@ -209,7 +204,7 @@ def cc_forward(x: torch.Tensor, W_in: torch.Tensor, W_out: torch.Tensor, E: torc
     return resid @ E.transpose(1, 2)
 
 
-class CCTrainer(Trainer):
+class CCTrainer(StepTrainer):
     """Trains every instance of a compressed-computation config at once (the loss is their sum)."""
 
     toy = "cc"
@@ -241,10 +236,9 @@ class CCTrainer(Trainer):
             return t.expand(self.cfg.n_instances, -1, -1)
         return torch.baddbmm(t.expand(self.cfg.n_instances, -1, -1), x.expand(self.cfg.n_instances, -1, -1), self.R)
 
-    def _train_step(self) -> torch.Tensor:
+    def _train_step(self, lr: float) -> torch.Tensor:
         cfg = self.cfg
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr()
+        set_lr(self.optimizer, lr)
         x = sample_features(cfg, cfg.batch_size, self.generator, self.device)  # (B, F)
         with torch.no_grad():
             losses, g_in, g_out = cc_loss_and_grads(x, self.target(x), self.W_in, self.W_out, self.E)

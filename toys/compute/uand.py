@@ -26,16 +26,16 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import ConfigBase, check_choice, check_interval, check_range, check_training
-from toys.snapshot import Snapshot
-from toys.train import Trainer, make_optimizer
+from toys.core.config import TrainingConfig, check_interval, check_range
+from toys.core.snapshot import Snapshot
+from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
 CASES = ((1, 1), (1, 0), (0, 1), (0, 0))  # (input i on, input j on) per held-out case type
 Q_GRID = (0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)  # subset probabilities tried when handmade_q = 0 (auto)
 
 
 @dataclass(frozen=True)
-class UANDConfig(ConfigBase):
+class UANDConfig(TrainingConfig):
     """Universal AND: a hidden ReLU layer computing all pairwise ANDs of m sparse boolean inputs."""
 
     name: ClassVar[str] = "uand"
@@ -49,24 +49,17 @@ class UANDConfig(ConfigBase):
     steps: int = 4000
     lr: float = 1e-2
     schedule: str = "cosine"
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
     tolerance: float = 0.25
     max_error_rate: float = 0.05
     eval_cases: int = 16
     handmade_q: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 50
 
     def __post_init__(self) -> None:
         check_range("n_inputs", self.n_inputs, 4, 256, integer=True)
         check_range("n_active", self.n_active, 2, min(16, self.n_inputs - 2), integer=True)
         check_interval(self, "d_min", "d_max", 1, 8192, integer=True)
         check_range("n_instances", self.n_instances, 1, 32, integer=True)
-        check_training(self)
-        if self.optimizer == "adam" and self.weight_decay != 0.0:
-            raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
+        super().__post_init__()
         check_range("tolerance", self.tolerance, 0.01, 0.5)
         check_range("max_error_rate", self.max_error_rate, 0.0, 0.5)
         check_range("eval_cases", self.eval_cases, 1, 256, integer=True)
@@ -265,7 +258,7 @@ def neuron_density(W1: np.ndarray) -> np.ndarray:
         return np.where(sq > 0, np.abs(W1).sum(axis=0) ** 2 / (m * sq), np.nan)
 
 
-class UANDTrainer(Trainer):
+class UANDTrainer(StepTrainer):
     """Trains the U-AND networks of every width at once (instances are independent: the loss is their sum)."""
 
     toy = "uand"
@@ -294,9 +287,8 @@ class UANDTrainer(Trainer):
         h = torch.relu(torch.matmul(x, p["W1"]) + p["b1"][:, None, :]) * self.mask[:, None, :]  # (I, B, D)
         return torch.baddbmm(p["b2"][:, None, :], h, p["W2"])
 
-    def _train_step(self) -> torch.Tensor:
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr()
+    def _train_step(self, lr: float) -> torch.Tensor:
+        set_lr(self.optimizer, lr)
         x = sample_inputs(self.cfg, self.cfg.batch_size, self.generator, self.device)
         y = and_targets(x, self.pairs)  # (B, G)
         losses = (self.forward(x) - y).square().mean(dim=(1, 2))  # (I,)
@@ -306,7 +298,7 @@ class UANDTrainer(Trainer):
         return losses.detach()
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+        arrays = param_arrays(self.params)
         arrays["widths"] = self.widths.copy()
         return arrays
 

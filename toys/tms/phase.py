@@ -31,11 +31,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import ConfigBase, check_choice, check_interval, check_range, check_training
-from toys.memory import check_fits, tms_step_bytes
-from toys.metrics import REPRESENTED_NORM, feature_norms, superposition_score
-from toys.models import init_tms_params, tms_forward, tms_loss_and_grads
-from toys.train import Trainer
+from toys.core.config import TrainingConfig, check_interval, check_range
+from toys.core.memory import check_fits, tms_step_bytes
+from toys.core.train import StepTrainer, make_optimizer, set_lr
+from toys.tms.metrics import REPRESENTED_NORM, feature_norms, superposition_score
+from toys.tms.model import init_tms_params, tms_forward, tms_loss_and_grads
 
 PHASES = ("not learned", "dedicated dimension", "superposition")  # phase codes 0, 1, 2 of the extra feature
 NOT_LEARNED, DEDICATED, SUPERPOSED = 0, 1, 2
@@ -45,7 +45,7 @@ MAX_INSTANCES = 200_000
 
 
 @dataclass(frozen=True)
-class PhaseConfig(ConfigBase):
+class PhaseConfig(TrainingConfig):
     """A grid of n_importance × n_density cells, ``seeds`` instances each, as one batched toy model.
 
     Relative importance r sweeps geometrically from r_min (row 0) to r_max; density p from p_min (column 0) to
@@ -68,9 +68,6 @@ class PhaseConfig(ConfigBase):
     lr: float = 0.01
     schedule: str = "cosine"
     eval_values: int = 256
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 50
 
     def __post_init__(self) -> None:
         check_range("n_features", self.n_features, 2, 8, integer=True)
@@ -86,7 +83,7 @@ class PhaseConfig(ConfigBase):
                 "instances"
             )
         check_range("value_samples", self.value_samples, 1, 4096, integer=True)
-        check_training(self)
+        super().__post_init__()
         check_range("eval_values", self.eval_values, 1, 65_536, integer=True)
 
     @property
@@ -147,7 +144,7 @@ def pattern_probability(p: np.ndarray, patterns: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- the trainer
 
 
-class PhaseTrainer(Trainer):
+class PhaseTrainer(StepTrainer):
     """Trains every cell × seed of a phase grid at once, by stratified sampling over presence patterns."""
 
     toy = "phase"
@@ -167,7 +164,7 @@ class PhaseTrainer(Trainer):
         # per-sample weight × importance, scaled by P so that the mean over the P·V samples is Σ_s π_s mean_v
         self.weight = (n_pat * pi[:, :, None, None] * imp[:, None, None, :]).expand(
             n_inst, n_pat, cfg.value_samples, n_feat).reshape(n_inst, batch, n_feat).contiguous()  # (I, P·V, F)
-        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=cfg.lr)
+        self.optimizer = make_optimizer(cfg, list(self.params.values()))
 
     def sample(self) -> torch.Tensor:
         """One stratified batch: every pattern with ``value_samples`` value draws. -> (I, P·V, F)"""
@@ -176,12 +173,11 @@ class PhaseTrainer(Trainer):
                        device=self.device)
         return (v * self.patterns[:, None, :]).reshape(cfg.n_instances, -1, cfg.n_features)
 
-    def _train_step(self) -> torch.Tensor:
+    def _train_step(self, lr: float) -> torch.Tensor:
         W, b = self.params["W"], self.params["b"]
         losses, dW, db = tms_loss_and_grads(self.sample(), W.detach(), b.detach(), self.weight, "relu_output", "relu")
         W.grad, b.grad = dW, db
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr()
+        set_lr(self.optimizer, lr)
         self.optimizer.step()
         return losses
 

@@ -20,16 +20,15 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.config import ConfigBase, check_choice, check_range, check_training
-from toys.engine import make_optimizer
-from toys.snapshot import Snapshot
-from toys.train import Trainer
+from toys.core.config import TrainingConfig, check_choice, check_range
+from toys.core.snapshot import Snapshot
+from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
 FUNCTIONS = ("abs", "and")
 
 
 @dataclass(frozen=True)
-class CircuitsConfig(ConfigBase):
+class CircuitsConfig(TrainingConfig):
     """T planted circuits computed by one shared MLP (see the module docstring)."""
 
     name: ClassVar[str] = "circuits"
@@ -44,11 +43,6 @@ class CircuitsConfig(ConfigBase):
     steps: int = 3000
     lr: float = 3e-3
     schedule: str = "cosine"
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 50
 
     def __post_init__(self) -> None:
         check_range("n_circuits", self.n_circuits, 1, 256, integer=True)
@@ -60,9 +54,7 @@ class CircuitsConfig(ConfigBase):
         check_range("p_circuit", self.p_circuit, 1e-4, 1.0)
         check_range("d_model", self.d_model, 1, 4096, integer=True)
         check_range("n_neurons", self.n_neurons, 1, 8192, integer=True)
-        check_training(self)
-        if self.optimizer == "adam" and self.weight_decay != 0.0:
-            raise ValueError(f"weight_decay={self.weight_decay} needs optimizer='adamw' (Adam takes none)")
+        super().__post_init__()
 
     @property
     def n_features(self) -> int:
@@ -134,7 +126,7 @@ def mlp_forward(params: dict[str, torch.Tensor], r: torch.Tensor) -> tuple[torch
     return h, torch.addmm(params["b_out"], h, params["W_out"].T)
 
 
-class CircuitsTrainer(Trainer):
+class CircuitsTrainer(StepTrainer):
     """Trains the shared MLP on every circuit at once (MSE summed over outputs, mean over the batch).
 
     Snapshot arrays: E (d_model, F) fixed embedding, W_in (N, d_model), b_in (N,), W_out (O, N), b_out (O,),
@@ -157,9 +149,8 @@ class CircuitsTrainer(Trainer):
         self.sampler = CircuitsSampler(cfg, self.device)
         self.optimizer = make_optimizer(cfg, list(self.params.values()))
 
-    def _train_step(self) -> torch.Tensor:
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr()
+    def _train_step(self, lr: float) -> torch.Tensor:
+        set_lr(self.optimizer, lr)
         x, y = self.sampler.sample(self.cfg.batch_size, self.generator)
         _, out = mlp_forward(self.params, x @ self.E.T)
         loss = ((out - y) ** 2).sum(dim=1).mean()
@@ -169,7 +160,7 @@ class CircuitsTrainer(Trainer):
         return loss.detach()[None]
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+        arrays = param_arrays(self.params)
         arrays["E"] = self.E.cpu().numpy().copy()
         arrays["feature_circuit"] = feature_circuit(self.cfg)
         arrays["output_circuit"] = output_circuit(self.cfg)

@@ -17,11 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from toys.circuits import FrozenCircuits
-from toys.config import ConfigBase, check_choice, check_range, check_training
-from toys.engine import make_optimizer
-from toys.snapshot import Snapshot
-from toys.train import Trainer
+from toys.circuits.planted import FrozenCircuits
+from toys.core.config import TrainingConfig, check_choice, check_range
+from toys.core.snapshot import Snapshot
+from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
 SPARSITY = ("l1", "topk")
 LOSS_COLUMNS = ("loss", "nmse", "l0")
@@ -29,7 +28,7 @@ FIRE_THRESHOLD = 1e-5
 
 
 @dataclass(frozen=True)
-class TranscoderConfig(ConfigBase):
+class TranscoderConfig(TrainingConfig):
     """A transcoder of a trained circuits model's MLP (see the module docstring)."""
 
     name: ClassVar[str] = "transcoder"
@@ -43,12 +42,6 @@ class TranscoderConfig(ConfigBase):
     lr: float = 1e-2
     schedule: str = "cosine"
     dead_window: int = 100_000
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 50
-
-    optimizer: ClassVar[str] = "adam"
-    weight_decay: ClassVar[float] = 0.0
 
     def __post_init__(self) -> None:
         check_range("n_latents", self.n_latents, 1, 65_536, integer=True)
@@ -57,7 +50,7 @@ class TranscoderConfig(ConfigBase):
         check_range("k", self.k, 1, 1024, integer=True)
         if self.sparsity == "topk" and self.k > self.n_latents:
             raise ValueError(f"k={self.k} is out of range: allowed [1, n_latents={self.n_latents}]")
-        check_training(self)
+        super().__post_init__()
         check_range("dead_window", self.dead_window, 1, 100_000_000, integer=True)
 
 
@@ -74,7 +67,7 @@ def decode(params: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
     return torch.addmm(params["b_dec"], z, params["W_dec"])  # (B, O)
 
 
-class TranscoderTrainer(Trainer):
+class TranscoderTrainer(StepTrainer):
     """Trains a transcoder on a trained circuits model, given as its snapshot (the model stays frozen).
 
     Snapshot arrays: W_enc (n_latents, d_model), b_enc (n_latents,), b_pre (d_model,), W_dec (n_latents, O) with unit
@@ -102,10 +95,9 @@ class TranscoderTrainer(Trainer):
         self.since_fired = torch.zeros(n, device=self.device)
         self.optimizer = make_optimizer(cfg, list(self.params.values()))
 
-    def _train_step(self) -> torch.Tensor:
+    def _train_step(self, lr: float) -> torch.Tensor:
         cfg = self.cfg
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr()
+        set_lr(self.optimizer, lr)
         r, y = self.model.sample_io(cfg.batch_size, self.generator)
         z = encode(self.params, r, cfg.sparsity, cfg.k)
         err = ((decode(self.params, z) - y) ** 2).sum(dim=1).mean()
@@ -122,7 +114,7 @@ class TranscoderTrainer(Trainer):
             return torch.stack([loss.detach(), err / var, (z > 0).float().sum(dim=1).mean()])
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+        arrays = param_arrays(self.params)
         arrays["since_fired"] = self.since_fired.cpu().numpy().copy()
         return arrays
 

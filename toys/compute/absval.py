@@ -20,12 +20,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from toys.config import ACTIVATIONS, ConfigBase, check_choice, check_interval, check_range, check_training
-from toys.data import decay_importance, instance_probability
-from toys.engine import make_optimizer
-from toys.models import ACTIVATION_FNS
-from toys.snapshot import Snapshot
-from toys.train import Trainer
+from toys.core.activations import ACTIVATION_FNS
+from toys.core.config import (
+    ACTIVATIONS,
+    TrainingConfig,
+    check_choice,
+    check_interval,
+    check_range,
+)
+from toys.core.data import decay_importance, instance_probability
+from toys.core.snapshot import Snapshot
+from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
 TARGETS = ("abs", "square", "max", "and", "or")
 PAIR_TARGETS = ("max", "and", "or")
@@ -33,7 +38,7 @@ ABS_ACTIVATIONS = ACTIVATIONS + ("solu",)
 
 
 @dataclass(frozen=True)
-class AbsConfig(ConfigBase):
+class AbsConfig(TrainingConfig):
     """Absolute value and relatives: untied W1, W2 with biases, a hidden activation, a target per feature or pair."""
 
     name = "abs"
@@ -51,11 +56,6 @@ class AbsConfig(ConfigBase):
     steps: int = 5_000
     lr: float = 3e-3
     schedule: str = "cosine"
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 50
 
     def __post_init__(self) -> None:
         check_range("n_features", self.n_features, 1, 1024, integer=True)
@@ -71,7 +71,7 @@ class AbsConfig(ConfigBase):
             )
         check_choice("activation", self.activation, ABS_ACTIVATIONS)
         check_range("dropout", self.dropout, 0.0, 0.9)
-        check_training(self)
+        super().__post_init__()
 
     @property
     def n_outputs(self) -> int:
@@ -138,7 +138,7 @@ def init_params(cfg: AbsConfig, device: torch.device, generator: torch.Generator
     return {k: v.requires_grad_() for k, v in params.items()}
 
 
-class AbsTrainer(Trainer):
+class AbsTrainer(StepTrainer):
     """Trains every instance of an AbsConfig at once (independent models; the loss is their sum)."""
 
     toy = "abs"
@@ -151,10 +151,9 @@ class AbsTrainer(Trainer):
         self.importance = torch.as_tensor(importance(cfg), device=self.device)  # (O,)
         self.optimizer = make_optimizer(cfg, list(self.params.values()))
 
-    def _train_step(self) -> torch.Tensor:
+    def _train_step(self, lr: float) -> torch.Tensor:
         cfg = self.cfg
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr()
+        set_lr(self.optimizer, lr)
         x, y = sample(cfg, self.p, cfg.batch_size, self.generator)
         _, out = forward(x, self.params, cfg.activation, cfg.dropout, self.generator)
         losses = ((out - y) ** 2 * self.importance).mean(dim=(1, 2))  # (I,)
@@ -164,7 +163,7 @@ class AbsTrainer(Trainer):
         return losses.detach()
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+        return param_arrays(self.params)
 
 
 def _held_out(cfg: AbsConfig, n_samples: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

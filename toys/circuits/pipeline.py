@@ -25,16 +25,17 @@ from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from fastcore import cluster as fc
 from fastcore import coactivation as co
-from toys.circuits import CircuitsConfig, CircuitsTrainer
-from toys.config import ConfigBase, check_choice, check_range
-from toys.snapshot import Snapshot
-from toys.train import Trainer
-from toys.transcoder import TranscoderConfig, TranscoderTrainer, collect_activations, dead_latents
+from toys.circuits.planted import CircuitsConfig, CircuitsTrainer
+from toys.circuits.transcoder import TranscoderConfig, TranscoderTrainer, collect_activations, dead_latents
+from toys.core.composite import Sequential, pack, unpack
+from toys.core.config import ConfigBase, check_choice, check_range
+from toys.core.snapshot import Snapshot
 
 METHODS = ("average", "components", "spectral", "agglomerative")
 METHOD_LABELS = {"average": "average linkage (numba)", "components": "thresholded components (numba)",
                  "spectral": "spectral (scikit-learn)", "agglomerative": "average linkage (scikit-learn)"}
 SIMILARITIES = ("jaccard", "phi", "npmi")
+STAGES = ("model", "transcoder", "done")  # what a pipeline trains next, by stage index
 SIZE_SLACK = 1.5  # components without a threshold: largest cluster at most 1.5 × (live latents / clusters)
 
 # ------------------------------------------------------------------------------------------------ configs
@@ -117,70 +118,47 @@ class ClusterConfig(ConfigBase):
 # ----------------------------------------------------------------------------------------------- training
 
 
-class PipelineTrainer(Trainer):
+class PipelineTrainer(Sequential):
     """Trains the circuits model, then (from its final snapshot) the transcoder, as one run of steps.
 
-    Snapshot: the model's arrays prefixed ``model_``, the transcoder's ``tc_`` (once it exists); loss (n, 1): the
-    running stage's loss (the model's MSE up to its last step, then the transcoder's loss); extras: ``stage`` and the
-    transcoder's full loss log (``tc_loss`` rows of ``transcoder.LOSS_COLUMNS``, ``tc_loss_steps``).
+    Snapshot: the parts ``model`` and ``transcoder`` (once it exists), packed as every composite packs them
+    (``toys.core.composite.pack``); its loss (n, 1) is the running stage's loss (the model's MSE up to its last step,
+    then the transcoder's loss); ``extras["stage"]`` is "model", "transcoder" or "done".
     """
 
     toy = "circuit_pipeline"
 
     def __init__(self, cfg: PipelineConfig) -> None:
-        super().__init__(cfg, 1)
-        self.model = CircuitsTrainer(cfg.circuits)
-        self.transcoder: TranscoderTrainer | None = None
+        super().__init__(cfg, CircuitsTrainer(cfg.circuits), n_parts=2)
+        self.model = self.parts[0]
+
+    def _next_part(self, i: int) -> TranscoderTrainer:
+        tc = self.cfg.transcoder.replace(device=str(self.model.device.type))
+        return TranscoderTrainer(tc, self.model.snapshot())
+
+    @property
+    def transcoder(self) -> TranscoderTrainer | None:
+        return self.parts[1] if len(self.parts) > 1 else None
 
     @property
     def stage(self) -> str:
-        if not self.model.done:
-            return "model"
-        return "done" if self.done else "transcoder"
-
-    def _advance(self, n: int) -> None:
-        k = self.model.advance(n)
-        if n > k:
-            if self.transcoder is None:
-                tc = self.cfg.transcoder.replace(device=str(self.model.device.type))
-                self.transcoder = TranscoderTrainer(tc, self.model.snapshot())
-            self.transcoder.advance(n - k)
-        self.step = self.model.step + (self.transcoder.step if self.transcoder else 0)
-
-    def model_snapshot(self) -> Snapshot:
-        return self.model.snapshot()
-
-    def transcoder_snapshot(self) -> Snapshot | None:
-        return self.transcoder.snapshot() if self.transcoder else None
+        return STAGES[self.stage_index]
 
     def snapshot(self) -> Snapshot:
         m = self.model.snapshot()
-        t = self.transcoder_snapshot()
-        arrays = {f"model_{k}": v for k, v in m.arrays.items()}
+        parts = {"model": m}
         loss, steps = m.loss, m.loss_steps
-        extras = {"stage": self.stage, "tc_loss": [], "tc_loss_steps": []}
-        if t is not None:
-            arrays |= {f"tc_{k}": v for k, v in t.arrays.items()}
+        if self.transcoder is not None:
+            t = parts["transcoder"] = self.transcoder.snapshot()
             loss = np.vstack([loss, t.loss[:, :1]])
             steps = np.concatenate([steps, self.cfg.circuits.steps + t.loss_steps])
-            extras |= {"tc_loss": t.loss.tolist(), "tc_loss_steps": t.loss_steps.tolist()}
-        return Snapshot(self.toy, self.cfg.to_dict(), self.step, arrays, loss, steps, extras)
+        return pack(self.toy, self.cfg.to_dict(), self.step, loss, steps, parts, stage=self.stage)
 
 
 def split_snapshot(snap: Snapshot) -> tuple[Snapshot, Snapshot | None]:
     """A pipeline snapshot -> (circuits model snapshot, transcoder snapshot or None before the transcoder starts)."""
-    cfg = PipelineConfig.from_dict(snap.config)
-    rows = snap.loss_steps <= cfg.circuits.steps  # the transcoder's rows come after, offset by the model's steps
-    model = Snapshot("circuits", cfg.circuits.to_dict(), min(snap.step, cfg.circuits.steps),
-                     {k.removeprefix("model_"): v for k, v in snap.arrays.items() if k.startswith("model_")},
-                     snap.loss[rows], snap.loss_steps[rows])
-    if "tc_W_enc" not in snap.arrays:
-        return model, None
-    tc_loss = np.asarray(snap.extras["tc_loss"], dtype=np.float64).reshape(-1, 3)
-    transcoder = Snapshot("transcoder", cfg.transcoder.to_dict(), snap.step - cfg.circuits.steps,
-                          {k.removeprefix("tc_"): v for k, v in snap.arrays.items() if k.startswith("tc_")},
-                          tc_loss, np.asarray(snap.extras["tc_loss_steps"], dtype=np.int64))
-    return model, transcoder
+    parts = unpack(snap)
+    return parts["model"], parts.get("transcoder")
 
 
 # -------------------------------------------------------------------------------------------- ground truth

@@ -1,0 +1,1 @@
+"""Computation in superposition: the absolute-value model and its relatives, compressed computation, universal AND."""
