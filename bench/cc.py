@@ -1,4 +1,4 @@
-"""Training speed of the compressed-computation trainer (``toys.cc.CCTrainer``) against a plain notebook loop.
+"""Training speed of the compressed-computation trainer (``toys.compute.cc.CCTrainer``) against a plain notebook loop.
 
 The reference is the residual MLP as people write it in a notebook: W_E (n, d_embed) frozen with unit rows,
 W_U = W_Eᵀ, ``nn.Parameter`` W_in/W_out, a fresh batch every step from two ``torch.rand`` calls (values, then the

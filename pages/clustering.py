@@ -19,6 +19,7 @@ from charts.clustering import (
 from toys.circuits.pipeline import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
 from toys.core.device import resolve_device
 from ui.clustering_controls import clustering_configs, clustering_controls
+from ui.cache import session_memo, snapshot_tag
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -37,9 +38,6 @@ values = clustering_controls()
 device = resolve_device("auto").type
 cfg, cluster_cfg = clustering_configs(values, device)
 
-CACHE = "clu_analysis"
-
-
 def draw(snap, info) -> None:
     stage = snap.extras["stage"]
     model_steps = snap.config["steps"]
@@ -54,15 +52,15 @@ def draw(snap, info) -> None:
     if stage != "done":
         st.caption("Clustering runs when both stages have trained: press Play (or Step) to go on.")
         return
-    key = (snap.step, tuple(sorted(snap.config.items())), cluster_cfg)
-    cached = st.session_state.get(CACHE)
-    if cached is None or cached[0] != key:
+
+    def compute():
         with st.status("Collecting activations, counting co-activations, clustering…", expanded=False) as status:
             result = analyse(model, transcoder, cluster_cfg, device=device)
             status.update(label="Analysis done: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()),
                           state="complete")
-        st.session_state[CACHE] = (key, result)
-    a = st.session_state[CACHE][1]
+        return result
+
+    a = session_memo("clu_analysis", snapshot_tag(snap, cluster_cfg), compute)
     chosen = a.scores[cluster_cfg.method]
     c = st.columns(6)
     c[0].metric("ARI", f"{chosen['ari']:.3f}")

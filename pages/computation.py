@@ -29,6 +29,7 @@ from toys.compute.cc import (
     instance_sigma,
     loss_against_p,
     naive_loss_per_feature,
+    naive_profile,
     per_feature_loss,
     row_cost,
     sparse_limit_loss,
@@ -55,6 +56,7 @@ from ui.cc_controls import (
     uand_controls,
 )
 from ui.controls import check_query_params, valid_config
+from ui.cache import session_memo, snapshot_tag
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -88,13 +90,6 @@ def _naive(cfg: CCConfig) -> float:
     return naive_loss_per_feature(cfg.n_features, cfg.d_mlp, cfg.value_law)
 
 
-def _naive_profile(cfg: CCConfig) -> np.ndarray:
-    """Sorted per-feature L/p of the naive solution: 0 for the d_mlp computed features, E[ReLU(v)²] for the rest."""
-    per = np.zeros(cfg.n_features)
-    per[min(cfg.d_mlp, cfg.n_features):] = naive_loss_per_feature(1, 0, cfg.value_law)
-    return per
-
-
 def _eval_rows(cfg: CCConfig, playing: bool) -> int:
     """Held-out rows for the table and per-feature chart: fewer while playing, and within EVAL_BUDGET."""
     affordable = max(1000, int(EVAL_BUDGET // row_cost(cfg)))
@@ -106,17 +101,15 @@ def _held_out(snap, playing: bool) -> np.ndarray:
     return per_feature_loss(snap, eval_features(cfg, n=_eval_rows(cfg, playing)))
 
 
-def _against_p(snap, key: str) -> tuple[np.ndarray, np.ndarray]:
+def _against_p(snap) -> tuple[np.ndarray, np.ndarray]:
     """L/p at EVAL_PS and the training p, computed once per snapshot step and kept in the session."""
-    cfg = CCConfig.from_dict(snap.config)
-    tag = (snap.step, repr(sorted(snap.config.items())))
-    cached = st.session_state.get(key)
-    if cached is None or cached[0] != tag:
-        ps = np.unique(np.append(EVAL_PS, cfg.p))
+    ps = np.unique(np.append(EVAL_PS, snap.config["p"]))
+
+    def compute() -> np.ndarray:
         with st.spinner("Evaluating L/p at other feature probabilities…"):
-            cached = (tag, ps, loss_against_p(snap, ps, present=EVAL_PRESENT, max_rows=200_000, budget=EVAL_BUDGET))
-        st.session_state[key] = cached
-    return cached[1], cached[2]
+            return loss_against_p(snap, ps, present=EVAL_PRESENT, max_rows=200_000, budget=EVAL_BUDGET)
+
+    return ps, session_memo("_cc_eval_p_cache", snapshot_tag(snap), compute)
 
 
 def draw_cc(snap, info) -> None:
@@ -141,14 +134,14 @@ def draw_cc(snap, info) -> None:
                   + (" (fewer than the config's eval_samples: this model is large)"
                      if not info["playing"] and n_eval < cfg.eval_samples else "") + "; "
                   "**p → 0**: exact L/p in the sparse limit (one feature present at a time).")
-    pf_df = per_feature_frame(per, labels, _naive_profile(cfg))
+    pf_df = per_feature_frame(per, labels, naive_profile(cfg.n_features, cfg.d_mlp, cfg.value_law))
     pfc = per_feature_chart(pf_df)
     st.altair_chart(pfc, width="stretch")
     ep_df = epc = None
     if info["playing"]:
         st.caption("L/p against the evaluation feature probability is drawn when training pauses.")
     else:
-        ps, lp_at = _against_p(snap, "_cc_eval_p_cache")
+        ps, lp_at = _against_p(snap)
         ep_df = eval_p_frame(ps, lp_at, labels)
         epc = eval_p_chart(ep_df, naive, cfg.p)
         st.altair_chart(epc, width="stretch")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import run_page
@@ -41,7 +42,8 @@ def test_step_advances_training():
     assert not at.exception
     assert "step **100** / 10,000" in _caption(at)
     assert "steps/s" in _caption(at)
-    assert "numba engine" in _caption(at)  # the page trains on the fast CPU engine
+    fast = "cuda_graph" if torch.cuda.is_available() else "numba"  # the device=auto page picks the device's own
+    assert f"{fast} engine" in _caption(at)  # the page trains on the device's fast engine
 
 
 def test_play_then_pause():

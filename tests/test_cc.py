@@ -1,4 +1,4 @@
-"""Compressed computation (toys.cc): the naive baseline against Monte-Carlo, the folded hand-written step against
+"""Compressed computation (toys.compute.cc): the naive baseline against Monte-Carlo, the folded hand-written step against
 the unfolded model with autograd, config validation, and (slow) the published results of Bhagat et al. (2025)."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from toys.compute.cc import (
     instance_sigma,
     loss_against_p,
     naive_loss_per_feature,
+    naive_profile,
     per_feature_loss,
     random_mixing,
     sample_features,
@@ -41,6 +42,13 @@ def test_naive_is_one_twelfth_for_the_published_setting():
     assert naive_loss_per_feature(100, 50, "uniform_pm1") == pytest.approx(1 / 12)
     assert naive_loss_per_feature(100, 100) == 0.0
     assert naive_loss_per_feature(100, 150) == 0.0
+
+
+@pytest.mark.parametrize(("n", "d", "law"), [(100, 50, "uniform_pm1"), (7, 3, "uniform01"), (5, 9, "one")])
+def test_naive_profile_averages_to_the_naive_loss(n, d, law):
+    per = naive_profile(n, d, law)
+    assert per.shape == (n,) and (per[: min(d, n)] == 0).all()  # computed features owe nothing
+    assert per.mean() == pytest.approx(naive_loss_per_feature(n, d, law))
 
 
 @pytest.mark.parametrize("law", CC_VALUE_LAWS)

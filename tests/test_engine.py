@@ -1,7 +1,7 @@
 """The fast TMS engines are the same training as the plain loop.
 
 - Hand-written gradients (torch and the fastcore kernel) equal autograd's for every model kind and activation.
-- The kernel's batches follow a slow numpy twin bit for bit, and the data law of ``toys.data``.
+- The kernel's batches follow a slow numpy twin bit for bit, and the data law of ``toys.tms.data``.
 - Fed the same batches from the same initial weights, the numba engine's trajectory equals the notebook loop's
   (``bench.reference``) and the autograd engine's to float32 rounding after hundreds of steps.
 - ``gpu`` twins check the CUDA-graph engine the same way, and against the CPU engine on the same draws.
@@ -62,7 +62,7 @@ def naive_value(v: np.ndarray, law: str) -> np.ndarray:
 
 
 def naive_batch(p, key, step, n_batch, law="uniform01", corr=0, anti=0) -> np.ndarray:
-    """toys.data's law written out on the kernel's draws: u at ((step·I + i)·B + s)·F + f. -> (I, B, F)"""
+    """toys.tms.data's law written out on the kernel's draws: u at ((step·I + i)·B + s)·F + f. -> (I, B, F)"""
     n_inst, n_feat = p.shape
     i, s, f = np.meshgrid(np.arange(n_inst), np.arange(n_batch), np.arange(n_feat), indexing="ij")
     pos = ((np.uint64(step) * np.uint64(n_inst) + i.astype(np.uint64)) * np.uint64(n_batch)
@@ -360,14 +360,13 @@ def test_gpu_torch_ops_graph_path(monkeypatch):
     eager steps of the same engine, bit for bit, and the batches fed in follow the notebook loop."""
     import toys.tms.engines
 
-    monkeypatch.setattr(toys.engine, "fused_kernel_applies", lambda cfg: False)
+    monkeypatch.setattr(toys.tms.engines, "fused_kernel_applies", lambda cfg: False)
     cfg = TMSConfig(importance_decay=0.9, steps=200, correlated_pairs=1, schedule="cosine", device="cuda")
     graphed, eager = TMSTrainer(cfg), TMSTrainer(cfg)
     assert not graphed.engine.fused_kernel
     graphed.advance(200)
-    for _ in range(200):
-        eager.engine.step()
-        eager.step += 1
+    for s in range(200):
+        eager.engine.step(s)
     for name in ("W", "b"):
         torch.testing.assert_close(graphed.params[name], eager.params[name], rtol=0, atol=0)
     dW, db = _run_pair(INTRO, "cuda_graph", 200, device="cuda")

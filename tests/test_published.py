@@ -6,7 +6,7 @@
 
 (b) The n = 2, m = 1 phase diagram in closed form (as worked out by Wattenberg for the paper's Figure "phase
     change"). Feature 1 has importance 1, feature 2 importance r; each is present with probability p, with value
-    U[0, 1) when present. The loss of ``toys.models`` is the importance-weighted squared error averaged over the
+    U[0, 1) when present. The loss of ``toys.tms.model`` is the importance-weighted squared error averaged over the
     two features, L = ½ E[Σ_i I_i (x_i − x'_i)²], with x'_i = ReLU(w_i (w₁x₁ + w₂x₂) + b_i). Three candidates:
 
     - drop feature 2: w = (1, 0), b = (0, E[x₂]) = (0, p/2). Feature 1 comes back exactly (ReLU of x₁ ≥ 0), and

@@ -1,4 +1,4 @@
-"""Universal AND (toys.uand): held-out cases, the hand-made construction of Hänni et al. (2024), the linear
+"""Universal AND (toys.compute.uand): held-out cases, the hand-made construction of Hänni et al. (2024), the linear
 baseline, neuron density and the trainer."""
 
 from __future__ import annotations

@@ -44,7 +44,6 @@ CLUSTERING = [
     Spec("clu_log10_n_samples", "log₁₀ samples collected for co-activations", "float", 4.7, 3.0, 6.3, 0.1),
 ]
 SPECS = MODEL + TRANSCODER + CLUSTERING
-TRAINING_KEYS = {s.key for s in MODEL + TRANSCODER}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "Default: 8 abs circuits, L1 transcoder": {},

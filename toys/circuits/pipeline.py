@@ -1,6 +1,6 @@
 """Recover the circuits of the circuits model from its transcoder's latent co-activations, and score the recovery.
 
-Pipeline: train the circuits model (``toys.circuits``) -> train a transcoder on its MLP (``toys.transcoder``) ->
+Pipeline: train the circuits model (``toys.circuits.planted``) -> train a transcoder on its MLP (``toys.circuits.transcoder``) ->
 collect latent activations -> count co-activations (``fastcore.coactivation``) -> cluster the live latents ->
 score against each latent's true circuit, read off its weights.
 

@@ -112,6 +112,14 @@ def naive_loss_per_feature(n_features: int, d_mlp: int, value_law: str = "unifor
     return max(0.0, 1.0 - d_mlp / n_features) * RELU_SQ_MEAN[value_law]
 
 
+def naive_profile(n_features: int, d_mlp: int, value_law: str = "uniform_pm1") -> np.ndarray:
+    """Per-feature L/p of the naive solution, sorted: 0 for the d_mlp computed features, E[ReLU(v)²] for the rest.
+    -> (n_features,)"""
+    per = np.zeros(n_features)
+    per[min(d_mlp, n_features):] = naive_loss_per_feature(1, 0, value_law)
+    return per
+
+
 def instance_sigma(cfg: CCConfig) -> np.ndarray:
     """Mixing std per instance for ``random`` (linear from sigma_min to sigma_max); NaN for the other modes."""
     if cfg.mixing != "random":

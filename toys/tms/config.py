@@ -74,7 +74,7 @@ class TMSConfig(TrainingConfig):
         check_range("dropout", self.dropout, 0.0, 0.9)
         check_range("correlated_pairs", self.correlated_pairs, 0, 2048, integer=True)
         check_range("anticorrelated_pairs", self.anticorrelated_pairs, 0, 2048, integer=True)
-        paired = 2 * (self.correlated_pairs + self.anticorrelated_pairs)
+        paired = self.paired_features
         if paired > self.n_features:
             raise ValueError(
                 f"correlated_pairs={self.correlated_pairs} and anticorrelated_pairs={self.anticorrelated_pairs} "

@@ -10,7 +10,7 @@ float32 on the FMA units, 1.5× slower on the sweep). The partial sums of the ch
 (deterministic). The step number is read from a device tensor, so a captured CUDA graph replays step after step
 without the host.
 
-Imported only where CUDA and Triton are present (``toys.engine`` checks).
+Imported only where CUDA and Triton are present (``toys.tms.engines`` checks).
 """
 
 from __future__ import annotations
