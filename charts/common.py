@@ -58,6 +58,11 @@ def probability_label(p: float) -> str:
     return f"1−S = {p:.3g}"
 
 
+def instance_labels(p: np.ndarray) -> list[str]:
+    """'#3 · 1−S = 0.05' for every instance, from its feature probability."""
+    return [f"#{i} · {probability_label(v)}" for i, v in enumerate(p)]
+
+
 def chart_data(df: pd.DataFrame) -> pd.DataFrame:
     """A chart's data: a copy with ±inf made NaN (null in the spec, dropped by Vega-Lite's scales).
 

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from charts.common import pick_instances, probability_label
+from charts.common import instance_labels, pick_instances
 from charts.neurons import neuron_chart, neuron_frame, output_loss_chart, output_loss_frame
 from charts.tms import loss_chart, loss_frame
-from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, importance, linear_baseline
+from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, feature_importance, linear_baseline
 from toys.core.composite import Pair, PairTrainer, split
 from toys.core.data import instance_probability
 from toys.tms.metrics import (
@@ -87,8 +87,7 @@ def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str, p
     if title:
         st.subheader(title)
     W1 = snap["W1"]
-    neurons = neuron_frame(W1, shown, labels, importance(cfg) if cfg.n_outputs == cfg.n_features
-                           else np.repeat(importance(cfg), 2), neuron_monosemanticity(W1))
+    neurons = neuron_frame(W1, shown, labels, feature_importance(cfg), neuron_monosemanticity(W1))
     nc = neuron_chart(neurons, columns=3)
     st.altair_chart(nc)
     _, linear = _baseline(snap.config, n_samples)
@@ -111,7 +110,7 @@ def draw(snap, info) -> None:
     snaps = split(snap) if pair else (snap,)
     cfg = AbsConfig.from_dict(snaps[0].config)
     p = instance_probability(cfg)
-    labels = [f"#{i} · {probability_label(v)}" for i, v in enumerate(p)]
+    labels = instance_labels(p)
     shown = pick_instances(cfg.n_instances, MAX_SHOWN)
     n_samples = EVAL_SAMPLES_PLAYING if info["playing"] else EVAL_SAMPLES_PAUSED
     if len(shown) < cfg.n_instances:

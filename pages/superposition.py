@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from charts.common import pick_instances, probability_label
+from charts.common import instance_labels, pick_instances
 from charts.neurons import neuron_chart, neuron_frame
 from charts.tms import (
     directions_chart,
@@ -53,7 +53,7 @@ cfg = valid_config(tms_config, values)
 
 
 def _labels(cfg: TMSConfig) -> list[str]:
-    return [f"#{i} · {probability_label(v)}" for i, v in enumerate(instance_probability(cfg))]
+    return instance_labels(instance_probability(cfg))
 
 
 def _metrics(snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, linear_baseline, sample, target
+from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, feature_importance, linear_baseline, sample, target
 from toys.core.composite import Pair, PairTrainer, split
 from toys.tms.metrics import neuron_counts, neuron_monosemanticity, neuron_roles
 
@@ -204,3 +204,9 @@ def test_cli_prints_final_and_linear_baseline_loss(capsys, tmp_path):
     assert summary["linear_baseline_loss"] == pytest.approx(list(linear_baseline(AbsConfig.from_dict(snap.config))[0]))
     assert main(["train", "abs", "--target", "max", "--n-features", "3"]) == 2
     assert "even" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("target", "want"), [("abs", [1.0, 0.5, 0.25, 0.125]), ("max", [1.0, 1.0, 0.5, 0.5])])
+def test_feature_importance_is_its_outputs(target, want):
+    cfg = AbsConfig(n_features=4, target=target, importance_decay=0.5)
+    np.testing.assert_allclose(feature_importance(cfg), want)

@@ -83,6 +83,12 @@ def importance(cfg: AbsConfig) -> np.ndarray:
     return decay_importance(cfg.importance_decay, cfg.n_outputs)
 
 
+def feature_importance(cfg: AbsConfig) -> np.ndarray:
+    """Importance of every input feature: its output's, shared by both features of a pair target. -> (F,)"""
+    imp = importance(cfg)
+    return imp if cfg.n_outputs == cfg.n_features else np.repeat(imp, 2)
+
+
 def activate(h: torch.Tensor, activation: str) -> torch.Tensor:
     """The hidden activation; ``solu`` is x·softmax(x) over the hidden units (Elhage et al. 2022, SoLU)."""
     if activation == "solu":
