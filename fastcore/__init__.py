@@ -38,7 +38,7 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "threadsafe")
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
-import numba  # noqa: E402  (after the environment above)
+import numba  # after the environment above
 
 numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]

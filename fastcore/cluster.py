@@ -12,45 +12,13 @@ inputs, then call private ``@njit`` kernels.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from fastcore import checks
 from fastcore.unionfind import find
-
-# ----------------------------------------------------------------------------------------------- input checks
-
-
-def _square(S, name: str) -> np.ndarray:
-    S = np.asarray(S)
-    if S.ndim != 2 or S.shape[0] != S.shape[1]:
-        raise ValueError(f"{name} must be a square matrix, got shape {S.shape}")
-    if not np.issubdtype(S.dtype, np.number) or np.iscomplexobj(S):
-        raise ValueError(f"{name} must be a real numeric matrix, got dtype {S.dtype}")
-    S = np.ascontiguousarray(S, dtype=np.float64)
-    off = ~np.eye(S.shape[0], dtype=bool)
-    if not np.isfinite(S[off]).all():
-        raise ValueError(f"{name} has NaN or infinite entries off the diagonal")
-    if not np.array_equal(S, S.T):
-        raise ValueError(f"{name} must be symmetric")
-    return S
-
-
-def _count(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-            high is not None and value > high):
-        raise ValueError(f"{name} must be an integer in [{low}, {high if high is not None else 'inf'}], got {value!r}")
-    return int(value)
-
-
-def _real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(
-            value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
 
 # ------------------------------------------------------------------------------------------------- union-find
 
@@ -121,8 +89,8 @@ def _by_size_kernel(S, values, max_size):  # values: sorted distinct off-diagona
 def threshold_components(S, threshold: float) -> np.ndarray:
     """Connected components of the graph linking i and j wherever S[i, j] > threshold (i ≠ j; the diagonal is
     ignored). S: symmetric (n, n). -> labels (n,) int64, numbered in order of each component's lowest member."""
-    S = _square(S, "S")
-    return _components_kernel(S, _real(threshold, "threshold"))
+    S = checks.symmetric(S, "S")
+    return _components_kernel(S, checks.real(threshold, "threshold"))
 
 
 class SizedComponents(NamedTuple):
@@ -138,8 +106,8 @@ def components_by_size(S, max_size: int) -> SizedComponents:
     it is exact: one of those values (or one below them all), and at any lower threshold some component would
     exceed ``max_size``.
     """
-    S = _square(S, "S")
-    max_size = _count(max_size, "max_size", 1)
+    S = checks.symmetric(S, "S")
+    max_size = checks.count(max_size, "max_size", 1)
     n = S.shape[0]
     if n <= 1:
         return SizedComponents(np.zeros(n, np.int64), 0.0)
@@ -213,7 +181,7 @@ def average_linkage(D) -> Merges:
     off the diagonal; the diagonal is ignored). Nearest-neighbour chain: O(n²) time, one (n, n) float64 copy.
     The merge heights are those of ``scipy.cluster.hierarchy.linkage(method="average")``.
     """
-    D = _square(D, "D").copy()
+    D = checks.symmetric(D, "D").copy()
     n = D.shape[0]
     if n <= 1:
         return Merges(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
@@ -234,7 +202,7 @@ def _cut_kernel(a, b, n, n_merges):
 def cut(merges: Merges, n: int, n_clusters: int | None = None, max_height: float | None = None) -> np.ndarray:
     """Labels (n,) int64 from ``average_linkage``'s merges: stop at ``n_clusters`` clusters, or apply every merge
     below ``max_height`` (exactly one of the two)."""
-    n = _count(n, "n", 0)
+    n = checks.count(n, "n", 0)
     a = np.ascontiguousarray(merges.a, dtype=np.int64)
     b = np.ascontiguousarray(merges.b, dtype=np.int64)
     h = np.asarray(merges.height, dtype=np.float64)
@@ -243,13 +211,13 @@ def cut(merges: Merges, n: int, n_clusters: int | None = None, max_height: float
     if (n_clusters is None) == (max_height is None):
         raise ValueError("give exactly one of n_clusters and max_height")
     if n_clusters is not None:
-        n_merges = n - _count(n_clusters, "n_clusters", min(1, n), n)
+        n_merges = n - checks.count(n_clusters, "n_clusters", min(1, n), n)
     else:
-        n_merges = int(np.searchsorted(h, _real(max_height, "max_height"), side="left"))
+        n_merges = int(np.searchsorted(h, checks.real(max_height, "max_height"), side="left"))
     return _cut_kernel(a, b, n, n_merges)
 
 
 def agglomerative(D, n_clusters: int | None = None, max_height: float | None = None) -> np.ndarray:
     """Average-linkage clusters of distances D: ``cut(average_linkage(D), ...)``."""
-    D = _square(D, "D")
+    D = checks.symmetric(D, "D")
     return cut(average_linkage(D), D.shape[0], n_clusters=n_clusters, max_height=max_height)

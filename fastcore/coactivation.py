@@ -17,7 +17,9 @@ import math
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange  # noqa: E402
+from numba import njit, prange
+
+from fastcore import checks
 
 KINDS = ("jaccard", "pmi", "npmi", "phi")
 _JACCARD, _PMI, _NPMI, _PHI = range(4)
@@ -29,11 +31,11 @@ _INT32_MAX = 2**31 - 1
 
 def _binary_csr(X) -> sp.csr_matrix:
     """X as canonical CSR (sorted indices, no duplicates, no stored zeros)."""
+    if not sp.issparse(X):
+        X = np.asarray(X)
+    checks.dims(X, "X", ("samples", "latents"))
+    checks.numeric(X, "X", boolean=True)
     if sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (samples, latents), got shape {X.shape}")
-        if not np.issubdtype(X.dtype, np.number) and X.dtype != np.bool_:
-            raise ValueError(f"X must be numeric or boolean, got dtype {X.dtype}")
         X = sp.csr_matrix(X)  # shares data with a CSR input: copied below before any change
         if not X.has_canonical_format:
             X = X.copy()
@@ -42,14 +44,9 @@ def _binary_csr(X) -> sp.csr_matrix:
             X = X.copy()
             X.eliminate_zeros()
     else:
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (samples, latents), got shape {X.shape}")
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or np.iscomplexobj(X):
-            raise ValueError(f"X must be numeric or boolean, got dtype {X.dtype}")
         X = sp.csr_matrix(X != 0)
-    if X.nnz and X.dtype != np.bool_ and not np.isfinite(X.data).all():
-        raise ValueError("X has NaN or infinite entries")
+    if X.nnz and X.dtype != np.bool_:
+        checks.finite(X.data, "X")
     return X
 
 
@@ -179,13 +176,10 @@ def similarity(C, n_samples: int, kind: str = "jaccard") -> np.ndarray:
              0 where a latent fires never or always.
     -> (L, L) float64.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind={kind!r} is not allowed: choose one of {', '.join(KINDS)}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
-        raise ValueError(f"n_samples must be an integer >= 0, got {n_samples!r}")
+    kind = checks.choice(kind, "kind", KINDS)
+    n_samples = checks.count(n_samples, "n_samples", 0)
     C = np.asarray(C)
-    if C.ndim != 2 or C.shape[0] != C.shape[1]:
-        raise ValueError(f"C must be a square (latents, latents) count matrix, got shape {C.shape}")
+    checks.square(C, "C", "(latents, latents) count matrix")
     if not np.issubdtype(C.dtype, np.integer):
         raise ValueError(f"C must hold integer counts, got dtype {C.dtype}")
     C = np.ascontiguousarray(C, dtype=np.int64)
@@ -193,4 +187,4 @@ def similarity(C, n_samples: int, kind: str = "jaccard") -> np.ndarray:
         raise ValueError(f"C must hold counts in [0, n_samples={n_samples}], got [{C.min()}, {C.max()}]")
     if C.size == 0:
         return np.zeros(C.shape)
-    return _similarity_kernel(C, float(n_samples), KINDS.index(kind))
+    return _similarity_kernel(C, float(n_samples), kind)

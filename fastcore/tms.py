@@ -31,6 +31,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from fastcore import checks
+
 MODELS = ("linear", "relu_output", "relu_hidden")
 ACTIVATIONS = ("relu", "gelu", "silu", "leaky_relu", "tanh")
 VALUE_LAWS = ("uniform01", "one", "discrete123", "uniform_half_one")
@@ -43,6 +45,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(40)
 _INV24 = 1.0 / 16777216.0
+_IF = ("instances", "features")  # axes of b and p
 
 
 # ------------------------------------------------------------------------------------------------ kernels
@@ -300,35 +303,16 @@ def _batch_kernel(p, key, step, n_batch, law, n_corr, n_anti):  # p (I, F) f32 -
 # ---------------------------------------------------------------------------------------------- wrappers
 
 
-def _float32(a, name: str, ndim: int) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim != ndim or not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"{name} must be a real {ndim}-d array, got dtype {a.dtype} shape {a.shape}")
-    return np.ascontiguousarray(a, dtype=np.float32)
-
-
-def _choice(value: str, name: str, choices: tuple[str, ...]) -> int:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not allowed: choose one of {', '.join(choices)}")
-    return choices.index(value)
-
-
-def _count(value, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} must be an integer in [{low}, {high}]")
-    return int(value)
-
-
 def _check_pairs(n_feat: int, correlated_pairs, anticorrelated_pairs) -> tuple[int, int]:
-    c = _count(correlated_pairs, "correlated_pairs", 0, n_feat // 2)
-    a = _count(anticorrelated_pairs, "anticorrelated_pairs", 0, (n_feat - 2 * c) // 2)
+    c = checks.count(correlated_pairs, "correlated_pairs", 0, n_feat // 2)
+    a = checks.count(anticorrelated_pairs, "anticorrelated_pairs", 0, (n_feat - 2 * c) // 2)
     return c, a
 
 
 def seed_key(seed: int) -> int:
     """The stream key of a seed: SplitMix64's output at the seed, kept to 63 bits (a signed int64 anywhere)."""
     mask = (1 << 64) - 1
-    z = (_count(seed, "seed", 0, mask) + 0x9E3779B97F4A7C15) & mask
+    z = (checks.count(seed, "seed", 0, mask) + 0x9E3779B97F4A7C15) & mask
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
     return (z ^ (z >> 31)) >> 1
@@ -343,12 +327,13 @@ def n_chunks(n_instances: int, n_batch: int) -> int:
 def tms_batch(p, key: int, step: int, n_batch: int, value_law: str = "uniform01", correlated_pairs: int = 0,
               anticorrelated_pairs: int = 0) -> np.ndarray:
     """The batch (I, B, F) float32 that step ``step`` draws from feature probabilities p (I, F) and ``key``."""
-    p = _float32(p, "p", 2)
+    p = checks.array(p, "p", _IF, all_finite=False)
     c, a = _check_pairs(p.shape[1], correlated_pairs, anticorrelated_pairs)
-    key = _count(key, "key", 0, 2**64 - 1)
-    step = _count(step, "step", 0, 2**40)
-    n_batch = _count(n_batch, "n_batch", 1, 2**20)
-    return _batch_kernel(p, np.uint64(key), np.uint64(step), n_batch, _choice(value_law, "value_law", VALUE_LAWS), c, a)
+    key = checks.count(key, "key", 0, 2**64 - 1)
+    step = checks.count(step, "step", 0, 2**40)
+    n_batch = checks.count(n_batch, "n_batch", 1, 2**20)
+    law = checks.choice(value_law, "value_law", VALUE_LAWS)
+    return _batch_kernel(p, np.uint64(key), np.uint64(step), n_batch, law, c, a)
 
 
 class TMSGrads:
@@ -362,26 +347,22 @@ class TMSGrads:
                  activation: str = "relu", value_law: str = "uniform01", correlated_pairs: int = 0,
                  anticorrelated_pairs: int = 0, dW=None, db=None) -> None:
         for name, arr, ndim in (("W", W, 3), ("b", b, 2), ("p", p, 2), ("importance", importance, 1)):
-            if not (isinstance(arr, np.ndarray) and arr.dtype == np.float32 and arr.ndim == ndim
-                    and arr.flags.c_contiguous):
-                raise ValueError(f"{name} must be a C-contiguous float32 {ndim}-d numpy array")
+            checks.float32_buffer(arr, name, ndim)
         n_inst, _, n_feat = W.shape
         if b.shape != (n_inst, n_feat) or p.shape != (n_inst, n_feat) or importance.shape != (n_feat,):
             raise ValueError(f"shapes disagree: W {W.shape}, b {b.shape}, p {p.shape}, importance {importance.shape}")
         self.W, self.b, self.p, self.importance = W, b, p, importance
-        self.key = np.uint64(_count(key, "key", 0, 2**64 - 1))
-        self.n_batch = _count(n_batch, "n_batch", 1, 2**20)
-        self.model = _choice(model, "model", MODELS)
-        self.activation = _choice(activation, "activation", ACTIVATIONS)
-        self.value_law = _choice(value_law, "value_law", VALUE_LAWS)
+        self.key = np.uint64(checks.count(key, "key", 0, 2**64 - 1))
+        self.n_batch = checks.count(n_batch, "n_batch", 1, 2**20)
+        self.model = checks.choice(model, "model", MODELS)
+        self.activation = checks.choice(activation, "activation", ACTIVATIONS)
+        self.value_law = checks.choice(value_law, "value_law", VALUE_LAWS)
         self.pairs = _check_pairs(n_feat, correlated_pairs, anticorrelated_pairs)
         self.n_chunks = n_chunks(n_inst, self.n_batch)
         self.dW = np.zeros_like(W) if dW is None else dW
         self.db = np.zeros_like(b) if db is None else db
         for name, arr, like in (("dW", self.dW, W), ("db", self.db, b)):
-            if not (isinstance(arr, np.ndarray) and arr.dtype == np.float32 and arr.shape == like.shape
-                    and arr.flags.c_contiguous and arr.flags.writeable):
-                raise ValueError(f"{name} must be a writable C-contiguous float32 array of shape {like.shape}")
+            checks.float32_buffer(arr, name, like.ndim, like.shape, writable=True)
         self.losses = np.zeros(n_inst, dtype=np.float32)
         self._no_batch = np.zeros((0, 0, 0), dtype=np.float32)
 
@@ -390,7 +371,7 @@ class TMSGrads:
         if x is None:
             x = self._no_batch
         else:
-            x = _float32(x, "x", 3)
+            x = checks.array(x, "x", ("instances", "batch", "features"), all_finite=False)
             if x.shape != (self.W.shape[0], self.n_batch, self.W.shape[2]):
                 raise ValueError(f"x must have shape {(self.W.shape[0], self.n_batch, self.W.shape[2])}, got {x.shape}")
         _grads_kernel(self.W, self.b, self.p, self.importance, x, self.key, np.uint64(step), self.n_batch,
@@ -403,9 +384,11 @@ def tms_grads(W, b, p, importance, key: int, step: int, n_batch: int, model: str
               activation: str = "relu", value_law: str = "uniform01", correlated_pairs: int = 0,
               anticorrelated_pairs: int = 0, x=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(losses (I,), dW (I, H, F), db (I, F)) of one step at (W, b): from the batch ``x`` if given, else drawn."""
-    W, b, p, importance = _float32(W, "W", 3), _float32(b, "b", 2), _float32(p, "p", 2), _float32(
-        importance, "importance", 1)
+    W = checks.array(W, "W", ("instances", "hidden", "features"), all_finite=False)
+    b = checks.array(b, "b", _IF, all_finite=False)
+    p = checks.array(p, "p", _IF, all_finite=False)
+    importance = checks.array(importance, "importance", ("features",), all_finite=False)
     grads = TMSGrads(W, b, p, importance, key, n_batch, model, activation, value_law, correlated_pairs,
                      anticorrelated_pairs)
-    losses = grads(_count(step, "step", 0, 2**40), x)
+    losses = grads(checks.count(step, "step", 0, 2**40), x)
     return losses.copy(), grads.dW, grads.db
