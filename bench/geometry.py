@@ -68,51 +68,7 @@ def bench_thomson(n_min: int = 2, n_max: int = 30, dim: int = 3, restarts: int =
     }
 
 
-# ------------------------------------------------------------------------------------------- pair search
-
-
-def _pairs_numpy(X: np.ndarray, threshold: float, block: int = 1024):
-    """Brute force: normalised X @ X.T one row block at a time (upper triangle only), np.nonzero on each."""
-    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    out_i, out_j, out_c = [], [], []
-    for s in range(0, len(Xn), block):
-        G = Xn[s:s + block] @ Xn[s:].T  # (b, n − s)
-        G[np.tril_indices(G.shape[0], 0, G.shape[1])] = -np.inf  # j ≤ i
-        a, b = np.nonzero(G > threshold)
-        out_i.append(a + s)
-        out_j.append(b + s)
-        out_c.append(G[a, b])
-    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_c)
-
-
-def _best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
-
-
-def bench_pairs(n: int = 20_000, d: int = 256, threshold: float = 0.25, repeats: int = 3, seed: int = 0) -> dict:
-    """Every pair with cos > threshold among n random directions: pairs_above vs numpy blocked brute force."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    X[1] = X[0]  # a duplicate
-    geo.pairs_above(X[:300], threshold)  # compile (or load the cache) outside the timing
-    t_ours, ours = _best_of(lambda: geo.pairs_above(X, threshold), repeats)
-    t_ref, ref = _best_of(lambda: _pairs_numpy(X, threshold), repeats)
-    same = set(zip(ours.i.tolist(), ours.j.tolist())) == set(zip(ref[0].tolist(), ref[1].tolist()))
-    return {
-        "bench": "geometry.pairs", "device": "cpu",
-        "config": {"n": n, "d": d, "threshold": threshold, "mode": "above", "dtype": "float32", "repeats": repeats,
-                   "cpus": os.cpu_count(), "reference": "numpy normalised X @ X.T in 1024-row blocks, np.nonzero"},
-        "ours": round(t_ours, 4), "reference": round(t_ref, 4), "unit": "s", "ratio": round(t_ref / t_ours, 2),
-        "pairs": len(ours.i), "same_pairs": bool(same),
-    }
-
-
-CASES = {"thomson": bench_thomson, "pairs": bench_pairs}
+CASES = {"thomson": bench_thomson}
 
 
 if __name__ == "__main__":

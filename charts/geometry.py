@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 
 from charts.common import FIT_WIDTH, chart_data, decade_domain, y_title
-from fastcore.geometry import POLYTOPE_NAMES, Polytopes
+
+# as fastcore.geometry.POLYTOPE_NAMES, for the colour scale
+POLYTOPE_NAMES = ("not represented", "dedicated", "digon", "triangle", "tetrahedron", "pentagon", "square antiprism",
+                  "other")
 
 STICKY = ((1.0, "1", "dedicated"), (3 / 4, "3/4", "tetrahedron"), (2 / 3, "2/3", "triangle"), (1 / 2, "1/2", "digon"),
           (2 / 5, "2/5", "pentagon"), (3 / 8, "3/8", "square antiprism"))
@@ -70,22 +73,18 @@ def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int 
         height=height, title="Dimensions per feature m/‖W‖²_F", autosize=FIT_WIDTH)
 
 
-def feature_geometry_frame(W: np.ndarray, p: np.ndarray, dims: np.ndarray, poly: Polytopes) -> pd.DataFrame:
-    """One row per (instance, feature): D_i, norm and the polytope its group forms."""
-    n_inst, _, n_feat = W.shape
+def feature_geometry_frame(p: np.ndarray, geometry) -> pd.DataFrame:
+    """One row per (instance, feature): the instance's density p (I,), and D_i, norm and the polytope its group
+    forms from ``geometry`` (``toys.tms.geometry.feature_geometry``: D, norm, polytope, shape, group, k, d, each
+    (I, F))."""
+    n_inst, n_feat = np.shape(geometry["D"])
     inst = np.repeat(np.arange(n_inst), n_feat)
     return pd.DataFrame({
         "instance": inst,
         "p": p[inst],
         "inv_density": 1.0 / p[inst],
         "feature": np.tile(np.arange(n_feat), n_inst),
-        "D": dims.reshape(-1),
-        "norm": np.linalg.norm(W, axis=1).reshape(-1),
-        "polytope": np.array(POLYTOPE_NAMES, dtype=object)[poly.code.reshape(-1)],
-        "shape": poly.label.reshape(-1),
-        "group": poly.group.reshape(-1),
-        "k": poly.size.reshape(-1),
-        "d": poly.rank.reshape(-1),
+        **{k: np.reshape(geometry[k], -1) for k in ("D", "norm", "polytope", "shape", "group", "k", "d")},
     })
 
 
@@ -145,15 +144,6 @@ def instance_chart(one: pd.DataFrame, title: str, height: int = 160) -> alt.Laye
 # --------------------------------------------------------------------------------------- ideal configurations
 
 
-def smallest_angle(points: np.ndarray) -> float:
-    """Smallest angle in degrees between two of the unit rows of ``points`` (180 for a single point)."""
-    if len(points) < 2:
-        return 180.0
-    cos = points @ points.T
-    np.fill_diagonal(cos, -1.0)
-    return float(np.degrees(np.arccos(np.clip(cos.max(), -1.0, 1.0))))
-
-
 def rotate_view(points: np.ndarray, azimuth: float, elevation: float) -> np.ndarray:
     """Screen coordinates (x, y, depth) of 3-d points seen from (azimuth, elevation) in degrees. (n, 3) -> (n, 3)"""
     a, e = math.radians(azimuth), math.radians(elevation)
@@ -161,47 +151,6 @@ def rotate_view(points: np.ndarray, azimuth: float, elevation: float) -> np.ndar
     rx = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(e), -math.sin(e)], [0.0, math.sin(e), math.cos(e)]])
     q = points @ (rx @ rz).T  # (n, 3)
     return np.stack([q[:, 0], q[:, 2], q[:, 1]], axis=1)
-
-
-def ideal_edges(points: np.ndarray) -> list[tuple[int, int]]:
-    """Edges to draw between ideal points: neighbours around the circle (2-d), convex-hull edges (3-d)."""
-    n, dim = points.shape
-    if n < 2:
-        return []
-    if dim == 2:
-        order = np.argsort(np.arctan2(points[:, 1], points[:, 0]))
-        if n == 2:
-            return [(int(order[0]), int(order[1]))]
-        return [(int(order[i]), int(order[(i + 1) % n])) for i in range(n)]
-    if dim == 3 and n >= 4:
-        from scipy.spatial import ConvexHull, QhullError
-
-        try:
-            hull = ConvexHull(points)
-        except QhullError:  # coplanar points: no solid hull
-            return []
-        edges = set()
-        for simplex in hull.simplices:
-            for i in range(3):
-                a, b = int(simplex[i]), int(simplex[(i + 1) % 3])
-                edges.add((min(a, b), max(a, b)))
-        # coplanar facets are split into triangles by Qhull: keep only edges between faces that are not coplanar
-        return sorted(_true_edges(points, hull, edges))
-    return []
-
-
-def _true_edges(points: np.ndarray, hull, edges: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    faces: dict[tuple[int, int], list[int]] = {e: [] for e in edges}
-    for f, simplex in enumerate(hull.simplices):
-        for i in range(3):
-            a, b = int(simplex[i]), int(simplex[(i + 1) % 3])
-            faces[(min(a, b), max(a, b))].append(f)
-    keep = set()
-    for e, fs in faces.items():
-        if len(fs) == 2 and np.dot(hull.equations[fs[0], :3], hull.equations[fs[1], :3]) > 1 - 1e-6:
-            continue
-        keep.add(e)
-    return keep
 
 
 def ideal_frame(points: np.ndarray, azimuth: float = 30.0, elevation: float = 20.0) -> pd.DataFrame:

@@ -1,14 +1,13 @@
-"""Geometry of feature directions: dimensionality, polytopes, ideal configurations and pair search.
+"""Geometry of feature directions: polytopes and ideal configurations.
 
-W has shape (I, H, F): column W[i, :, f] is feature f's direction in instance i (as in ``toys.metrics``).
+W has shape (I, H, F): column W[i, :, f] is feature f's direction in instance i (as in ``toys.tms.metrics``, which
+holds the feature dimensionality D_f = ‖W_f‖² / Σ_g (Ŵ_f · W_g)²).
 
-- ``dimensionality(W)``: D_f = ‖W_f‖² / Σ_g (Ŵ_f · W_g)² per instance and feature.
 - ``polytopes(W)``: the represented features of each instance split into mutually (near-)orthogonal groups,
   each named by (features k, dims d): digon (2, 1), triangle (3, 2), tetrahedron (4, 3), pentagon (5, 2),
   square antiprism (8, 3), dedicated (1, 1), else "k in d".
 - ``thomson(n, dim)``: n unit vectors minimising the Coulomb energy Σ_{i<j} 1/‖x_i − x_j‖ (multi-start).
 - ``min_coherence(n, dim)``: n lines minimising the largest |cos| between two of them, beside ``welch_bound``.
-- ``pairs_below(X, t)`` / ``pairs_above(X, t)``: every pair of rows with cosine below / above t, in bounded memory.
 
 Public functions check and cast their inputs, then call private ``@njit`` kernels; only arrays and scalars cross.
 """
@@ -21,84 +20,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from fastcore import checks
 from fastcore.unionfind import find
-
-_ZERO_NORM = 1e-12  # as toys.tms.metrics.feature_dimensionality: a feature with a smaller norm has D = 0
-
-# ----------------------------------------------------------------------------------------------- input checks
-
-
-def _stack(W, name: str = "W") -> np.ndarray:
-    W = np.asarray(W)
-    if W.ndim != 3:
-        raise ValueError(f"{name} must have shape (instances, hidden, features), got shape {W.shape}")
-    if not np.issubdtype(W.dtype, np.number) or np.iscomplexobj(W):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {W.dtype}")
-    W = np.ascontiguousarray(W, dtype=np.float32)
-    if not np.isfinite(W).all():
-        raise ValueError(f"{name} has NaN or infinite entries")
-    return W
-
-
-def _rows(X, name: str = "X") -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, d), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {X.dtype}")
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} has NaN or infinite entries")
-    return X
-
-
-def _count(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _real(value, name: str, low: float = -math.inf, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
-    return value
-
-
-# ------------------------------------------------------------------------------------------- dimensionality
-
-
-@njit(cache=True, nogil=True)
-def _dimensionality_kernel(W):  # W: (I, H, F) float32 -> (I, F) float64
-    n_inst, _, n_feat = W.shape
-    out = np.zeros((n_inst, n_feat))
-    for inst in range(n_inst):
-        Wi = W[inst].astype(np.float64)  # (H, F)
-        G = np.dot(Wi.T, Wi)  # (F, F)
-        for f in range(n_feat):
-            sq = G[f, f]
-            if math.sqrt(sq) <= _ZERO_NORM:
-                continue
-            denom = 0.0
-            for g in range(n_feat):
-                denom += G[f, g] * G[f, g]
-            out[inst, f] = sq / max(denom / sq, 1e-24)
-    return out
-
-
-def dimensionality(W) -> np.ndarray:
-    """D_f = ‖W_f‖² / Σ_g (Ŵ_f · W_g)² for every instance and feature, 0 where ‖W_f‖ ≤ 1e-12.
-
-    W: (I, H, F). -> (I, F) float64. A dedicated feature has D = 1; k features sharing d dimensions as a regular
-    polytope have D = d/k each (pentagon 2/5, tetrahedron 3/4, digon 1/2).
-    """
-    W = _stack(W)
-    if W.size == 0:
-        return np.zeros((W.shape[0], W.shape[2]))
-    return _dimensionality_kernel(W)
-
 
 # ------------------------------------------------------------------------------------------------ polytopes
 
@@ -187,6 +110,11 @@ def polytope_code(size, rank) -> np.ndarray:
     return code
 
 
+def polytope_name(code) -> np.ndarray:
+    """The names in ``POLYTOPE_NAMES`` of polytope codes (an array of any shape, or an int). -> object array"""
+    return np.array(POLYTOPE_NAMES, dtype=object)[np.asarray(code)]
+
+
 def polytopes(W, norm_threshold: float = 0.5, ortho_tol: float = 0.1, rank_tol: float = 0.25) -> Polytopes:
     """Split each instance's represented features into mutually (near-)orthogonal groups and name each group.
 
@@ -196,10 +124,10 @@ def polytopes(W, norm_threshold: float = 0.5, ortho_tol: float = 0.1, rank_tol: 
     ``rank_tol`` × the largest. Names go by (k, d) alone: any 5 features spanning 2 dims are a "pentagon".
     W: (I, H, F). Returns ``Polytopes`` of (I, F) arrays.
     """
-    W = _stack(W)
-    norm_threshold = _real(norm_threshold, "norm_threshold", 0.0)
-    ortho_tol = _real(ortho_tol, "ortho_tol", 0.0, 1.0)
-    rank_tol = _real(rank_tol, "rank_tol", 0.0, 1.0)
+    W = checks.array(W, "W", ("instances", "hidden", "features"))
+    norm_threshold = checks.real(norm_threshold, "norm_threshold", 0.0)
+    ortho_tol = checks.real(ortho_tol, "ortho_tol", 0.0, 1.0)
+    rank_tol = checks.real(rank_tol, "rank_tol", 0.0, 1.0)
     n_inst, _, n_feat = W.shape
     if W.shape[1] == 0 or n_feat == 0:
         empty = np.zeros((n_inst, n_feat), np.int64)
@@ -207,7 +135,7 @@ def polytopes(W, norm_threshold: float = 0.5, ortho_tol: float = 0.1, rank_tol: 
     else:
         group, size, rank = _polytopes_kernel(W, norm_threshold, ortho_tol, rank_tol)
     code = polytope_code(size, rank)
-    label = np.array(POLYTOPE_NAMES, dtype=object)[code]
+    label = polytope_name(code)
     other = code == len(POLYTOPE_NAMES) - 1
     label[other] = [f"{k} in {d}" for k, d in zip(size[other], rank[other])]
     return Polytopes(group, size, rank, code, label)
@@ -221,8 +149,8 @@ def random_starts(n: int, dim: int, restarts: int, seed: int) -> np.ndarray:
 
     -> (restarts, n, dim) float64, reproducible from ``seed``.
     """
-    n, dim = _count(n, "n", 0), _count(dim, "dim", 1)
-    restarts, seed = _count(restarts, "restarts", 0), _count(seed, "seed", 0)
+    n, dim = checks.count(n, "n", 0), checks.count(dim, "dim", 1)
+    restarts, seed = checks.count(restarts, "restarts", 0), checks.count(seed, "seed", 0)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((restarts, n, dim))
     return x / np.linalg.norm(x, axis=2, keepdims=True)
@@ -520,11 +448,7 @@ def _thomson_kernel(starts, max_iter, gtol):  # starts: (R, n, dim) -> (R, n, di
 
 def coulomb_energy(points) -> float:
     """Σ_{i<j} 1/‖x_i − x_j‖ over the rows of ``points`` (n, dim), as given (not normalised)."""
-    x = np.ascontiguousarray(points, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"points must have shape (n, dim), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("points has NaN or infinite entries")
+    x = checks.array(points, "points", ("n", "dim"), dtype=np.float64)
     return float(_coulomb(x, np.empty_like(x)))
 
 
@@ -536,9 +460,9 @@ def thomson(n: int, dim: int = 3, restarts: int = 16, seed: int = 0, max_iter: i
     (``random_starts``), in parallel, until the largest tangential force is below ``gtol`` × energy / n or after
     ``max_iter`` iterations; keeps the best. -> (points (n, dim) float64 unit rows, energy).
     """
-    n, dim = _count(n, "n", 1), _count(dim, "dim", 2)
-    restarts, seed = _count(restarts, "restarts", 1), _count(seed, "seed", 0)
-    max_iter, gtol = _count(max_iter, "max_iter", 0), _real(gtol, "gtol", 0.0)
+    n, dim = checks.count(n, "n", 1), checks.count(dim, "dim", 2)
+    restarts, seed = checks.count(restarts, "restarts", 1), checks.count(seed, "seed", 0)
+    max_iter, gtol = checks.count(max_iter, "max_iter", 0), checks.real(gtol, "gtol", 0.0)
     starts = random_starts(n, dim, restarts, seed)
     if n == 1:
         return starts[0], 0.0
@@ -552,7 +476,7 @@ def thomson(n: int, dim: int = 3, restarts: int = 16, seed: int = 0, max_iter: i
 
 def welch_bound(n: int, dim: int) -> float:
     """Lower bound on the largest |cos| between n lines in ``dim`` dimensions: √((n−d)/(d(n−1))), 0 if n ≤ d."""
-    n, dim = _count(n, "n", 1), _count(dim, "dim", 1)
+    n, dim = checks.count(n, "n", 1), checks.count(dim, "dim", 1)
     return 0.0 if n <= dim else math.sqrt((n - dim) / (dim * (n - 1)))
 
 
@@ -609,7 +533,7 @@ def _min_coherence_kernel(starts, powers, lower, max_iter, gtol, rounds):  # (R,
 
 def coherence(X) -> float:
     """Largest |cos| between two distinct rows of X (n, d); rows are normalised here (zero rows not allowed)."""
-    x = _rows(X).astype(np.float64)
+    x = checks.array(X, "X", ("n", "d")).astype(np.float64)
     norms = np.linalg.norm(x, axis=1)
     if np.any(norms == 0):
         raise ValueError("X has a zero row: its direction is undefined")
@@ -627,9 +551,9 @@ def min_coherence(n: int, dim: int, restarts: int = 16, seed: int = 0, max_iter:
     ``welch_bound(n, dim)``, which no result beats and which it meets where an equiangular tight frame exists.
     -> (vectors (n, dim) float64 unit rows, coherence).
     """
-    n, dim = _count(n, "n", 1), _count(dim, "dim", 1)
-    restarts, seed = _count(restarts, "restarts", 1), _count(seed, "seed", 0)
-    max_iter, gtol = _count(max_iter, "max_iter", 0), _real(gtol, "gtol", 0.0)
+    n, dim = checks.count(n, "n", 1), checks.count(dim, "dim", 1)
+    restarts, seed = checks.count(restarts, "restarts", 1), checks.count(seed, "seed", 0)
+    max_iter, gtol = checks.count(max_iter, "max_iter", 0), checks.real(gtol, "gtol", 0.0)
     if n <= dim:
         q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, n)))
         return np.ascontiguousarray(q.T), 0.0
@@ -638,122 +562,3 @@ def min_coherence(n: int, dim: int, restarts: int = 16, seed: int = 0, max_iter:
     vectors, coh = _min_coherence_kernel(starts, powers, welch_bound(n, dim), max_iter, gtol, 40)
     best = int(np.argmin(coh))
     return vectors[best], float(coh[best])
-
-
-# ---------------------------------------------------------------------------------------------- pair search
-
-
-class Pairs(NamedTuple):
-    """Pairs of rows (i < j) and their cosine, sorted by i then j."""
-
-    i: np.ndarray  # (h,) int64
-    j: np.ndarray  # (h,) int64
-    cos: np.ndarray  # (h,) float32
-
-
-_ROW_BLOCK = 256
-_COL_BLOCK = 4096
-
-
-@njit(cache=True, nogil=True)
-def _grow(a, size):
-    out = np.empty(size, a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _count_hits(row, start, stop, sign, t):  # how many of row[start:stop] have sign·v > t
-    hits = 0
-    for q in range(start, stop):
-        hits += sign * row[q] > t
-    return hits
-
-
-@njit(cache=True, nogil=True)
-def _pairs_kernel(X, threshold, sign, row_block, col_block):  # X: (n, d) unit rows float32
-    # every (i < j) with sign·cos > sign·threshold; the cosines of a row block against a column block come from
-    # one BLAS product (row_block × col_block floats at a time), so memory is that tile plus the hits.
-    n = X.shape[0]
-    cap = 1024
-    hi = np.empty(cap, np.int64)
-    hj = np.empty(cap, np.int64)
-    hc = np.empty(cap, np.float32)
-    h = 0
-    t = np.float32(sign * threshold)
-    s32 = np.float32(sign)
-    for s in range(0, n, row_block):
-        e = min(s + row_block, n)
-        A = X[s:e]
-        first = h
-        for c in range(s, n, col_block):
-            ce = min(c + col_block, n)
-            G = np.dot(A, X[c:ce].T)  # (e − s, ce − c)
-            for a in range(e - s):
-                i = s + a
-                j0 = max(c, i + 1)
-                row = G[a]
-                hits = _count_hits(row, j0 - c, ce - c, s32, t)  # a tight loop; most rows have no hit
-                if hits == 0:
-                    continue
-                if h + hits > cap:
-                    cap = max(2 * cap, h + hits)
-                    hi, hj, hc = _grow(hi, cap), _grow(hj, cap), _grow(hc, cap)
-                for j in range(j0, ce):
-                    v = row[j - c]
-                    if s32 * v > t:
-                        hi[h] = i
-                        hj[h] = j
-                        hc[h] = v
-                        h += 1
-        if h - first > 1:  # stable counting sort of this row block's hits by i (j already ascends within i)
-            counts = np.zeros(e - s + 1, np.int64)
-            for q in range(first, h):
-                counts[hi[q] - s + 1] += 1
-            for a in range(e - s):
-                counts[a + 1] += counts[a]
-            ti = np.empty(h - first, np.int64)
-            tj = np.empty(h - first, np.int64)
-            tc = np.empty(h - first, np.float32)
-            for q in range(first, h):
-                a = hi[q] - s
-                ti[counts[a]] = hi[q]
-                tj[counts[a]] = hj[q]
-                tc[counts[a]] = hc[q]
-                counts[a] += 1
-            hi[first:h] = ti
-            hj[first:h] = tj
-            hc[first:h] = tc
-    return hi[:h].copy(), hj[:h].copy(), hc[:h].copy()
-
-
-def _pairs(X, threshold, sign: float) -> Pairs:
-    X = _rows(X)
-    threshold = _real(threshold, "threshold")
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))  # (n,)
-    keep = np.flatnonzero(norms > 0)  # a zero row has no direction and pairs with nothing
-    if keep.size < 2:
-        empty = np.zeros(0, np.int64)
-        return Pairs(empty, empty.copy(), np.zeros(0, np.float32))
-    Xn = X[keep] if keep.size < X.shape[0] else X.copy()
-    Xn /= norms[keep, None].astype(np.float32)
-    i, j, cos = _pairs_kernel(Xn, threshold, sign, _ROW_BLOCK, _COL_BLOCK)
-    return Pairs(keep[i], keep[j], cos)
-
-
-def pairs_below(X, threshold: float) -> Pairs:
-    """Every pair of rows i < j of X (n, d) whose cosine is below ``threshold`` (e.g. −0.9: near-antipodal).
-
-    Rows are normalised here; zero rows are skipped. Cosines are float32 dot products of the normalised rows.
-    Memory is bounded by a 256 × 4096 block of cosines plus the pairs found (never n × n).
-    """
-    return _pairs(X, threshold, -1.0)
-
-
-def pairs_above(X, threshold: float) -> Pairs:
-    """Every pair of rows i < j of X (n, d) whose cosine is above ``threshold`` (e.g. 0.95: near-duplicates).
-
-    Rows are normalised here; zero rows are skipped. Cosines are float32 dot products of the normalised rows.
-    Memory is bounded by a 256 × 4096 block of cosines plus the pairs found (never n × n).
-    """
-    return _pairs(X, threshold, 1.0)

@@ -11,16 +11,15 @@ from charts.geometry import (
     feature_geometry_frame,
     group_frame,
     ideal_chart,
-    ideal_edges,
     ideal_frame,
     instance_chart,
     instance_frame,
-    smallest_angle,
     sweep_frame,
 )
-from fastcore.geometry import dimensionality, min_coherence, polytopes, thomson, welch_bound
+from fastcore.geometry import min_coherence, thomson, welch_bound
 from toys import TMSConfig, TMSTrainer
 from toys.core.data import instance_probability
+from toys.tms.geometry import feature_geometry, ideal_edges, smallest_angle
 from toys.tms.metrics import dimensions_per_feature, n_represented
 from ui.controls import valid_config
 from ui.export import export_panel, export_row
@@ -50,9 +49,8 @@ def draw(snap, info) -> None:
         return
     p = instance_probability(cfg)
     x_domain = density_domain(p)
-    dims, poly = dimensionality(W), polytopes(W)
     sweep = sweep_frame(W, p, dimensions_per_feature(W), n_represented(W), snap.final_loss)
-    features = feature_geometry_frame(W, p, dims, poly)
+    features = feature_geometry_frame(p, feature_geometry(W))
     inst = min(values["geo_instance"], cfg.n_instances - 1)
 
     dpf = dims_per_feature_chart(sweep, x_domain)

@@ -1,4 +1,5 @@
-"""Slow, obvious numpy/scipy twins of the fastcore kernels. Written for clarity, not speed; tests compare with them."""
+"""Slow, obvious numpy/scipy twins of the fastcore kernels and of toys.tms.metrics.feature_dimensionality. Written for
+clarity, not speed; tests compare with them."""
 
 from __future__ import annotations
 
@@ -120,20 +121,6 @@ def min_coherence_slsqp(starts: np.ndarray) -> tuple[np.ndarray, float]:
         if c < best_c:
             best_x, best_c = x, c
     return best_x, best_c
-
-
-def pairs(X: np.ndarray, threshold: float, below: bool):
-    """Every i < j with cos(X_i, X_j) below / above threshold, from the full n × n cosine matrix."""
-    X = np.asarray(X, np.float64)
-    norms = np.linalg.norm(X, axis=1)
-    keep = norms > 0
-    U = np.zeros_like(X)
-    U[keep] = X[keep] / norms[keep, None]
-    C = U @ U.T
-    hit = (C < threshold) if below else (C > threshold)
-    hit &= keep[:, None] & keep[None, :]
-    i, j = np.nonzero(np.triu(hit, k=1))
-    return i, j, C[i, j]
 
 
 # ---------------------------------------------------------------------------------------------- co-activation

@@ -12,17 +12,16 @@ from charts.geometry import (
     feature_geometry_frame,
     group_frame,
     ideal_chart,
-    ideal_edges,
     ideal_frame,
     instance_chart,
     instance_frame,
     rotate_view,
-    smallest_angle,
     sweep_frame,
 )
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
-from fastcore.geometry import dimensionality, polytopes, thomson
+from fastcore.geometry import thomson
 from tests.specs import data_values
+from toys.tms.geometry import feature_geometry, ideal_edges
 from toys.tms.metrics import dimensions_per_feature, n_represented
 from toys.tms.phase import PhaseConfig, boundary_density, phase_grid
 
@@ -39,7 +38,7 @@ def _pentagon_and_digons():
 def _geometry_frames():
     W = _pentagon_and_digons()
     p = np.array([0.05, 0.2])
-    return W, p, feature_geometry_frame(W, p, dimensionality(W), polytopes(W))
+    return W, p, feature_geometry_frame(p, feature_geometry(W))
 
 
 def test_sticky_fractions_are_the_polytopes_d_over_k():
@@ -85,21 +84,6 @@ def test_instance_view_groups_features():
     spec = instance_chart(one, "x").to_dict()
     assert len(data_values(spec, spec["layer"][0])) == 5
     assert group_frame(instance_frame(df.assign(group=-1), 0)).empty
-
-
-@pytest.mark.parametrize("n, dim, n_edges", [(4, 2, 4), (2, 2, 1), (4, 3, 6), (6, 3, 12), (12, 3, 30)])
-def test_ideal_edges(n, dim, n_edges):
-    points, _ = thomson(n, dim, restarts=4, seed=0)
-    edges = ideal_edges(points)
-    assert len(edges) == n_edges
-    if dim == 2 and n > 2:  # a polygon: every point has two neighbours
-        assert np.bincount(np.array(edges).ravel(), minlength=n).tolist() == [2] * n
-
-
-def test_square_antiprism_edges_and_smallest_angle():
-    points, _ = thomson(8, 3, restarts=8, seed=0)  # the Thomson 8-point optimum is a square antiprism, 16 edges
-    assert len(ideal_edges(points)) == 16
-    assert smallest_angle(thomson(6, 3, restarts=4)[0]) == pytest.approx(90.0, abs=0.1)  # octahedron
 
 
 def test_ideal_chart_draws_points_on_fixed_axes():

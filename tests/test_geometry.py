@@ -1,4 +1,5 @@
-"""fastcore.geometry against its naive twins (tests/naive.py) and against known results."""
+"""fastcore.geometry against its naive twins (tests/naive.py) and against known results; toys.tms.geometry's
+edges and angles of ideal configurations."""
 
 import itertools
 import math
@@ -13,6 +14,8 @@ import pytest
 
 from fastcore import geometry as geo
 from tests import naive
+from toys.tms.geometry import feature_geometry, ideal_edges, smallest_angle
+from toys.tms.metrics import feature_dimensionality
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,39 +69,6 @@ def _embed(blocks, hidden, seed=0, noise=0.0, scale=1.0):
     return W[None]
 
 
-# ------------------------------------------------------------------------------------------- dimensionality
-
-
-@pytest.mark.parametrize("shape", [(3, 5, 8), (1, 1, 1), (2, 4, 1), (1, 2, 6), (4, 20, 200)])
-def test_dimensionality_matches_twin_and_toys_metrics(shape):
-    from toys.tms.metrics import feature_dimensionality
-
-    W = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
-    ours = geo.dimensionality(W)
-    assert ours.shape == (shape[0], shape[2])
-    np.testing.assert_allclose(ours, naive.dimensionality(W), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(ours, feature_dimensionality(W.astype(np.float64)), rtol=1e-5, atol=1e-7)
-
-
-def test_dimensionality_corner_cases():
-    W = np.zeros((2, 3, 4), np.float32)
-    W[1, :, 2] = [1, 2, 2]
-    W[1, :, 3] = [2, 4, 4]  # a duplicate direction of feature 2
-    D = geo.dimensionality(W)
-    np.testing.assert_allclose(D, naive.dimensionality(W), atol=1e-7)
-    assert D[0].tolist() == [0, 0, 0, 0]  # zero features
-    assert D[1, 2] + D[1, 3] == pytest.approx(1.0)  # together the two features own one dimension
-    assert geo.dimensionality(np.zeros((0, 3, 4))).shape == (0, 4)
-    assert geo.dimensionality(np.zeros((2, 0, 4))).tolist() == [[0] * 4] * 2
-    assert geo.dimensionality(np.zeros((2, 3, 0))).shape == (2, 0)
-
-
-@pytest.mark.parametrize("bad", [np.zeros((3, 4)), np.full((1, 2, 2), np.nan), np.array([[["a"]]])])
-def test_dimensionality_rejects_bad_input(bad):
-    with pytest.raises(ValueError, match="W"):
-        geo.dimensionality(bad)
-
-
 # ------------------------------------------------------------------------------------------------ polytopes
 
 CONSTRUCTED = [  # name, (d, k) block, D per feature
@@ -119,7 +89,7 @@ def test_constructed_polytope_is_named_and_has_its_dimensionality(name, block, D
     k, d = block.shape[1], block.shape[0]
     assert p.label.tolist() == [[name] * k]
     assert p.size.tolist() == [[k] * k] and p.rank.tolist() == [[d] * k] and p.group.tolist() == [[0] * k]
-    np.testing.assert_allclose(geo.dimensionality(W), D, atol=0.05 if noise else 1e-6)
+    np.testing.assert_allclose(feature_dimensionality(W), D, atol=0.05 if noise else 1e-6)
 
 
 def test_mixed_instance_digon_triangle_pentagon_and_dedicated():
@@ -176,6 +146,12 @@ def test_polytopes_corner_cases():
     assert geo.polytopes(np.zeros((2, 3, 0))).label.shape == (2, 0)
     with pytest.raises(ValueError, match="ortho_tol"):
         geo.polytopes(np.ones((1, 2, 2)), ortho_tol=2.0)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((3, 4)), np.full((1, 2, 2), np.nan), np.array([[["a"]]])])
+def test_polytopes_reject_bad_input(bad):
+    with pytest.raises(ValueError, match="W"):
+        geo.polytopes(bad)
 
 
 # ----------------------------------------------------------------------------------------- Thomson problem
@@ -303,80 +279,54 @@ def test_pnorm_gradient_matches_finite_differences():
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-8)
 
 
-# ---------------------------------------------------------------------------------------------- pair search
+# ---------------------------------------------------------------------------------------- toys.tms.geometry
 
 
-def _agree(ours, X, threshold, below):
-    """Same pairs as the float64 twin except pairs within float32 rounding of the threshold; same cosines."""
-    i, j, cos = naive.pairs(X, threshold, below)
-    twin = dict(zip(zip(i.tolist(), j.tolist()), cos.tolist()))
-    got = dict(zip(zip(ours.i.tolist(), ours.j.tolist()), ours.cos.tolist()))
-    X64 = np.asarray(X, np.float64)
-    Xn = X64 / np.maximum(np.linalg.norm(X64, axis=1, keepdims=True), 1e-300)
-    for a, b in got.keys() ^ twin.keys():
-        assert abs(Xn[a] @ Xn[b] - threshold) < 1e-5, (a, b)
-    common = sorted(got.keys() & twin.keys())
-    np.testing.assert_allclose([got[k] for k in common], [twin[k] for k in common], atol=2e-6)
-    order = np.lexsort((ours.j, ours.i))
-    assert (order == np.arange(len(order))).all()  # sorted by i, then j
-    assert (ours.i < ours.j).all()
-    return len(got)
+def test_feature_geometry_of_a_pentagon_and_two_digons():
+    a = 2 * np.pi * np.arange(5) / 5
+    W = np.zeros((2, 2, 5))
+    W[0] = np.stack([np.cos(a), np.sin(a)])
+    W[1] = [[1, -1, 0, 0, 0], [0, 0, 1, -1, 0]]  # two digons on orthogonal axes, feature 4 not represented
+    g = feature_geometry(W)
+    assert {k: v.shape for k, v in g.items()} == dict.fromkeys(("D", "norm", "polytope", "shape", "group", "k", "d"),
+                                                               (2, 5))
+    assert g["polytope"][0].tolist() == ["pentagon"] * 5 and g["polytope"][1].tolist() == ["digon"] * 4 + [
+        "not represented"]
+    np.testing.assert_allclose(g["D"], [[0.4] * 5, [0.5] * 4 + [0.0]], atol=1e-12)
+    np.testing.assert_allclose(g["norm"], [[1.0] * 5, [1.0] * 4 + [0.0]])
+    assert g["group"][1].tolist() == [0, 0, 1, 1, -1] and g["k"][1].tolist() == [2, 2, 2, 2, 0]
+    assert g["d"][0].tolist() == [2] * 5
 
 
-@pytest.mark.parametrize("n, d, threshold", [(50, 3, 0.9), (300, 8, 0.6), (600, 16, 0.45), (5000, 6, 0.98)])
-def test_pairs_match_brute_force(n, d, threshold):
-    X = np.random.default_rng(n).standard_normal((n, d)).astype(np.float32)
-    X[7] = -2.5 * X[3]  # an exact antipode
-    X[11] = X[5]  # an exact duplicate
-    above = geo.pairs_above(X, threshold)
-    below = geo.pairs_below(X, -threshold)
-    assert _agree(above, X, threshold, below=False) > 0
-    assert _agree(below, X, -threshold, below=True) > 0
-    assert (3, 7) in set(zip(below.i.tolist(), below.j.tolist()))
-    assert (5, 11) in set(zip(above.i.tolist(), above.j.tolist()))
+@pytest.mark.parametrize("n, dim, n_edges", [(4, 2, 4), (2, 2, 1), (4, 3, 6), (6, 3, 12), (12, 3, 30)])
+def test_ideal_edges(n, dim, n_edges):
+    points, _ = geo.thomson(n, dim, restarts=4, seed=0)
+    edges = ideal_edges(points)
+    assert len(edges) == n_edges
+    if dim == 2 and n > 2:  # a polygon: every point has two neighbours
+        assert np.bincount(np.array(edges).ravel(), minlength=n).tolist() == [2] * n
 
 
-def test_pairs_with_many_hits_across_blocks():
-    base = np.random.default_rng(1).standard_normal((3, 5))
-    X = np.repeat(base, 200, axis=0)  # 600 rows, 3 directions: every same-direction pair is a duplicate
-    above = geo.pairs_above(X, 0.999)
-    assert len(above.i) == 3 * 200 * 199 // 2
-    _agree(above, X, 0.999, below=False)
-    assert _agree(geo.pairs_above(X, -2.0), X, -2.0, below=False) == 600 * 599 // 2
-
-
-def test_pairs_corner_cases():
-    assert len(geo.pairs_above(np.zeros((0, 4)), 0.5).i) == 0
-    assert len(geo.pairs_above(np.ones((1, 4)), 0.5).i) == 0
-    assert len(geo.pairs_below(np.zeros((5, 0)), 0.5).i) == 0
-    X = np.array([[1.0, 0], [0, 0], [-1.0, 0], [0, 0], [2.0, 0]])  # zero rows pair with nothing
-    assert list(zip(*geo.pairs_below(X, 0.5)[:2])) == [(0, 2), (2, 4)]
-    assert list(zip(*geo.pairs_above(X, 0.5)[:2])) == [(0, 4)]
-    assert geo.pairs_above(X, 0.5).cos.dtype == np.float32
-    for bad in (float("nan"), float("inf"), "0.5"):
-        with pytest.raises(ValueError, match="threshold"):
-            geo.pairs_above(X, bad)
-    with pytest.raises(ValueError, match="X"):
-        geo.pairs_above(np.ones(3), 0.5)
+def test_square_antiprism_edges_and_smallest_angle():
+    points, _ = geo.thomson(8, 3, restarts=8, seed=0)  # the Thomson 8-point optimum is a square antiprism, 16 edges
+    assert len(ideal_edges(points)) == 16
+    assert smallest_angle(geo.thomson(6, 3, restarts=4)[0]) == pytest.approx(90.0, abs=0.1)  # octahedron
 
 
 # ---------------------------------------------------------------------------------------------- concurrency
 
 
 _CONCURRENT = textwrap.dedent("""
-    import threading, numpy as np
+    import threading
     from fastcore import geometry as geo
-    X = np.random.default_rng(0).standard_normal((3000, 32)).astype(np.float32)
     want_t = geo.thomson(30, 3, restarts=16, seed=1)[1]
     want_c = geo.min_coherence(8, 3, restarts=4, seed=1)[1]
-    want_p = geo.pairs_above(X, 0.5)
     results, errors = [], []
     def work():
         try:
             for _ in range(4):
                 results.append(geo.thomson(30, 3, restarts=16, seed=1)[1] == want_t)
                 results.append(geo.min_coherence(8, 3, restarts=4, seed=1)[1] == want_c)
-                results.append(all(np.array_equal(a, b) for a, b in zip(geo.pairs_above(X, 0.5), want_p)))
         except Exception as e:
             errors.append(repr(e))
     threads = [threading.Thread(target=work) for _ in range(4)]
@@ -399,7 +349,7 @@ def test_parallel_kernels_from_many_threads_at_once():
     out = _run_concurrent()
     assert out.returncode == 0, out.stderr[-2000:]
     count, ok, errors, layer = out.stdout.split(maxsplit=3)
-    assert (count, ok, errors) == ("48", "True", "[]"), out.stdout
+    assert (count, ok, errors) == ("32", "True", "[]"), out.stdout
     assert layer.strip() != "workqueue"
     # the same load under numba's default workqueue layer aborts: the calls above really did overlap
     unsafe = _run_concurrent(NUMBA_THREADING_LAYER="workqueue")

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from tests import naive
 from toys.tms.metrics import (
     REPRESENTED_NORM,
     dimensions_per_feature,
@@ -50,19 +51,6 @@ def naive_superposition(W: np.ndarray) -> np.ndarray:
                     dot = sum(float(W[i, k, f]) * float(W[i, k, g]) for k in range(W.shape[1])) / norm
                     total += dot * dot
             out[i, f] = math.sqrt(total)
-    return out
-
-
-def naive_dimensionality(W: np.ndarray) -> np.ndarray:
-    n_inst, _, n_feat = W.shape
-    out = np.zeros((n_inst, n_feat))
-    for i in range(n_inst):
-        for f in range(n_feat):
-            norm = np.linalg.norm(W[i, :, f])
-            if norm == 0:
-                continue
-            denom = sum((W[i, :, f] @ W[i, :, g] / norm) ** 2 for g in range(n_feat))
-            out[i, f] = norm**2 / denom
     return out
 
 
@@ -148,7 +136,7 @@ def test_superposition_and_dimensionality_equal_slow_loops_on_random_weights(sha
     rng = np.random.default_rng(sum(shape))
     W = rng.standard_normal(shape)
     np.testing.assert_allclose(superposition_score(W), naive_superposition(W), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(feature_dimensionality(W), naive_dimensionality(W), rtol=1e-9)
+    np.testing.assert_allclose(feature_dimensionality(W), naive.dimensionality(W), rtol=1e-9)
 
 
 def test_slow_loops_agree_with_corner_cases():
@@ -157,7 +145,29 @@ def test_slow_loops_agree_with_corner_cases():
     W[1, :, 4] = W[1, :, 1]  # a duplicate
     W[1, :, 5] = -2 * W[1, :, 0]  # an antipodal partner of another length
     np.testing.assert_allclose(superposition_score(W), naive_superposition(W), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(feature_dimensionality(W), naive_dimensionality(W), rtol=1e-9)
+    np.testing.assert_allclose(feature_dimensionality(W), naive.dimensionality(W), rtol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 8), (1, 1, 1), (2, 4, 1), (1, 2, 6), (4, 20, 200)])
+def test_dimensionality_of_float32_weights_matches_naive_twin_and_float64(shape):
+    W = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    ours = feature_dimensionality(W)
+    assert ours.shape == (shape[0], shape[2])
+    np.testing.assert_allclose(ours, naive.dimensionality(W), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ours, feature_dimensionality(W.astype(np.float64)), rtol=1e-5, atol=1e-7)
+
+
+def test_dimensionality_corner_cases():
+    W = np.zeros((2, 3, 4), np.float32)
+    W[1, :, 2] = [1, 2, 2]
+    W[1, :, 3] = [2, 4, 4]  # a duplicate direction of feature 2
+    D = feature_dimensionality(W)
+    np.testing.assert_allclose(D, naive.dimensionality(W), atol=1e-7)
+    assert D[0].tolist() == [0, 0, 0, 0]  # zero features
+    assert D[1, 2] + D[1, 3] == pytest.approx(1.0)  # together the two features own one dimension
+    assert feature_dimensionality(np.zeros((0, 3, 4))).shape == (0, 4)
+    assert feature_dimensionality(np.zeros((2, 0, 4))).tolist() == [[0] * 4] * 2
+    assert feature_dimensionality(np.zeros((2, 3, 0))).shape == (2, 0)
 
 
 def test_float32_input():

@@ -16,7 +16,7 @@ def _overlaps(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Ŵ_f · W_g) for all f, g, and the norms. -> (I, F, F), (I, F)"""
     norms = feature_norms(W)
     unit = W / np.maximum(norms, 1e-12)[:, None, :]
-    return np.einsum("ihf,ihg->ifg", unit, W), norms
+    return np.matmul(unit.transpose(0, 2, 1), W), norms  # one batched BLAS product (I, F, H) @ (I, H, F)
 
 
 def superposition_score(W: np.ndarray) -> np.ndarray:
@@ -27,7 +27,11 @@ def superposition_score(W: np.ndarray) -> np.ndarray:
 
 
 def feature_dimensionality(W: np.ndarray) -> np.ndarray:
-    """D_f = ‖W_f‖² / Σ_g (Ŵ_f · W_g)², 0 for a feature with zero norm. -> (I, F)"""
+    """D_f = ‖W_f‖² / Σ_g (Ŵ_f · W_g)², 0 for a feature with zero norm. -> (I, F)
+
+    A dedicated feature has D = 1; k features sharing d dimensions as a regular polytope have D = d/k each
+    (digon 1/2, pentagon 2/5, tetrahedron 3/4).
+    """
     ov, norms = _overlaps(W)
     denom = (ov**2).sum(axis=2)
     return np.where(norms > 1e-12, norms**2 / np.maximum(denom, 1e-24), 0.0)
