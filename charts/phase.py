@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from charts.common import chart_data, y_title
-from toys.tms.phase import PHASES, PhaseGrid, boundary_curves, exact_phase
 
+PHASES = ("not learned", "dedicated dimension", "superposition")  # as toys.tms.phase.PHASES, for the colour scale
 PHASE_COLORS = ("#c9ced6", "#4c78a8", "#e45756")  # not learned, dedicated dimension, superposition
 NO_PHASE = "diverged"
 
@@ -23,47 +23,29 @@ def cell_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return 10.0**lo, 10.0**hi
 
 
-def phase_name(code) -> np.ndarray:
-    names = np.array(PHASES + (NO_PHASE,), dtype=object)
-    code = np.asarray(code)
-    return names[np.where(code < 0, len(PHASES), code)]
-
-
-def phase_frame(grid: PhaseGrid, with_exact: bool) -> pd.DataFrame:
-    """One row per cell: its (r, p) and edges, the best seed's phase, loss and weights; the exact phase if asked."""
-    R, D = grid.phase.shape
-    r_lo, r_hi = cell_edges(grid.r)
-    p_lo, p_hi = cell_edges(grid.p)
-    row, col = np.meshgrid(np.arange(R), np.arange(D), indexing="ij")
-    W = grid.W  # (R, D, H, F)
-    norms = np.linalg.norm(W, axis=2)  # (R, D, F)
+def phase_frame(cells, r_values: np.ndarray, p_values: np.ndarray, W: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+    """One row per cell, from a cell table (``toys.tms.phase.cell_table``: row, col, r, p, phase, loss, best_seed,
+    extra_norm, seeds_superposed, and exact_phase, agrees if there): the cell's edges on the log axes, from the
+    grid's ``r_values`` (R,) and ``p_values`` (D,), and its best seed's W (R, D, H, F) and b (R, D, F) as text."""
+    r_lo, r_hi = cell_edges(r_values)
+    p_lo, p_hi = cell_edges(p_values)
+    row, col = np.asarray(cells["row"]), np.asarray(cells["col"])
     df = pd.DataFrame({
-        "row": row.ravel(), "col": col.ravel(),
-        "r": grid.r[row].ravel(), "p": grid.p[col].ravel(),
-        "r_lo": r_lo[row].ravel(), "r_hi": r_hi[row].ravel(), "p_lo": p_lo[col].ravel(), "p_hi": p_hi[col].ravel(),
-        "phase": phase_name(grid.phase).ravel(),
-        "loss": grid.loss.ravel(),
-        "best_seed": grid.best_seed.ravel(),
-        "extra_norm": norms[..., -1].ravel(),
-        "seeds_superposed": (grid.seed_phase == 2).sum(axis=2).ravel(),
-        "W": [np.array2string(w, precision=3, separator=", ") for w in W.reshape(R * D, *W.shape[2:])],
-        "b": [np.array2string(b, precision=3, separator=", ") for b in grid.b.reshape(R * D, -1)],
+        "row": row, "col": col, "r": cells["r"], "p": cells["p"],
+        "r_lo": r_lo[row], "r_hi": r_hi[row], "p_lo": p_lo[col], "p_hi": p_hi[col],
+        **{k: cells[k] for k in ("phase", "loss", "best_seed", "extra_norm", "seeds_superposed")},
+        "W": [np.array2string(w, precision=3, separator=", ") for w in W[row, col]],
+        "b": [np.array2string(v, precision=3, separator=", ") for v in b[row, col]],
     })
-    if with_exact:
-        df["exact_phase"] = phase_name(exact_phase(df["r"].to_numpy(), df["p"].to_numpy()))
-        df["agrees"] = df["phase"] == df["exact_phase"]
+    for k in ("exact_phase", "agrees"):
+        if k in cells:
+            df[k] = cells[k]
     return df
 
 
-def boundary_frame(r_min: float, r_max: float, p_min: float, n: int = 200) -> pd.DataFrame:
-    """The exact n = 2, m = 1 boundaries as ordered points, clipped to p ≥ p_min."""
-    frames = []
-    for name, r, p in boundary_curves(r_min, r_max, n):
-        keep = p >= p_min
-        frames.append(pd.DataFrame({"boundary": name, "r": r[keep], "p": p[keep], "order": np.arange(keep.sum())}))
-    if not frames:
-        return pd.DataFrame(columns=["boundary", "r", "p", "order"])
-    return pd.concat(frames, ignore_index=True)
+def boundary_frame(boundaries) -> pd.DataFrame:
+    """The exact boundaries' points (``toys.tms.phase.boundary_table``: boundary, r, p, order) as a frame."""
+    return pd.DataFrame({k: boundaries[k] for k in ("boundary", "r", "p", "order")})
 
 
 def phase_chart(cells: pd.DataFrame, boundaries: pd.DataFrame | None, r_domain: list[float], p_domain: list[float],
@@ -91,14 +73,14 @@ def phase_chart(cells: pd.DataFrame, boundaries: pd.DataFrame | None, r_domain: 
     return alt.layer(*layers).properties(width=size, height=size, title=title)
 
 
-def seeds_frame(W: np.ndarray, b: np.ndarray, loss: np.ndarray, phase: np.ndarray) -> pd.DataFrame:
-    """One row per seed of one cell: W (K, H, F), b (K, F), loss (K,), phase (K,)."""
+def seeds_frame(W: np.ndarray, b: np.ndarray, loss: np.ndarray, phase: np.ndarray, norms: np.ndarray
+                ) -> pd.DataFrame:
+    """One row per seed of one cell: W (K, H, F), b (K, F), loss (K,), phase names (K,), feature norms (K, F)."""
     rows = []
-    names = phase_name(np.asarray(phase))
     for k in range(W.shape[0]):
-        row = {"seed": k, "loss": float(loss[k]), "phase": str(names[k])}
+        row = {"seed": k, "loss": float(loss[k]), "phase": str(phase[k])}
         for f in range(W.shape[2]):
-            row[f"‖W_{f + 1}‖"] = float(np.linalg.norm(W[k, :, f]))
+            row[f"‖W_{f + 1}‖"] = float(norms[k, f])
         for h in range(W.shape[1]):
             for f in range(W.shape[2]):
                 row[f"W[{h},{f + 1}]"] = float(W[k, h, f])

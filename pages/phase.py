@@ -5,8 +5,19 @@ import streamlit as st
 
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
 from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
-from toys.tms.metrics import superposition_score
-from toys.tms.phase import PHASES, PhaseConfig, PhaseTrainer, boundary_distance, phase_grid
+from toys.tms.metrics import feature_norms, superposition_score
+from toys.tms.phase import (
+    PHASES,
+    PhaseConfig,
+    PhaseTrainer,
+    boundary_table,
+    cell_instances,
+    cell_table,
+    exact_agreement,
+    exact_applies,
+    phase_grid,
+    phase_name,
+)
 from ui.controls import valid_config
 from ui.export import export_panel
 from ui.live import live_training
@@ -33,9 +44,9 @@ cfg = valid_config(phase_config, values, thing="grid")
 def draw(snap, info) -> None:
     cfg = PhaseConfig.from_dict(snap.config)
     grid = phase_grid(cfg, snap["W"], snap["b"], snap["expected_loss"])
-    exact = (cfg.n_features, cfg.n_hidden) == (2, 1)
-    cells = phase_frame(grid, with_exact=exact)
-    bounds = boundary_frame(cfg.r_min, cfg.r_max, cfg.p_min) if exact else None
+    exact = exact_applies(cfg)
+    cells = phase_frame(cell_table(grid, exact), grid.r, grid.p, grid.W, grid.b)
+    bounds = boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min)) if exact else None
     r_lo, r_hi = cell_edges(grid.r)
     p_lo, p_hi = cell_edges(grid.p)
     title = f"n = {cfg.n_features}, m = {cfg.n_hidden} · best of {cfg.seeds} seeds · step {snap.step:,}"
@@ -48,11 +59,11 @@ def draw(snap, info) -> None:
         st.markdown("**Cells per phase**")
         st.dataframe({"phase": list(PHASES), "cells": [int(counts.get(p, 0)) for p in PHASES]}, hide_index=True)
         if exact:
-            far = boundary_distance(cells["r"].to_numpy(), cells["p"].to_numpy()) >= MARGIN
-            st.metric("Agreement with the exact phases", f"{cells['agrees'].mean():.0%}")
-            if far.any():
-                st.metric(f"… in cells ≥ {MARGIN} decades from a boundary", f"{cells['agrees'][far].mean():.0%}",
-                          help=f"{int(far.sum())} of {len(cells)} cells. Near a boundary the trained model has more "
+            overall, away, n_far = exact_agreement(cells, MARGIN)
+            st.metric("Agreement with the exact phases", f"{overall:.0%}")
+            if away is not None:
+                st.metric(f"… in cells ≥ {MARGIN} decades from a boundary", f"{away:.0%}",
+                          help=f"{n_far} of {len(cells)} cells. Near a boundary the trained model has more "
                                "freedom than the three candidates (shorter vectors, biases) and the learned "
                                "boundary shifts slightly.")
         else:
@@ -64,9 +75,9 @@ def draw(snap, info) -> None:
         st.info(f"The inspected cell is outside this {cfg.n_importance} × {cfg.n_density} grid; showing row {row}, "
                 f"column {col}.")
     st.subheader(f"Cell r = {grid.r[row]:.3g}, p = {grid.p[col]:.3g}: all {cfg.seeds} seeds")
-    idx = (row * cfg.n_density + col) * cfg.seeds + np.arange(cfg.seeds)
+    idx = cell_instances(cfg, row, col)
     W, b = snap["W"][idx], snap["b"][idx]
-    seeds = seeds_frame(W, b, snap["expected_loss"][idx], grid.seed_phase[row, col])
+    seeds = seeds_frame(W, b, snap["expected_loss"][idx], phase_name(grid.seed_phase[row, col]), feature_norms(W))
     st.dataframe(seeds, hide_index=True)
     labels = [f"seed {k}" + (" (best)" if k == grid.best_seed[row, col] else "") for k in range(cfg.seeds)]
     c1, c2 = st.columns(2)

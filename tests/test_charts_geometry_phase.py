@@ -22,8 +22,8 @@ from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, s
 from fastcore.geometry import thomson
 from tests.specs import data_values
 from toys.tms.geometry import feature_geometry, ideal_edges
-from toys.tms.metrics import dimensions_per_feature, n_represented
-from toys.tms.phase import PhaseConfig, boundary_density, phase_grid
+from toys.tms.metrics import dimensions_per_feature, feature_norms, n_represented
+from toys.tms.phase import PhaseConfig, boundary_density, boundary_table, cell_table, phase_grid, phase_name
 
 
 def _pentagon_and_digons():
@@ -113,9 +113,9 @@ def _grid():
 
 def test_phase_chart_has_every_cell_and_the_boundaries():
     cfg, grid = _grid()
-    cells = phase_frame(grid, with_exact=True)
+    cells = phase_frame(cell_table(grid, True), grid.r, grid.p, grid.W, grid.b)
     assert len(cells) == 6 and {"exact_phase", "agrees", "W", "b"} <= set(cells)
-    bounds = boundary_frame(cfg.r_min, cfg.r_max, cfg.p_min)
+    bounds = boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min))
     assert set(bounds["boundary"]) == {"superposition | not learned", "superposition | dedicated",
                                        "not learned | dedicated"}
     on_curve = bounds[bounds["boundary"] != "not learned | dedicated"]
@@ -124,13 +124,14 @@ def test_phase_chart_has_every_cell_and_the_boundaries():
     assert len(data_values(spec, spec["layer"][0])) == 6
     assert len(data_values(spec, spec["layer"][1])) == len(bounds)
     assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log", "domain": [0.005, 2.0], "nice": False}
-    no_exact = phase_chart(phase_frame(grid, with_exact=False), None, [0.05, 20.0], [0.005, 2.0], "t").to_dict()
+    no_exact = phase_chart(phase_frame(cell_table(grid, False), grid.r, grid.p, grid.W, grid.b), None, [0.05, 20.0],
+                           [0.005, 2.0], "t").to_dict()
     assert len(no_exact["layer"]) == 1
 
 
 def test_seeds_frame():
     W = np.array([[[1.0, -1.0]], [[0.0, 1.0]]])
-    df = seeds_frame(W, np.zeros((2, 2)), np.array([0.1, 0.2]), np.array([2, -1]))
+    df = seeds_frame(W, np.zeros((2, 2)), np.array([0.1, 0.2]), phase_name(np.array([2, -1])), feature_norms(W))
     assert df["phase"].tolist() == ["superposition", "diverged"]
     assert df["W[0,2]"].tolist() == [-1.0, 1.0]
 
@@ -139,6 +140,6 @@ def test_phase_chart_exports_to_png():
     from ui.export import chart_png
 
     cfg, grid = _grid()
-    chart = phase_chart(phase_frame(grid, True), boundary_frame(cfg.r_min, cfg.r_max, cfg.p_min), [0.05, 20.0],
-                        [0.005, 2.0], "t")
+    chart = phase_chart(phase_frame(cell_table(grid, True), grid.r, grid.p, grid.W, grid.b),
+                        boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min)), [0.05, 20.0], [0.005, 2.0], "t")
     assert chart_png(chart)[:8] == b"\x89PNG\r\n\x1a\n"

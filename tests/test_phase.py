@@ -13,7 +13,9 @@ import torch
 
 from toys.tms.phase import (
     DEDICATED,
+    NO_PHASE,
     NOT_LEARNED,
+    PHASES,
     SUPERPOSED,
     TRIPLE_POINT,
     PhaseConfig,
@@ -21,16 +23,24 @@ from toys.tms.phase import (
     boundary_curves,
     boundary_density,
     boundary_distance,
+    boundary_table,
+    cell_instances,
+    cell_table,
+    density_values,
+    exact_agreement,
+    exact_applies,
     exact_phase,
     expected_loss,
     extra_feature_phase,
     importance_matrix,
+    importance_values,
     instance_grid,
     loss_antipodal,
     loss_drop_extra,
     loss_drop_first,
     pattern_probability,
     phase_grid,
+    phase_name,
     presence_patterns,
 )
 
@@ -164,16 +174,63 @@ def test_extra_feature_phase_reads_w():
     assert extra_feature_phase(tri).tolist() == [SUPERPOSED] and extra_feature_phase(ded).tolist() == [DEDICATED]
 
 
-def test_phase_grid_takes_the_best_seed_and_ignores_nan():
-    cfg = PhaseConfig(n_importance=1, n_density=2, seeds=3)
+def _small_grid():
+    cfg = PhaseConfig(n_importance=1, n_density=2, seeds=3)  # r = 1; p = 0.01, 1
     W = np.array([[[1.0, -1.0]], [[1.0, 0.0]], [[np.nan, 0.0]], [[0.0, 1.0]], [[1.0, -1.0]], [[1.0, 0.0]]])
     b = np.zeros((6, 2))
     loss = np.array([0.3, 0.1, np.nan, 0.2, 0.5, np.inf])
-    g = phase_grid(cfg, W, b, loss)
+    return phase_grid(cfg, W, b, loss)
+
+
+def test_phase_grid_takes_the_best_seed_and_ignores_nan():
+    g = _small_grid()
     assert g.best_seed.tolist() == [[1, 0]]
     assert g.phase.tolist() == [[NOT_LEARNED, DEDICATED]]
     assert g.seed_phase[0, 0, 2] == -1
     np.testing.assert_allclose(g.W[0, 1], [[0.0, 1.0]])
+
+
+# --------------------------------------------------------------------------------------- a grid as tables
+
+
+def test_phase_names_cell_instances_and_where_the_closed_form_applies():
+    assert phase_name(np.array([[0, 1], [2, -1]])).tolist() == [list(PHASES[:2]), [PHASES[2], NO_PHASE]]
+    assert phase_name(SUPERPOSED) == "superposition"
+    cfg = PhaseConfig(n_importance=3, n_density=4, seeds=2)
+    idx = cell_instances(cfg, 2, 1)
+    assert idx.tolist() == [18, 19]
+    r, p = instance_grid(cfg)
+    assert np.all(r[idx] == importance_values(cfg)[2]) and np.all(p[idx] == density_values(cfg)[1])
+    assert exact_applies(cfg) and not exact_applies(PhaseConfig(n_features=3, n_hidden=2))
+
+
+def test_cell_table_and_agreement_with_the_exact_phases():
+    t = cell_table(_small_grid(), exact=True)
+    assert t["row"].tolist() == [0, 0] and t["col"].tolist() == [0, 1]
+    np.testing.assert_allclose(t["r"], [1.0, 1.0])
+    np.testing.assert_allclose(t["p"], [0.01, 1.0])
+    assert t["phase"].tolist() == ["not learned", "dedicated dimension"] and t["best_seed"].tolist() == [1, 0]
+    np.testing.assert_allclose(t["extra_norm"], [0.0, 1.0])
+    assert t["seeds_superposed"].tolist() == [1, 1]  # the NaN seed counts as none
+    assert t["exact_phase"].tolist() == ["superposition", "dedicated dimension"]  # at r = 1, p = 1: a tie, dedicated
+    assert t["agrees"].tolist() == [False, True]
+    # (1, 0.01) is far below the boundaries; (1, 1) lies on the r = 1 line between not learned and dedicated
+    assert exact_agreement(t, 0.1) == (0.5, 0.0, 1)
+    assert exact_agreement(t, 10.0) == (0.5, None, 0)
+    assert set(cell_table(_small_grid(), exact=False)) == set(t) - {"exact_phase", "agrees"}
+
+
+def test_boundary_table_clips_each_boundary_and_keeps_its_order():
+    t = boundary_table(0.1, 10.0, 0.3, n=50)
+    assert list(t) == ["boundary", "r", "p", "order"] and len({len(v) for v in t.values()}) == 1
+    assert t["p"].min() >= 0.3
+    for name, r, p in boundary_curves(0.1, 10.0, 50):
+        mine, keep = t["boundary"] == name, p >= 0.3
+        np.testing.assert_array_equal(t["r"][mine], r[keep])
+        np.testing.assert_array_equal(t["p"][mine], p[keep])
+        assert t["order"][mine].tolist() == list(range(keep.sum()))
+    assert not (boundary_density(np.geomspace(0.1, 1.0, 50)) >= 0.3).all()  # some points were clipped
+    assert len(boundary_table(0.1, 10.0, 1.5)["r"]) == 0
 
 
 # ------------------------------------------------------------------------------------------ learned grids

@@ -316,3 +316,68 @@ def boundary_distance(r, p) -> np.ndarray:
     curve = np.concatenate([np.stack([np.log10(cr), np.log10(cp)], axis=-1)
                             for _, cr, cp in boundary_curves(1e-4, 1e4, 4000)])  # (n, 2)
     return np.sqrt(((pts - curve) ** 2).sum(axis=-1)).min(axis=-1)
+
+
+# ---------------------------------------------------------------------------------------- a grid as tables
+
+NO_PHASE = "diverged"  # the name of phase code −1: a seed whose weights are not finite
+
+
+def phase_name(code) -> np.ndarray:
+    """Names of phase codes (``PHASES``; −1 is ``NO_PHASE``). Any shape -> object array of that shape"""
+    names = np.array(PHASES + (NO_PHASE,), dtype=object)
+    code = np.asarray(code)
+    return names[np.where(code < 0, len(PHASES), code)]
+
+
+def exact_applies(cfg: PhaseConfig) -> bool:
+    """Whether the grid's phases have the closed form above: n = 2 features in m = 1 dimension."""
+    return (cfg.n_features, cfg.n_hidden) == (2, 1)
+
+
+def cell_instances(cfg: PhaseConfig, row: int, col: int) -> np.ndarray:
+    """Instance indices of cell (row, col)'s seeds, in seed order. -> (seeds,)"""
+    return (row * cfg.n_density + col) * cfg.seeds + np.arange(cfg.seeds)
+
+
+def cell_table(grid: PhaseGrid, exact: bool) -> dict[str, np.ndarray]:
+    """The cells in row-major order (importance row, then density column), as columns of R·D entries: ``row``,
+    ``col``, the cell's ``r`` and ``p``; its best seed's ``phase`` (a name), ``loss``, ``best_seed`` and the extra
+    feature's norm ``extra_norm``; ``seeds_superposed``, how many of its seeds store the extra feature in
+    superposition. With ``exact`` (n = 2, m = 1 only) also ``exact_phase``, the closed-form phase's name, and
+    ``agrees``, whether the learned phase is that one."""
+    R, D = grid.phase.shape
+    row, col = np.meshgrid(np.arange(R), np.arange(D), indexing="ij")  # (R, D) each
+    table = {
+        "row": row.ravel(), "col": col.ravel(), "r": grid.r[row].ravel(), "p": grid.p[col].ravel(),
+        "phase": phase_name(grid.phase).ravel(), "loss": grid.loss.ravel(), "best_seed": grid.best_seed.ravel(),
+        "extra_norm": feature_norms(grid.W.reshape(R * D, *grid.W.shape[2:]))[:, -1],
+        "seeds_superposed": (grid.seed_phase == SUPERPOSED).sum(axis=2).ravel(),
+    }
+    if exact:
+        table["exact_phase"] = phase_name(exact_phase(table["r"], table["p"]))
+        table["agrees"] = table["phase"] == table["exact_phase"]
+    return table
+
+
+def exact_agreement(cells, margin: float) -> tuple[float, float | None, int]:
+    """How often the learned phases are the closed-form ones, from ``cell_table(grid, exact=True)`` (or a frame
+    with its columns): the share over all cells; the share over the cells at least ``margin`` decades from every
+    exact boundary (None if there are none); and how many cells those are."""
+    agrees = np.asarray(cells["agrees"], dtype=bool)
+    far = boundary_distance(np.asarray(cells["r"]), np.asarray(cells["p"])) >= margin
+    return float(agrees.mean()), (float(agrees[far].mean()) if far.any() else None), int(far.sum())
+
+
+def boundary_table(r_min: float, r_max: float, p_min: float, n: int = 200) -> dict[str, np.ndarray]:
+    """The exact n = 2, m = 1 boundaries inside [r_min, r_max] as ordered points, clipped to p ≥ p_min: columns
+    ``boundary`` (its name), ``r``, ``p`` and ``order`` (the point's place along its boundary)."""
+    names, rs, ps, order = [np.array([], dtype=object)], [np.array([])], [np.array([])], [np.array([], np.int64)]
+    for name, r, p in boundary_curves(r_min, r_max, n):
+        keep = p >= p_min
+        names.append(np.full(int(keep.sum()), name, dtype=object))
+        rs.append(r[keep])
+        ps.append(p[keep])
+        order.append(np.arange(int(keep.sum()), dtype=np.int64))
+    return {"boundary": np.concatenate(names), "r": np.concatenate(rs), "p": np.concatenate(ps),
+            "order": np.concatenate(order)}
