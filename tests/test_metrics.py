@@ -1,4 +1,4 @@
-"""toys.metrics on hand-built weights with known answers, and against slow loops written out here.
+"""toys.tms.metrics on hand-built weights with known answers, and against slow loops written out here.
 
 W has shape (I, H, F); column W[i, :, f] is feature f's direction in instance i.
 """

@@ -5,7 +5,7 @@ n features and m hidden dimensions. All features are present with probability p 
 the first n − 1 have importance 1 and the last, the "extra" feature, importance r (Elhage et al. 2022, "Toy Models
 of Superposition", section "The phase change", for n = 2, m = 1 and n = 3, m = 2).
 
-Training minimises the same expected loss as ``toys.models.weighted_mse``, L = E[mean_f I_f (x_f − x'_f)²], but
+Training minimises the same expected loss as ``toys.tms.model.weighted_mse``, L = E[mean_f I_f (x_f − x'_f)²], but
 estimates it per step by **stratified sampling over presence patterns**: the 2ⁿ patterns s ∈ {0, 1}ⁿ are taken
 with their exact probabilities π_s = Πp^{s_f}(1 − p)^{1−s_f}, and only the values are drawn (``value_samples`` per
 pattern). At p = 0.01 a plain batch of 1024 holds a pair of co-present features once every ten steps, so its
