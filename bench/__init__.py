@@ -6,7 +6,7 @@ speed against notebook loops), ``bench.geometry`` and ``bench.coactivation`` (fa
 numpy/scipy) and ``bench.charts`` (chart specs from DataFrames against inline records).
 """
 
-import toys  # noqa: E402,F401  (first: sets OpenMP's wait policy before torch loads)
+import toys  # noqa: F401  (first: sets OpenMP's wait policy before torch loads)
 
 
 def run_cases(cases: dict, argv: list[str]) -> None:

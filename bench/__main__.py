@@ -17,7 +17,7 @@ def _cases(device: str) -> tuple[dict, list[str]]:
         module = importlib.import_module(f"bench.{module_name}")
         if module_name in ("tms", "cc"):  # training cases: run on the chosen device
             for name, fn in module.CASES.items():
-                found[name] = found[f"{module_name}.{name}"] = (lambda fn=fn: fn(device))
+                found[name] = found[f"{module_name}.{name}"] = lambda fn=fn: fn(device)
             default += module.cases(device)
         else:
             for name, fn in module.CASES.items():
@@ -29,8 +29,12 @@ def _cases(device: str) -> tuple[dict, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help="cases to run (default: all for the device)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="device of the training cases (default: cuda if available)")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="device of the training cases (default: cuda if available)",
+    )
     args = parser.parse_args(argv)
     try:
         found, default = _cases(args.device)

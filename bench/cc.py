@@ -25,8 +25,19 @@ from bench.tms import _rate, _sync, module_main, peak_memory, print_rss_growth, 
 from toys.compute.cc import CCConfig, CCTrainer
 from toys.core.device import resolve_device
 
-CONFIGS = {"cc_published": CCConfig(n_features=100, d_embed=1000, d_mlp=50, p=0.01, batch_size=2048, lr=3e-3,
-                                    weight_decay=0.01, schedule="cosine", mixing="embedding")}
+CONFIGS = {
+    "cc_published": CCConfig(
+        n_features=100,
+        d_embed=1000,
+        d_mlp=50,
+        p=0.01,
+        batch_size=2048,
+        lr=3e-3,
+        weight_decay=0.01,
+        schedule="cosine",
+        mixing="embedding",
+    )
+}
 TIMED_STEPS = 1_000_000
 MEM_STEPS = 100
 

@@ -40,9 +40,15 @@ def bench_heatmap(n_features: int = 100, d_mlp: int = 50, repeats: int = 3, seed
 
     assert len(reference()["data"]["values"]) == len(df) == len(next(iter(ours()["datasets"].values())))
     t_ours, t_ref = _best_of(ours, repeats), _best_of(reference, repeats)
-    return {"bench": "charts.heatmap", "device": "cpu",
-            "config": {"cells": len(df), "repeats": repeats, "altair": alt.__version__},
-            "ours": round(t_ours, 4), "reference": round(t_ref, 4), "unit": "s", "ratio": round(t_ref / t_ours, 2)}
+    return {
+        "bench": "charts.heatmap",
+        "device": "cpu",
+        "config": {"cells": len(df), "repeats": repeats, "altair": alt.__version__},
+        "ours": round(t_ours, 4),
+        "reference": round(t_ref, 4),
+        "unit": "s",
+        "ratio": round(t_ref / t_ours, 2),
+    }
 
 
 CASES = {"heatmap": bench_heatmap}

@@ -47,19 +47,31 @@ def _best_of(fn, repeats):
     return min(times), result
 
 
-def bench_cooccurrence(n_samples: int = 200_000, n_latents: int = 2048, k: int = 24, repeats: int = 3,
-                       seed: int = 0) -> dict:
+def bench_cooccurrence(
+    n_samples: int = 200_000, n_latents: int = 2048, k: int = 24, repeats: int = 3, seed: int = 0
+) -> dict:
     """Pair counts of 200,000 samples × 2,048 latents with 24 active each: ours vs scipy.sparse XᵀX (binarised)."""
     X = k_active(n_samples, n_latents, k, seed)
     co.cooccurrence(X[:500])  # compile (or load the cache) outside the timing
     t_ours, ours = _best_of(lambda: co.cooccurrence(X), repeats)
     t_ref, ref = _best_of(lambda: _scipy_counts(X), repeats)
     return {
-        "bench": "coactivation.cooccurrence", "device": "cpu",
-        "config": {"n_samples": n_samples, "n_latents": n_latents, "k": k, "repeats": repeats, "seed": seed,
-                   "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-                   "reference": "scipy.sparse: X.astype(bool).astype(int32); (X.T @ X).toarray()"},
-        "ours": round(t_ours, 4), "reference": round(t_ref, 4), "unit": "s", "ratio": round(t_ref / t_ours, 2),
+        "bench": "coactivation.cooccurrence",
+        "device": "cpu",
+        "config": {
+            "n_samples": n_samples,
+            "n_latents": n_latents,
+            "k": k,
+            "repeats": repeats,
+            "seed": seed,
+            "cpus": os.cpu_count(),
+            "numba_threads": numba.get_num_threads(),
+            "reference": "scipy.sparse: X.astype(bool).astype(int32); (X.T @ X).toarray()",
+        },
+        "ours": round(t_ours, 4),
+        "reference": round(t_ref, 4),
+        "unit": "s",
+        "ratio": round(t_ref / t_ours, 2),
         "identical": bool(np.array_equal(ours, ref)),
     }
 

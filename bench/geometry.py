@@ -39,10 +39,18 @@ def _thomson_lbfgs(starts: np.ndarray) -> float:
     _, n, dim = starts.shape
     best = np.inf
     for start in starts:
-        res = minimize(_energy_and_grad, start.ravel(), args=(n, dim), jac=True, method="L-BFGS-B",
-                       options={"maxiter": 20_000, "ftol": 1e-15, "gtol": 1e-9})
-        best = min(best, geo.coulomb_energy(res.x.reshape(n, dim) / np.linalg.norm(res.x.reshape(n, dim), axis=1,
-                                                                                    keepdims=True)))
+        res = minimize(
+            _energy_and_grad,
+            start.ravel(),
+            args=(n, dim),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 20_000, "ftol": 1e-15, "gtol": 1e-9},
+        )
+        best = min(
+            best,
+            geo.coulomb_energy(res.x.reshape(n, dim) / np.linalg.norm(res.x.reshape(n, dim), axis=1, keepdims=True)),
+        )
     return best
 
 
@@ -58,13 +66,26 @@ def bench_thomson(n_min: int = 2, n_max: int = 30, dim: int = 3, restarts: int =
     t_ref = time.perf_counter() - t0
     diff = np.array(ours) - np.array(ref)  # > 0 where ours is higher
     return {
-        "bench": "geometry.thomson", "device": "cpu",
-        "config": {"n": [n_min, n_max], "dim": dim, "restarts": restarts, "seed": seed,
-                   "cpus": os.cpu_count(), "reference": "scipy L-BFGS-B, ftol 1e-15, gtol 1e-9, same starts"},
-        "ours": round(t_ours, 4), "reference": round(t_ref, 4), "unit": "s", "ratio": round(t_ref / t_ours, 2),
-        "energy_max_diff": float(diff.max()), "energy_max_abs_diff": float(np.abs(diff).max()), "n_ours_lower": int(np.sum(diff < -1e-9)),
+        "bench": "geometry.thomson",
+        "device": "cpu",
+        "config": {
+            "n": [n_min, n_max],
+            "dim": dim,
+            "restarts": restarts,
+            "seed": seed,
+            "cpus": os.cpu_count(),
+            "reference": "scipy L-BFGS-B, ftol 1e-15, gtol 1e-9, same starts",
+        },
+        "ours": round(t_ours, 4),
+        "reference": round(t_ref, 4),
+        "unit": "s",
+        "ratio": round(t_ref / t_ours, 2),
+        "energy_max_diff": float(diff.max()),
+        "energy_max_abs_diff": float(np.abs(diff).max()),
+        "n_ours_lower": int(np.sum(diff < -1e-9)),
         "n_ours_higher": int(np.sum(diff > 1e-9)),
-        "energies_ours": [round(e, 9) for e in ours], "energies_reference": [round(e, 9) for e in ref],
+        "energies_ours": [round(e, 9) for e in ours],
+        "energies_reference": [round(e, 9) for e in ref],
     }
 
 

@@ -30,12 +30,39 @@ from toys import TMSConfig, TMSTrainer
 from toys.core.device import device_label, resolve_device
 
 CONFIGS = {
-    "tms_intro": TMSConfig(n_instances=10, n_features=5, n_hidden=2, batch_size=1024, lr=1e-3, p_max=1.0,
-                           p_min=0.05, importance_decay=0.9, model="relu_output"),
-    "tms_sweep": TMSConfig(n_instances=400, n_features=20, n_hidden=5, batch_size=1024, lr=1e-3, p_max=1.0,
-                           p_min=0.01, importance_decay=0.9, model="relu_output"),
-    "tms_sweep4k": TMSConfig(n_instances=4000, n_features=20, n_hidden=5, batch_size=1024, lr=1e-3, p_max=1.0,
-                             p_min=0.01, importance_decay=0.9, model="relu_output"),
+    "tms_intro": TMSConfig(
+        n_instances=10,
+        n_features=5,
+        n_hidden=2,
+        batch_size=1024,
+        lr=1e-3,
+        p_max=1.0,
+        p_min=0.05,
+        importance_decay=0.9,
+        model="relu_output",
+    ),
+    "tms_sweep": TMSConfig(
+        n_instances=400,
+        n_features=20,
+        n_hidden=5,
+        batch_size=1024,
+        lr=1e-3,
+        p_max=1.0,
+        p_min=0.01,
+        importance_decay=0.9,
+        model="relu_output",
+    ),
+    "tms_sweep4k": TMSConfig(
+        n_instances=4000,
+        n_features=20,
+        n_hidden=5,
+        batch_size=1024,
+        lr=1e-3,
+        p_max=1.0,
+        p_min=0.01,
+        importance_decay=0.9,
+        model="relu_output",
+    ),
 }
 GPU_ONLY = ("tms_sweep4k",)  # too slow for the reference loop on a 2-core CPU
 TIMED_STEPS = 2_000_000  # the trainers' budget while timed: not reached (checked)
@@ -86,8 +113,13 @@ def _peak_rss_mb() -> float:
 def child_peak_rss(module: str, name: str, which: str) -> float | None:
     """Growth of the peak RSS (MB) in a fresh ``python -m module --mem name which``, or None if it fails."""
     try:
-        out = subprocess.run([sys.executable, "-m", module, "--mem", name, which], capture_output=True,
-                             text=True, timeout=300, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", module, "--mem", name, which],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         return float(out.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, ValueError, IndexError):
         return None
@@ -108,9 +140,12 @@ def peak_memory(module: str, name: str, build, device: torch.device, steps: int 
     """Peak memory of ours and the reference for case ``name``: on CUDA in this process, on the CPU in a fresh
     ``module`` process each. ``build(which)`` -> (obj, run) with ``which`` "ours" or "reference"."""
     if device.type == "cuda":
-        peak = {which: cuda_peak_mem(lambda which=which: build(which), device, steps) for which in ("ours", "reference")}
-        peak["what"] = f"torch.cuda.max_memory_allocated over building it and {steps} steps, less what was " \
-                       "allocated before (MB)"
+        peak = {
+            which: cuda_peak_mem(lambda which=which: build(which), device, steps) for which in ("ours", "reference")
+        }
+        peak["what"] = (
+            f"torch.cuda.max_memory_allocated over building it and {steps} steps, less what was allocated before (MB)"
+        )
     else:
         peak = {which: child_peak_rss(module, name, which) for which in ("ours", "reference")}
         peak["what"] = f"growth of the peak RSS (VmHWM) of a fresh process over building it and {steps} steps (MB)"
@@ -123,8 +158,10 @@ def _build(name: str, which: str, device: torch.device, cfg: TMSConfig | None = 
 
 def _mem_probe(name: str, which: str) -> None:
     cpu = torch.device("cpu")
-    print_rss_growth(lambda: _build(name, which, cpu, CONFIGS[name].replace(n_instances=1, batch_size=4)),
-                     lambda: _build(name, which, cpu))
+    print_rss_growth(
+        lambda: _build(name, which, cpu, CONFIGS[name].replace(n_instances=1, batch_size=4)),
+        lambda: _build(name, which, cpu),
+    )
 
 
 def cuda_peak_mem(build, device: torch.device, steps: int = MEM_STEPS) -> float:
@@ -179,16 +216,31 @@ def bench_case(name: str, device: str = "auto", seconds: float | None = None, ro
     return result(name, dev, cfg, extra, ours_rates, ref_rates, peak, startup, rounds, seconds)
 
 
-def result(name: str, dev: torch.device, cfg, extra: dict, ours_rates: list[float], ref_rates: list[float],
-           peak: dict, startup: float, rounds: int, seconds: float) -> dict:
+def result(
+    name: str,
+    dev: torch.device,
+    cfg,
+    extra: dict,
+    ours_rates: list[float],
+    ref_rates: list[float],
+    peak: dict,
+    startup: float,
+    rounds: int,
+    seconds: float,
+) -> dict:
     """The JSON record of a training case: medians of the rounds and their ratio, config, memory, start-up."""
     ours_rate, ref_rate = statistics.median(ours_rates), statistics.median(ref_rates)
     return {
         "bench": name,
         "device": device_label(dev),
-        "config": {**{k: v for k, v in cfg.to_dict().items() if k not in ("steps", "device", "seed")}, **extra,
-                   "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "rounds": rounds,
-                   "seconds_per_round": seconds},
+        "config": {
+            **{k: v for k, v in cfg.to_dict().items() if k not in ("steps", "device", "seed")},
+            **extra,
+            "torch": torch.__version__,
+            "cpu_threads": torch.get_num_threads(),
+            "rounds": rounds,
+            "seconds_per_round": seconds,
+        },
         "ours": round(ours_rate, 1),
         "reference": round(ref_rate, 1),
         "unit": "steps/s",

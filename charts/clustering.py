@@ -22,36 +22,51 @@ def pipeline_loss_frame(loss: np.ndarray, steps: np.ndarray, model_steps: int) -
 def pipeline_loss_chart(df: pd.DataFrame, total_steps: int, model_steps: int, height: int = 150) -> alt.LayerChart:
     """Both stages' losses against the pipeline's step, a rule where the transcoder starts."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
-    lines = alt.Chart(chart_data(finite)).mark_line(strokeWidth=1.5, point=lone_points(finite["step"])).encode(
-        x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
-        y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"),
-        color=alt.Color("stage:N", title=None, legend=alt.Legend(orient="top")),
-        tooltip=["stage:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
+    lines = (
+        alt.Chart(chart_data(finite))
+        .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
+        .encode(
+            x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
+            y=alt.Y(
+                "loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"
+            ),
+            color=alt.Color("stage:N", title=None, legend=alt.Legend(orient="top")),
+            tooltip=["stage:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
+        )
     )
-    rule = alt.Chart(chart_data(pd.DataFrame({"step": [model_steps]}))).mark_rule(strokeDash=[4, 3], color="gray").encode(
-        x="step:Q")
-    return alt.layer(lines, rule).properties(height=height, title="Training: circuits model, then transcoder",
-                                             autosize=FIT_WIDTH)
+    rule = (
+        alt.Chart(chart_data(pd.DataFrame({"step": [model_steps]})))
+        .mark_rule(strokeDash=[4, 3], color="gray")
+        .encode(x="step:Q")
+    )
+    return alt.layer(lines, rule).properties(
+        height=height, title="Training: circuits model, then transcoder", autosize=FIT_WIDTH
+    )
 
 
 def transcoder_frame(tc_loss: np.ndarray, steps: np.ndarray) -> pd.DataFrame:
     """Long table (step, metric, value) of the transcoder's normalised MSE and L0 (columns 1, 2 of its loss log)."""
     if len(tc_loss) == 0:
         return pd.DataFrame({"step": [], "metric": [], "value": []})
-    return pd.DataFrame({
-        "step": np.concatenate([steps, steps]),
-        "metric": ["normalised MSE"] * len(steps) + ["L0 (latents firing per sample)"] * len(steps),
-        "value": np.concatenate([tc_loss[:, 1], tc_loss[:, 2]]),
-    })
+    return pd.DataFrame(
+        {
+            "step": np.concatenate([steps, steps]),
+            "metric": ["normalised MSE"] * len(steps) + ["L0 (latents firing per sample)"] * len(steps),
+            "value": np.concatenate([tc_loss[:, 1], tc_loss[:, 2]]),
+        }
+    )
 
 
 def transcoder_chart(df: pd.DataFrame, height: int = 140) -> alt.FacetChart:
     return (
-        alt.Chart(chart_data(df)).mark_line(point=lone_points(df["step"])).encode(
+        alt.Chart(chart_data(df))
+        .mark_line(point=lone_points(df["step"]))
+        .encode(
             x=alt.X("step:Q", title="transcoder step"),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             tooltip=["metric:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
-        ).properties(height=height, width=260)
+        )
+        .properties(height=height, width=260)
         .facet(column=alt.Column("metric:N", title=None))
         .resolve_scale(y="independent")
         .properties(title="Transcoder: reconstruction and sparsity")
@@ -64,8 +79,9 @@ def cluster_order(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(labels)), truth, labels, -sizes[labels])) if len(labels) else np.zeros(0, int)
 
 
-def coactivation_frame(S: np.ndarray, labels: np.ndarray, truth: np.ndarray, latent_ids: np.ndarray,
-                       max_latents: int = MAX_HEATMAP_LATENTS) -> pd.DataFrame:
+def coactivation_frame(
+    S: np.ndarray, labels: np.ndarray, truth: np.ndarray, latent_ids: np.ndarray, max_latents: int = MAX_HEATMAP_LATENTS
+) -> pd.DataFrame:
     """Long table of the similarity matrix reordered by cluster: (x, y) positions, latents, clusters, circuits.
 
     More than ``max_latents`` latents: every k-th of the reordered latents is drawn (the caption says so).
@@ -76,11 +92,19 @@ def coactivation_frame(S: np.ndarray, labels: np.ndarray, truth: np.ndarray, lat
     n = len(order)
     ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     a, b = order[ii.ravel()], order[jj.ravel()]
-    return pd.DataFrame({
-        "x": jj.ravel(), "y": ii.ravel(), "similarity": S[a, b],
-        "latent_y": latent_ids[a], "latent_x": latent_ids[b],
-        "cluster_y": labels[a], "cluster_x": labels[b], "circuit_y": truth[a], "circuit_x": truth[b],
-    })
+    return pd.DataFrame(
+        {
+            "x": jj.ravel(),
+            "y": ii.ravel(),
+            "similarity": S[a, b],
+            "latent_y": latent_ids[a],
+            "latent_x": latent_ids[b],
+            "cluster_y": labels[a],
+            "cluster_x": labels[b],
+            "circuit_y": truth[a],
+            "circuit_x": truth[b],
+        }
+    )
 
 
 def coactivation_chart(df: pd.DataFrame, similarity: str, size: int = 420) -> alt.Chart:
@@ -90,11 +114,22 @@ def coactivation_chart(df: pd.DataFrame, similarity: str, size: int = 420) -> al
         alt.Chart(chart_data(df), title=f"Co-activation ({similarity}), latents ordered by found cluster")
         .mark_rect()
         .encode(
-            x=alt.X("x:O", axis=None), y=alt.Y("y:O", axis=None),
-            color=alt.Color("similarity:Q", scale=alt.Scale(scheme="viridis", domain=[0, max(hi, 1e-6)], clamp=True),
-                            title=similarity),
-            tooltip=["latent_y:Q", "latent_x:Q", alt.Tooltip("similarity:Q", format=".3f"), "cluster_y:Q",
-                     "cluster_x:Q", "circuit_y:Q", "circuit_x:Q"],
+            x=alt.X("x:O", axis=None),
+            y=alt.Y("y:O", axis=None),
+            color=alt.Color(
+                "similarity:Q",
+                scale=alt.Scale(scheme="viridis", domain=[0, max(hi, 1e-6)], clamp=True),
+                title=similarity,
+            ),
+            tooltip=[
+                "latent_y:Q",
+                "latent_x:Q",
+                alt.Tooltip("similarity:Q", format=".3f"),
+                "cluster_y:Q",
+                "cluster_x:Q",
+                "circuit_y:Q",
+                "circuit_x:Q",
+            ],
         )
         .properties(width=size, height=size)
     )
@@ -113,12 +148,15 @@ def contingency_chart(df: pd.DataFrame) -> alt.LayerChart:
         x=alt.X("circuit:O", title="true circuit"),
         y=alt.Y("cluster_rank:O", title=y_title("found cluster (largest first)")),
     )
-    rect = base.mark_rect().encode(color=alt.Color("latents:Q", scale=alt.Scale(scheme="blues"), title="latents"),
-                                   tooltip=["cluster:Q", "circuit:Q", "latents:Q"])
+    rect = base.mark_rect().encode(
+        color=alt.Color("latents:Q", scale=alt.Scale(scheme="blues"), title="latents"),
+        tooltip=["cluster:Q", "circuit:Q", "latents:Q"],
+    )
     text = base.mark_text(fontSize=9).encode(text="latents:Q")
     n_rows = int(df["cluster_rank"].max()) + 1 if len(df) else 1
-    return alt.layer(rect, text).properties(title="Found clusters vs true circuits", width=alt.Step(22),
-                                            height=alt.Step(max(6, min(18, 420 // n_rows))))
+    return alt.layer(rect, text).properties(
+        title="Found clusters vs true circuits", width=alt.Step(22), height=alt.Step(max(6, min(18, 420 // n_rows)))
+    )
 
 
 def scores_frame(scores: dict[str, dict[str, float]], labels: dict[str, str]) -> pd.DataFrame:
@@ -126,9 +164,16 @@ def scores_frame(scores: dict[str, dict[str, float]], labels: dict[str, str]) ->
     rows = []
     for method, s in scores.items():
         for metric in ("ari", "ami", "purity"):
-            rows.append({"method": labels.get(method, method), "metric": metric.upper() if metric != "purity"
-                         else "purity", "value": s[metric], "found": s["found"], "found_2plus": s["found_2plus"],
-                         "true": s["true"]})
+            rows.append(
+                {
+                    "method": labels.get(method, method),
+                    "metric": metric.upper() if metric != "purity" else "purity",
+                    "value": s[metric],
+                    "found": s["found"],
+                    "found_2plus": s["found_2plus"],
+                    "true": s["true"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -142,8 +187,14 @@ def scores_chart(df: pd.DataFrame, selected: str) -> alt.Chart:
             color=alt.Color("method:N", legend=None),
             opacity=alt.condition(alt.datum.method == selected, alt.value(1.0), alt.value(0.45)),
             row=alt.Row("metric:N", title=None, sort=["ARI", "AMI", "purity"]),
-            tooltip=["method:N", "metric:N", alt.Tooltip("value:Q", format=".3f"), "found:Q", "found_2plus:Q",
-                     "true:Q"],
+            tooltip=[
+                "method:N",
+                "metric:N",
+                alt.Tooltip("value:Q", format=".3f"),
+                "found:Q",
+                "found_2plus:Q",
+                "true:Q",
+            ],
         )
         .properties(width=240, height=alt.Step(20))
     )
@@ -153,10 +204,14 @@ def health_frame(fired: np.ndarray, live: np.ndarray, dead_in_training: np.ndarr
     """One row per latent: firing frequency, its log10 (−7 for never) and status."""
     status = np.where(live, "live (clustered)", np.where(fired > 0, "rare (left out)", "dead"))
     status = np.where(dead_in_training & ~live & (fired == 0), "dead", status)
-    return pd.DataFrame({
-        "latent": np.arange(len(fired)), "frequency": fired,
-        "log10_frequency": np.where(fired > 0, np.log10(np.maximum(fired, 1e-12)), -7.0), "status": status,
-    })
+    return pd.DataFrame(
+        {
+            "latent": np.arange(len(fired)),
+            "frequency": fired,
+            "log10_frequency": np.where(fired > 0, np.log10(np.maximum(fired, 1e-12)), -7.0),
+            "status": status,
+        }
+    )
 
 
 def health_chart(df: pd.DataFrame) -> alt.Chart:
@@ -166,8 +221,13 @@ def health_chart(df: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("log10_frequency:Q", bin=alt.Bin(extent=[-7, 0], step=0.25), title="log₁₀ firing frequency"),
             y=alt.Y("count():Q", title="latents"),
-            color=alt.Color("status:N", scale=alt.Scale(domain=["live (clustered)", "rare (left out)", "dead"],
-                                                        range=["#4c78a8", "#f58518", "#e45756"]), title=None),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(
+                    domain=["live (clustered)", "rare (left out)", "dead"], range=["#4c78a8", "#f58518", "#e45756"]
+                ),
+                title=None,
+            ),
             tooltip=["status:N", "count():Q"],
         )
         .properties(height=130, autosize=FIT_WIDTH)

@@ -12,11 +12,25 @@ import pandas as pd
 from charts.common import FIT_WIDTH, chart_data, decade_domain, y_title
 
 # as fastcore.geometry.POLYTOPE_NAMES, for the colour scale
-POLYTOPE_NAMES = ("not represented", "dedicated", "digon", "triangle", "tetrahedron", "pentagon", "square antiprism",
-                  "other")
+POLYTOPE_NAMES = (
+    "not represented",
+    "dedicated",
+    "digon",
+    "triangle",
+    "tetrahedron",
+    "pentagon",
+    "square antiprism",
+    "other",
+)
 
-STICKY = ((1.0, "1", "dedicated"), (3 / 4, "3/4", "tetrahedron"), (2 / 3, "2/3", "triangle"), (1 / 2, "1/2", "digon"),
-          (2 / 5, "2/5", "pentagon"), (3 / 8, "3/8", "square antiprism"))
+STICKY = (
+    (1.0, "1", "dedicated"),
+    (3 / 4, "3/4", "tetrahedron"),
+    (2 / 3, "2/3", "triangle"),
+    (1 / 2, "1/2", "digon"),
+    (2 / 5, "2/5", "pentagon"),
+    (3 / 8, "3/8", "square antiprism"),
+)
 POLYTOPE_COLORS = ("#cfcfcf", "#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#17becf", "#8c6d31")
 POLYTOPE_SCALE = alt.Scale(domain=list(POLYTOPE_NAMES), range=list(POLYTOPE_COLORS))
 Y_MAX = 1.1
@@ -29,48 +43,82 @@ def density_domain(p: np.ndarray) -> list[float]:
 
 
 def sticky_frame() -> pd.DataFrame:
-    df = pd.DataFrame({"value": [s[0] for s in STICKY], "fraction": [s[1] for s in STICKY],
-                       "polytope": [s[2] for s in STICKY], "text": [f"{s[1]} {s[2]}" for s in STICKY]})
-    df["label_y"] = df["value"] + np.where(df["polytope"] == "pentagon", 0.012,
-                                           np.where(df["polytope"] == "square antiprism", -0.012, 0.0))
+    df = pd.DataFrame(
+        {
+            "value": [s[0] for s in STICKY],
+            "fraction": [s[1] for s in STICKY],
+            "polytope": [s[2] for s in STICKY],
+            "text": [f"{s[1]} {s[2]}" for s in STICKY],
+        }
+    )
+    df["label_y"] = df["value"] + np.where(
+        df["polytope"] == "pentagon", 0.012, np.where(df["polytope"] == "square antiprism", -0.012, 0.0)
+    )
     return df
 
 
 def polytope_color(legend: bool = True) -> alt.Color:
     """Colour by polytope name on a fixed scale; every layer uses the same one so that they share one legend."""
-    return alt.Color("polytope:N", scale=POLYTOPE_SCALE, title="polytope",  # not at the bottom: a bottom legend
-                     legend=alt.Legend(orient="right") if legend else None)  # would eat a fitted chart's height
+    return alt.Color(
+        "polytope:N",
+        scale=POLYTOPE_SCALE,
+        title="polytope",  # not at the bottom: a bottom legend
+        legend=alt.Legend(orient="right") if legend else None,
+    )  # would eat a fitted chart's height
 
 
 def _sticky_layers(x_max: float, legend: bool = True) -> list[alt.Chart]:
     """The sticky fractions as dashed lines, labelled inside the plot's right end (clear of the legend)."""
     data = chart_data(sticky_frame())
-    rules = alt.Chart(data).mark_rule(strokeDash=[4, 3], strokeWidth=1, opacity=0.7).encode(
-        y=alt.Y("value:Q"), color=polytope_color(legend), tooltip=["fraction:N", "polytope:N"])
-    text = alt.Chart(data).mark_text(align="right", dx=-4, dy=-5, fontSize=10).encode(
-        x=alt.datum(x_max), y=alt.Y("label_y:Q"), text="text:N", color=polytope_color(legend))
+    rules = (
+        alt.Chart(data)
+        .mark_rule(strokeDash=[4, 3], strokeWidth=1, opacity=0.7)
+        .encode(y=alt.Y("value:Q"), color=polytope_color(legend), tooltip=["fraction:N", "polytope:N"])
+    )
+    text = (
+        alt.Chart(data)
+        .mark_text(align="right", dx=-4, dy=-5, fontSize=10)
+        .encode(x=alt.datum(x_max), y=alt.Y("label_y:Q"), text="text:N", color=polytope_color(legend))
+    )
     return [rules, text]
 
 
-def sweep_frame(W: np.ndarray, p: np.ndarray, dims_per_feature: np.ndarray, n_represented: np.ndarray,
-                loss: np.ndarray) -> pd.DataFrame:
+def sweep_frame(
+    W: np.ndarray, p: np.ndarray, dims_per_feature: np.ndarray, n_represented: np.ndarray, loss: np.ndarray
+) -> pd.DataFrame:
     """One row per instance: density, 1/(1 − S), m/‖W‖²_F, features represented, latest loss."""
-    return pd.DataFrame({"instance": np.arange(W.shape[0]), "p": p, "inv_density": 1.0 / p,
-                         "dims_per_feature": dims_per_feature, "n_represented": n_represented, "loss": loss})
+    return pd.DataFrame(
+        {
+            "instance": np.arange(W.shape[0]),
+            "p": p,
+            "inv_density": 1.0 / p,
+            "dims_per_feature": dims_per_feature,
+            "n_represented": n_represented,
+            "loss": loss,
+        }
+    )
 
 
 def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int = 200) -> alt.LayerChart:
     """m/‖W‖²_F against 1/(1 − S) on fixed axes, with the sticky fractions as dashed lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
-    y = alt.Y("dims_per_feature:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("dimensions per feature"))
+    y = alt.Y(
+        "dims_per_feature:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("dimensions per feature")
+    )
     base = alt.Chart(chart_data(df)).encode(x=x, y=y)
     line = base.mark_line(color="#333333")
     points = base.mark_point(filled=True, size=40, color="#333333").encode(
-        tooltip=["instance:Q", alt.Tooltip("p:Q", format=".3g", title="1 − S"),
-                 alt.Tooltip("dims_per_feature:Q", format=".3f", title="m/‖W‖²"), "n_represented:Q",
-                 alt.Tooltip("loss:Q", format=".3e")])
+        tooltip=[
+            "instance:Q",
+            alt.Tooltip("p:Q", format=".3g", title="1 − S"),
+            alt.Tooltip("dims_per_feature:Q", format=".3f", title="m/‖W‖²"),
+            "n_represented:Q",
+            alt.Tooltip("loss:Q", format=".3e"),
+        ]
+    )
     return alt.layer(*_sticky_layers(x_domain[1], legend=False), line, points).properties(
-        height=height, title="Dimensions per feature m/‖W‖²_F", autosize=FIT_WIDTH)
+        height=height, title="Dimensions per feature m/‖W‖²_F", autosize=FIT_WIDTH
+    )
 
 
 def feature_geometry_frame(p: np.ndarray, geometry) -> pd.DataFrame:
@@ -79,32 +127,52 @@ def feature_geometry_frame(p: np.ndarray, geometry) -> pd.DataFrame:
     (I, F))."""
     n_inst, n_feat = np.shape(geometry["D"])
     inst = np.repeat(np.arange(n_inst), n_feat)
-    return pd.DataFrame({
-        "instance": inst,
-        "p": p[inst],
-        "inv_density": 1.0 / p[inst],
-        "feature": np.tile(np.arange(n_feat), n_inst),
-        **{k: np.reshape(geometry[k], -1) for k in ("D", "norm", "polytope", "shape", "group", "k", "d")},
-    })
+    return pd.DataFrame(
+        {
+            "instance": inst,
+            "p": p[inst],
+            "inv_density": 1.0 / p[inst],
+            "feature": np.tile(np.arange(n_feat), n_inst),
+            **{k: np.reshape(geometry[k], -1) for k in ("D", "norm", "polytope", "shape", "group", "k", "d")},
+        }
+    )
 
 
-def feature_dims_chart(df: pd.DataFrame, x_domain: list[float], height: int = 280,
-                       selected: int | None = None) -> alt.LayerChart:
+def feature_dims_chart(
+    df: pd.DataFrame, x_domain: list[float], height: int = 280, selected: int | None = None
+) -> alt.LayerChart:
     """Every feature's D_i against 1/(1 − S), coloured by its polytope; sticky fractions drawn as lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
     y = alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("feature dimensionality D_i"))
-    points = alt.Chart(chart_data(df)).mark_circle(size=22, opacity=0.6).encode(
-        x=x, y=y,
-        color=polytope_color(),
-        tooltip=["instance:Q", "feature:Q", alt.Tooltip("p:Q", format=".3g", title="1 − S"),
-                 alt.Tooltip("D:Q", format=".3f"), alt.Tooltip("norm:Q", format=".3f"), "shape:N", "group:Q"])
+    points = (
+        alt.Chart(chart_data(df))
+        .mark_circle(size=22, opacity=0.6)
+        .encode(
+            x=x,
+            y=y,
+            color=polytope_color(),
+            tooltip=[
+                "instance:Q",
+                "feature:Q",
+                alt.Tooltip("p:Q", format=".3g", title="1 − S"),
+                alt.Tooltip("D:Q", format=".3f"),
+                alt.Tooltip("norm:Q", format=".3f"),
+                "shape:N",
+                "group:Q",
+            ],
+        )
+    )
     layers = [*_sticky_layers(x_domain[1]), points]
     if selected is not None and len(df):
         sel = df[df["instance"] == selected].iloc[:1]
-        layers.append(alt.Chart(chart_data(sel)).mark_rule(color="black", strokeWidth=1, opacity=0.4).encode(
-            x=alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain))))
-    return alt.layer(*layers).properties(height=height, title="Feature dimensionality D_i, coloured by polytope",
-                                         autosize=FIT_WIDTH)
+        layers.append(
+            alt.Chart(chart_data(sel))
+            .mark_rule(color="black", strokeWidth=1, opacity=0.4)
+            .encode(x=alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain)))
+        )
+    return alt.layer(*layers).properties(
+        height=height, title="Feature dimensionality D_i, coloured by polytope", autosize=FIT_WIDTH
+    )
 
 
 def instance_frame(df: pd.DataFrame, instance: int) -> pd.DataFrame:
@@ -119,10 +187,19 @@ def instance_frame(df: pd.DataFrame, instance: int) -> pd.DataFrame:
 def group_frame(one: pd.DataFrame) -> pd.DataFrame:
     """One row per polytope (group) of an instance: its shape, size, rank, features and mean D."""
     rep = one[one["group"] >= 0]
-    rows = [{"group": int(g), "polytope": str(grp["polytope"].iloc[0]), "shape": str(grp["shape"].iloc[0]),
-             "features k": int(grp["k"].iloc[0]), "dims d": int(grp["d"].iloc[0]),
-             "d/k": float(grp["d"].iloc[0] / grp["k"].iloc[0]), "mean D": float(grp["D"].mean()),
-             "members": ", ".join(str(f) for f in grp["feature"])} for g, grp in rep.groupby("group", sort=True)]
+    rows = [
+        {
+            "group": int(g),
+            "polytope": str(grp["polytope"].iloc[0]),
+            "shape": str(grp["shape"].iloc[0]),
+            "features k": int(grp["k"].iloc[0]),
+            "dims d": int(grp["d"].iloc[0]),
+            "d/k": float(grp["d"].iloc[0] / grp["k"].iloc[0]),
+            "mean D": float(grp["D"].mean()),
+            "members": ", ".join(str(f) for f in grp["feature"]),
+        }
+        for g, grp in rep.groupby("group", sort=True)
+    ]
     columns = ["group", "polytope", "shape", "features k", "dims d", "d/k", "mean D", "members"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -130,14 +207,27 @@ def group_frame(one: pd.DataFrame) -> pd.DataFrame:
 def instance_chart(one: pd.DataFrame, title: str, height: int = 160) -> alt.LayerChart:
     """D_i of one instance's features, grouped into their polytopes, with the sticky fractions."""
     n = max(len(one), 1)
-    bars = alt.Chart(chart_data(one)).mark_bar().encode(
-        x=alt.X("position:O", title="features, grouped by polytope", axis=alt.Axis(labels=n <= 60, ticks=n <= 60)),
-        y=alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="D_i"),
-        color=polytope_color(),
-        tooltip=["feature:Q", "group:Q", "shape:N", alt.Tooltip("D:Q", format=".3f"),
-                 alt.Tooltip("norm:Q", format=".3f")])
-    rules = alt.Chart(chart_data(sticky_frame())).mark_rule(strokeDash=[4, 3], opacity=0.6).encode(
-        y="value:Q", color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
+    bars = (
+        alt.Chart(chart_data(one))
+        .mark_bar()
+        .encode(
+            x=alt.X("position:O", title="features, grouped by polytope", axis=alt.Axis(labels=n <= 60, ticks=n <= 60)),
+            y=alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="D_i"),
+            color=polytope_color(),
+            tooltip=[
+                "feature:Q",
+                "group:Q",
+                "shape:N",
+                alt.Tooltip("D:Q", format=".3f"),
+                alt.Tooltip("norm:Q", format=".3f"),
+            ],
+        )
+    )
+    rules = (
+        alt.Chart(chart_data(sticky_frame()))
+        .mark_rule(strokeDash=[4, 3], opacity=0.6)
+        .encode(y="value:Q", color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
+    )
     return alt.layer(bars, rules).properties(height=height, title=title, autosize=FIT_WIDTH)
 
 
@@ -172,8 +262,9 @@ def edge_frame(df: pd.DataFrame, edges: list[tuple[int, int]]) -> pd.DataFrame:
     for k, (a, b) in enumerate(edges):
         depth = float(df["depth"].iloc[[a, b]].mean())
         for end, i in enumerate((a, b)):
-            rows.append({"edge": k, "end": end, "x": float(df["x"].iloc[i]), "y": float(df["y"].iloc[i]),
-                         "depth": depth})
+            rows.append(
+                {"edge": k, "end": end, "x": float(df["x"].iloc[i]), "y": float(df["y"].iloc[i]), "depth": depth}
+            )
     return pd.DataFrame(rows, columns=["edge", "end", "x", "y", "depth"])
 
 
@@ -183,15 +274,32 @@ def ideal_chart(df: pd.DataFrame, edges: pd.DataFrame, title: str, size: int = 3
     scale = alt.Scale(domain=[-lim, lim], nice=False)
     circle = pd.DataFrame({"t": np.linspace(0, 2 * np.pi, 121)})
     circle["x"], circle["y"] = np.cos(circle["t"]), np.sin(circle["t"])
-    outline = alt.Chart(chart_data(circle)).mark_line(color="#bbbbbb", strokeDash=[3, 3]).encode(
-        x=alt.X("x:Q", scale=scale, axis=None), y=alt.Y("y:Q", scale=scale, axis=None), order="t:Q")
+    outline = (
+        alt.Chart(chart_data(circle))
+        .mark_line(color="#bbbbbb", strokeDash=[3, 3])
+        .encode(x=alt.X("x:Q", scale=scale, axis=None), y=alt.Y("y:Q", scale=scale, axis=None), order="t:Q")
+    )
     depth = alt.Scale(domain=[-1, 1], range=[0.25, 1.0])
-    lines = alt.Chart(chart_data(edges)).mark_line(color="#4c78a8").encode(
-        x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale), detail="edge:N", order="end:O",
-        opacity=alt.Opacity("depth:Q", scale=depth, legend=None))
-    points = alt.Chart(chart_data(df)).mark_circle(color="#e45756").encode(
-        x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale),
-        size=alt.Size("depth:Q", scale=alt.Scale(domain=[-1, 1], range=[30, 160]), legend=None),
-        opacity=alt.Opacity("depth:Q", scale=depth, legend=None),
-        tooltip=["point:Q"] + [alt.Tooltip(f"{c}:Q", format=".3f") for c in df.columns if c.startswith("c")])
+    lines = (
+        alt.Chart(chart_data(edges))
+        .mark_line(color="#4c78a8")
+        .encode(
+            x=alt.X("x:Q", scale=scale),
+            y=alt.Y("y:Q", scale=scale),
+            detail="edge:N",
+            order="end:O",
+            opacity=alt.Opacity("depth:Q", scale=depth, legend=None),
+        )
+    )
+    points = (
+        alt.Chart(chart_data(df))
+        .mark_circle(color="#e45756")
+        .encode(
+            x=alt.X("x:Q", scale=scale),
+            y=alt.Y("y:Q", scale=scale),
+            size=alt.Size("depth:Q", scale=alt.Scale(domain=[-1, 1], range=[30, 160]), legend=None),
+            opacity=alt.Opacity("depth:Q", scale=depth, legend=None),
+            tooltip=["point:Q"] + [alt.Tooltip(f"{c}:Q", format=".3f") for c in df.columns if c.startswith("c")],
+        )
+    )
     return alt.layer(outline, lines, points).properties(width=size, height=size, title=title)

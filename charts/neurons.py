@@ -11,8 +11,9 @@ import pandas as pd
 from charts.common import chart_data
 
 
-def neuron_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], importance: np.ndarray,
-                 monosemanticity: np.ndarray) -> pd.DataFrame:
+def neuron_frame(
+    W: np.ndarray, instances: np.ndarray, labels: list[str], importance: np.ndarray, monosemanticity: np.ndarray
+) -> pd.DataFrame:
     """One row per (shown instance, neuron, feature): the neuron's input weight on the feature.
 
     W (I, H, F). Neurons get a ``rank`` within their instance, most monosemantic first (the paper's ordering).
@@ -22,11 +23,18 @@ def neuron_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], import
         order = np.argsort(-monosemanticity[i], kind="stable")
         for rank, h in enumerate(order):
             for f in range(W.shape[2]):
-                rows.append({
-                    "instance": int(i), "label": labels[i], "neuron": int(h), "rank": rank, "feature": f,
-                    "importance": float(importance[f]), "weight": float(W[i, h, f]),
-                    "monosemanticity": float(monosemanticity[i, h]),
-                })
+                rows.append(
+                    {
+                        "instance": int(i),
+                        "label": labels[i],
+                        "neuron": int(h),
+                        "rank": rank,
+                        "feature": f,
+                        "importance": float(importance[f]),
+                        "weight": float(W[i, h, f]),
+                        "monosemanticity": float(monosemanticity[i, h]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -54,11 +62,20 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
         .encode(
             x=alt.X("rank:O", title=None, axis=alt.Axis(labels=False, ticks=False)),
             y=alt.Y("sum(weight):Q", stack="zero", scale=alt.Scale(domain=[-extent, extent]), title="weight"),
-            color=alt.Color("feature:O", scale=alt.Scale(scheme="plasma"), title="feature (by importance)",
-                            legend=alt.Legend(columns=2) if n_features <= 24 else None),
+            color=alt.Color(
+                "feature:O",
+                scale=alt.Scale(scheme="plasma"),
+                title="feature (by importance)",
+                legend=alt.Legend(columns=2) if n_features <= 24 else None,
+            ),
             order=alt.Order("feature:O"),
-            tooltip=["neuron:O", "feature:O", alt.Tooltip("weight:Q", format=".3f"),
-                     alt.Tooltip("importance:Q", format=".3f"), alt.Tooltip("monosemanticity:Q", format=".2f")],
+            tooltip=[
+                "neuron:O",
+                "feature:O",
+                alt.Tooltip("weight:Q", format=".3f"),
+                alt.Tooltip("importance:Q", format=".3f"),
+                alt.Tooltip("monosemanticity:Q", format=".2f"),
+            ],
         )
         .properties(width=150, height=160)
         .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
@@ -66,29 +83,53 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
     )
 
 
-def output_loss_frame(per_output: np.ndarray, linear: np.ndarray | None, instances: np.ndarray,
-                      labels: list[str]) -> pd.DataFrame:
+def output_loss_frame(
+    per_output: np.ndarray, linear: np.ndarray | None, instances: np.ndarray, labels: list[str]
+) -> pd.DataFrame:
     """One row per (shown instance, output, model): the held-out squared error of that output."""
     rows = []
     for i in instances:
         for o in range(per_output.shape[1]):
-            rows.append({"instance": int(i), "label": labels[i], "output": o, "model": "trained",
-                         "loss": float(per_output[i, o])})
+            rows.append(
+                {
+                    "instance": int(i),
+                    "label": labels[i],
+                    "output": o,
+                    "model": "trained",
+                    "loss": float(per_output[i, o]),
+                }
+            )
             if linear is not None:
-                rows.append({"instance": int(i), "label": labels[i], "output": o, "model": "best linear",
-                             "loss": float(linear[i, o])})
+                rows.append(
+                    {
+                        "instance": int(i),
+                        "label": labels[i],
+                        "output": o,
+                        "model": "best linear",
+                        "loss": float(linear[i, o]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def output_loss_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
     """Per-output loss of the trained model (bars) beside the best linear readout's (ticks)."""
     base = alt.Chart().encode(x=alt.X("output:O", title="output (feature or pair)"))
-    bars = base.transform_filter(alt.datum.model == "trained").mark_bar(color="#4c78a8").encode(
-        y=alt.Y("loss:Q", title="held-out MSE"),
-        tooltip=["output:O", alt.Tooltip("loss:Q", format=".3e"), "model:N"],
+    bars = (
+        base.transform_filter(alt.datum.model == "trained")
+        .mark_bar(color="#4c78a8")
+        .encode(
+            y=alt.Y("loss:Q", title="held-out MSE"),
+            tooltip=["output:O", alt.Tooltip("loss:Q", format=".3e"), "model:N"],
+        )
     )
-    ticks = base.transform_filter(alt.datum.model == "best linear").mark_tick(color="#e45756", thickness=2).encode(
-        y="loss:Q", tooltip=["output:O", alt.Tooltip("loss:Q", format=".3e"), "model:N"],
+    ticks = (
+        base.transform_filter(alt.datum.model == "best linear")
+        .mark_tick(color="#e45756", thickness=2)
+        .encode(
+            y="loss:Q",
+            tooltip=["output:O", alt.Tooltip("loss:Q", format=".3e"), "model:N"],
+        )
     )
     return (
         alt.layer(bars, ticks, data=chart_data(df))

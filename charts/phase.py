@@ -30,13 +30,21 @@ def phase_frame(cells, r_values: np.ndarray, p_values: np.ndarray, W: np.ndarray
     r_lo, r_hi = cell_edges(r_values)
     p_lo, p_hi = cell_edges(p_values)
     row, col = np.asarray(cells["row"]), np.asarray(cells["col"])
-    df = pd.DataFrame({
-        "row": row, "col": col, "r": cells["r"], "p": cells["p"],
-        "r_lo": r_lo[row], "r_hi": r_hi[row], "p_lo": p_lo[col], "p_hi": p_hi[col],
-        **{k: cells[k] for k in ("phase", "loss", "best_seed", "extra_norm", "seeds_superposed")},
-        "W": [np.array2string(w, precision=3, separator=", ") for w in W[row, col]],
-        "b": [np.array2string(v, precision=3, separator=", ") for v in b[row, col]],
-    })
+    df = pd.DataFrame(
+        {
+            "row": row,
+            "col": col,
+            "r": cells["r"],
+            "p": cells["p"],
+            "r_lo": r_lo[row],
+            "r_hi": r_hi[row],
+            "p_lo": p_lo[col],
+            "p_hi": p_hi[col],
+            **{k: cells[k] for k in ("phase", "loss", "best_seed", "extra_norm", "seeds_superposed")},
+            "W": [np.array2string(w, precision=3, separator=", ") for w in W[row, col]],
+            "b": [np.array2string(v, precision=3, separator=", ") for v in b[row, col]],
+        }
+    )
     for k in ("exact_phase", "agrees"):
         if k in cells:
             df[k] = cells[k]
@@ -48,33 +56,61 @@ def boundary_frame(boundaries) -> pd.DataFrame:
     return pd.DataFrame({k: boundaries[k] for k in ("boundary", "r", "p", "order")})
 
 
-def phase_chart(cells: pd.DataFrame, boundaries: pd.DataFrame | None, r_domain: list[float], p_domain: list[float],
-                title: str, size: int = 420) -> alt.LayerChart:
+def phase_chart(
+    cells: pd.DataFrame,
+    boundaries: pd.DataFrame | None,
+    r_domain: list[float],
+    p_domain: list[float],
+    title: str,
+    size: int = 420,
+) -> alt.LayerChart:
     """Cells coloured by the extra feature's learned phase on log axes fixed to the grid; boundaries drawn over."""
     x = alt.X("p_lo:Q", scale=alt.Scale(type="log", domain=p_domain, nice=False), title="feature density 1 − S")
-    y = alt.Y("r_lo:Q", scale=alt.Scale(type="log", domain=r_domain, nice=False),
-              title=y_title("relative importance of the extra feature"))
-    color = alt.Color("phase:N", title="extra feature",
-                      scale=alt.Scale(domain=list(PHASES) + [NO_PHASE], range=list(PHASE_COLORS) + ["#222222"]),
-                      legend=alt.Legend(orient="bottom", columns=2))
-    tooltip = [alt.Tooltip("r:Q", format=".3g", title="importance r"),
-               alt.Tooltip("p:Q", format=".3g", title="density p"),
-               "phase:N", alt.Tooltip("loss:Q", format=".3e"), "best_seed:Q", "seeds_superposed:Q", "W:N", "b:N"]
+    y = alt.Y(
+        "r_lo:Q",
+        scale=alt.Scale(type="log", domain=r_domain, nice=False),
+        title=y_title("relative importance of the extra feature"),
+    )
+    color = alt.Color(
+        "phase:N",
+        title="extra feature",
+        scale=alt.Scale(domain=list(PHASES) + [NO_PHASE], range=list(PHASE_COLORS) + ["#222222"]),
+        legend=alt.Legend(orient="bottom", columns=2),
+    )
+    tooltip = [
+        alt.Tooltip("r:Q", format=".3g", title="importance r"),
+        alt.Tooltip("p:Q", format=".3g", title="density p"),
+        "phase:N",
+        alt.Tooltip("loss:Q", format=".3e"),
+        "best_seed:Q",
+        "seeds_superposed:Q",
+        "W:N",
+        "b:N",
+    ]
     if "exact_phase" in cells:
         tooltip.append("exact_phase:N")
-    rects = alt.Chart(chart_data(cells)).mark_rect(stroke="white", strokeWidth=0.3).encode(
-        x=x, x2="p_hi:Q", y=y, y2="r_hi:Q", color=color, tooltip=tooltip)
+    rects = (
+        alt.Chart(chart_data(cells))
+        .mark_rect(stroke="white", strokeWidth=0.3)
+        .encode(x=x, x2="p_hi:Q", y=y, y2="r_hi:Q", color=color, tooltip=tooltip)
+    )
     layers = [rects]
     if boundaries is not None and len(boundaries):
-        layers.append(alt.Chart(chart_data(boundaries)).mark_line(color="black", strokeWidth=2, clip=True).encode(
-            x=alt.X("p:Q", scale=alt.Scale(type="log", domain=p_domain, nice=False)),
-            y=alt.Y("r:Q", scale=alt.Scale(type="log", domain=r_domain, nice=False)),
-            detail="boundary:N", order="order:Q", tooltip=["boundary:N"]))
+        layers.append(
+            alt.Chart(chart_data(boundaries))
+            .mark_line(color="black", strokeWidth=2, clip=True)
+            .encode(
+                x=alt.X("p:Q", scale=alt.Scale(type="log", domain=p_domain, nice=False)),
+                y=alt.Y("r:Q", scale=alt.Scale(type="log", domain=r_domain, nice=False)),
+                detail="boundary:N",
+                order="order:Q",
+                tooltip=["boundary:N"],
+            )
+        )
     return alt.layer(*layers).properties(width=size, height=size, title=title)
 
 
-def seeds_frame(W: np.ndarray, b: np.ndarray, loss: np.ndarray, phase: np.ndarray, norms: np.ndarray
-                ) -> pd.DataFrame:
+def seeds_frame(W: np.ndarray, b: np.ndarray, loss: np.ndarray, phase: np.ndarray, norms: np.ndarray) -> pd.DataFrame:
     """One row per seed of one cell: W (K, H, F), b (K, F), loss (K,), phase names (K,), feature norms (K, F)."""
     rows = []
     for k in range(W.shape[0]):

@@ -32,7 +32,9 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 160) -> alt.Cha
         .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
         .encode(
             x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
-            y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"),
+            y=alt.Y(
+                "loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"
+            ),
             color=alt.Color("label:N", sort=None, title="instance", scale=alt.Scale(scheme="viridis")),
             tooltip=["label:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
         )
@@ -67,8 +69,12 @@ def norm_bars(df: pd.DataFrame, columns: int = 5, max_norm: float = 1.5) -> alt.
             y=alt.Y("feature:O", title="feature"),
             x=alt.X("norm:Q", scale=alt.Scale(domain=[0, max_norm], clamp=True), title="‖W_i‖"),
             color=alt.Color("superposition:Q", scale=SUPERPOSITION_SCALE, title="superposition"),
-            tooltip=["feature:O", alt.Tooltip("norm:Q", format=".3f"), alt.Tooltip("superposition:Q", format=".3f"),
-                     alt.Tooltip("dimensionality:Q", format=".3f")],
+            tooltip=[
+                "feature:O",
+                alt.Tooltip("norm:Q", format=".3f"),
+                alt.Tooltip("superposition:Q", format=".3f"),
+                alt.Tooltip("dimensionality:Q", format=".3f"),
+            ],
         )
         .properties(width=110, height=alt.Step(8 if df["feature"].nunique() > 20 else 14))
         .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
@@ -105,8 +111,9 @@ def wtw_heatmaps(df: pd.DataFrame, columns: int = 5) -> alt.FacetChart:
         .encode(
             x=alt.X("col:O", axis=None),
             y=alt.Y("row:O", axis=None),
-            color=alt.Color("value:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue", reverse=True, clamp=True),
-                            title="WᵀW"),
+            color=alt.Color(
+                "value:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue", reverse=True, clamp=True), title="WᵀW"
+            ),
             tooltip=["row:O", "col:O", alt.Tooltip("value:Q", format=".3f")],
         )
         .properties(width=cell * n, height=cell * n)
@@ -123,8 +130,16 @@ def directions_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], su
     for i in instances:
         for f in range(W.shape[2]):
             for end, (x, y) in enumerate(((0.0, 0.0), (W[i, 0, f], W[i, 1, f]))):
-                rows.append({"label": labels[i], "feature": f, "end": end, "x": float(x), "y": float(y),
-                             "superposition": float(superposition[i, f])})
+                rows.append(
+                    {
+                        "label": labels[i],
+                        "feature": f,
+                        "end": end,
+                        "x": float(x),
+                        "y": float(y),
+                        "superposition": float(superposition[i, f]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -138,9 +153,13 @@ def directions_chart(df: pd.DataFrame, columns: int = 5, lim: float = 1.5) -> al
     lines = base.mark_line(strokeWidth=2).encode(
         detail="feature:N", order="end:O", color=alt.Color("superposition:Q", scale=SUPERPOSITION_SCALE)
     )
-    tips = base.transform_filter(alt.datum.end == 1).mark_point(filled=True, size=40).encode(
-        color=alt.Color("superposition:Q", scale=SUPERPOSITION_SCALE, title="superposition"),
-        tooltip=["feature:O", alt.Tooltip("x:Q", format=".3f"), alt.Tooltip("y:Q", format=".3f")],
+    tips = (
+        base.transform_filter(alt.datum.end == 1)
+        .mark_point(filled=True, size=40)
+        .encode(
+            color=alt.Color("superposition:Q", scale=SUPERPOSITION_SCALE, title="superposition"),
+            tooltip=["feature:O", alt.Tooltip("x:Q", format=".3f"), alt.Tooltip("y:Q", format=".3f")],
+        )
     )
     return (
         alt.layer(lines, tips, data=chart_data(df))

@@ -15,8 +15,12 @@ import numpy as np
 
 def count(value, name: str, low: int, high: int | None = None) -> int:
     """An integer (not a bool) in [low, high]; no upper bound when ``high`` is None."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
-            high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < low
+        or (high is not None and value > high)
+    ):
         allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
     return int(value)
@@ -25,7 +29,7 @@ def count(value, name: str, low: int, high: int | None = None) -> int:
 def real(value, name: str, low: float = -math.inf, high: float = math.inf) -> float:
     """A finite real number (not a bool) in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")  # noqa: TRY004  (every bad argument: ValueError)
+        raise ValueError(f"{name} must be a number, got {value!r}")
     value = float(value)
     if not (math.isfinite(value) and low <= value <= high):
         allowed = "" if (low, high) == (-math.inf, math.inf) else f" in [{low}, {high}]"
@@ -97,9 +101,16 @@ def symmetric(S, name: str) -> np.ndarray:
 def float32_buffer(a, name: str, ndim: int, shape: tuple[int, ...] | None = None, writable: bool = False) -> None:
     """``a`` is already a C-contiguous float32 numpy array of ``ndim`` dimensions (and of ``shape``, if given), to
     be read or written in place, so nothing is cast."""
-    ok = (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.ndim == ndim and a.flags.c_contiguous
-          and (shape is None or a.shape == shape) and (a.flags.writeable or not writable))
+    ok = (
+        isinstance(a, np.ndarray)
+        and a.dtype == np.float32
+        and a.ndim == ndim
+        and a.flags.c_contiguous
+        and (shape is None or a.shape == shape)
+        and (a.flags.writeable or not writable)
+    )
     if not ok:
         of_shape = "" if shape is None else f" of shape {shape}"
-        raise ValueError(f"{name} must be a {'writable ' if writable else ''}C-contiguous float32 {ndim}-d numpy "
-                         f"array{of_shape}")
+        raise ValueError(
+            f"{name} must be a {'writable ' if writable else ''}C-contiguous float32 {ndim}-d numpy array{of_shape}"
+        )

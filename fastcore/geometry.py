@@ -25,8 +25,16 @@ from fastcore.unionfind import find
 
 # ------------------------------------------------------------------------------------------------ polytopes
 
-POLYTOPE_NAMES = ("not represented", "dedicated", "digon", "triangle", "tetrahedron", "pentagon",
-                  "square antiprism", "other")
+POLYTOPE_NAMES = (
+    "not represented",
+    "dedicated",
+    "digon",
+    "triangle",
+    "tetrahedron",
+    "pentagon",
+    "square antiprism",
+    "other",
+)
 _NAMED = {(1, 1): 1, (2, 1): 2, (3, 2): 3, (4, 3): 4, (5, 2): 5, (8, 3): 6}  # (features, dims) -> code
 
 
@@ -452,8 +460,9 @@ def coulomb_energy(points) -> float:
     return float(_coulomb(x, np.empty_like(x)))
 
 
-def thomson(n: int, dim: int = 3, restarts: int = 16, seed: int = 0, max_iter: int = 20_000,
-            gtol: float = 1e-8) -> tuple[np.ndarray, float]:
+def thomson(
+    n: int, dim: int = 3, restarts: int = 16, seed: int = 0, max_iter: int = 20_000, gtol: float = 1e-8
+) -> tuple[np.ndarray, float]:
     """n unit vectors in ``dim`` dimensions with the lowest Coulomb energy Σ_{i<j} 1/‖x_i − x_j‖ found.
 
     Runs Riemannian L-BFGS (memory 8, Armijo backtracking) on the sphere from ``restarts`` random starts
@@ -540,8 +549,9 @@ def coherence(X) -> float:
     return float(_coherence(x / norms[:, None]))
 
 
-def min_coherence(n: int, dim: int, restarts: int = 16, seed: int = 0, max_iter: int = 2_000,
-                  gtol: float = 1e-12) -> tuple[np.ndarray, float]:
+def min_coherence(
+    n: int, dim: int, restarts: int = 16, seed: int = 0, max_iter: int = 2_000, gtol: float = 1e-12
+) -> tuple[np.ndarray, float]:
     """n unit vectors in ``dim`` dimensions whose largest |cos| (coherence) is as small as found.
 
     From each of ``restarts`` random starts: Riemannian gradient descent on the p-norm of the |cos| over pairs

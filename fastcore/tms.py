@@ -143,7 +143,8 @@ def _times_dact_rows(G, Z, A, n, act):  # G[:, :n] *= act'(Z) (A = act(Z))
             for s in range(n):
                 zs = z[s]
                 g[s] *= np.float32(0.5) * (np.float32(1.0) + math.erf(zs * np.float32(0.70710677))) + (
-                    zs * np.float32(0.3989423) * math.exp(np.float32(-0.5) * zs * zs))
+                    zs * np.float32(0.3989423) * math.exp(np.float32(-0.5) * zs * zs)
+                )
         elif act == 2:
             for s in range(n):
                 sig = np.float32(1.0) / (np.float32(1.0) + math.exp(-z[s]))
@@ -229,8 +230,7 @@ def _block_grads(Wi, bi, imp, X, n, model, act, scale, HP, HA, Z, A, G, GH, dW, 
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _grads_kernel(W, b, p, imp, xin, key, step, n_batch, model, act, law, n_corr, n_anti, n_chunks,
-                  losses, dW, db):
+def _grads_kernel(W, b, p, imp, xin, key, step, n_batch, model, act, law, n_corr, n_anti, n_chunks, losses, dW, db):
     # W (I, H, F) f32, b (I, F) f32, p (I, F) f32, imp (F,) f32, xin (I, B, F) f32 or (0, 0, 0) to draw
     # -> losses (I,) f32, dW (I, H, F) f32, db (I, F) f32
     n_inst, n_hid, n_feat = W.shape
@@ -260,8 +260,9 @@ def _grads_kernel(W, b, p, imp, xin, key, step, n_batch, model, act, law, n_corr
                     for s in range(n):
                         X[f, s] = xin[i, s0 + s, f]
             else:
-                _draw_block(key, _counter(step, n_inst, i, n_batch, s0, n_feat), n_feat, n, p[i], law, n_corr,
-                            n_anti, X)
+                _draw_block(
+                    key, _counter(step, n_inst, i, n_batch, s0, n_feat), n_feat, n, p[i], law, n_corr, n_anti, X
+                )
             loss += _block_grads(W[i], b[i], imp, X, n, model, act, scale, HP, HA, Z, A, G, GH, acc_dW, acc_db)
         part_loss[i, c] = loss
         part_dW[i, c] = acc_dW
@@ -292,8 +293,7 @@ def _batch_kernel(p, key, step, n_batch, law, n_corr, n_anti):  # p (I, F) f32 -
         X = np.empty((n_feat, _BLOCK), dtype=np.float32)
         for s0 in range(0, n_batch, _BLOCK):
             n = min(_BLOCK, n_batch - s0)
-            _draw_block(key, _counter(step, n_inst, i, n_batch, s0, n_feat), n_feat, n, p[i], law, n_corr,
-                        n_anti, X)
+            _draw_block(key, _counter(step, n_inst, i, n_batch, s0, n_feat), n_feat, n, p[i], law, n_corr, n_anti, X)
             for s in range(n):
                 for f in range(n_feat):
                     out[i, s0 + s, f] = X[f, s]
@@ -324,8 +324,15 @@ def n_chunks(n_instances: int, n_batch: int) -> int:
     return max(1, min(want, n_batch // _CHUNK_MIN))
 
 
-def tms_batch(p, key: int, step: int, n_batch: int, value_law: str = "uniform01", correlated_pairs: int = 0,
-              anticorrelated_pairs: int = 0) -> np.ndarray:
+def tms_batch(
+    p,
+    key: int,
+    step: int,
+    n_batch: int,
+    value_law: str = "uniform01",
+    correlated_pairs: int = 0,
+    anticorrelated_pairs: int = 0,
+) -> np.ndarray:
     """The batch (I, B, F) float32 that step ``step`` draws from feature probabilities p (I, F) and ``key``."""
     p = checks.array(p, "p", _IF, all_finite=False)
     c, a = _check_pairs(p.shape[1], correlated_pairs, anticorrelated_pairs)
@@ -343,9 +350,22 @@ class TMSGrads:
     parameters); ``dW``, ``db`` (float32, W's and b's shapes) and ``losses`` (I,) are overwritten by every call.
     """
 
-    def __init__(self, W, b, p, importance, key: int, n_batch: int, model: str = "relu_output",
-                 activation: str = "relu", value_law: str = "uniform01", correlated_pairs: int = 0,
-                 anticorrelated_pairs: int = 0, dW=None, db=None) -> None:
+    def __init__(
+        self,
+        W,
+        b,
+        p,
+        importance,
+        key: int,
+        n_batch: int,
+        model: str = "relu_output",
+        activation: str = "relu",
+        value_law: str = "uniform01",
+        correlated_pairs: int = 0,
+        anticorrelated_pairs: int = 0,
+        dW=None,
+        db=None,
+    ) -> None:
         for name, arr, ndim in (("W", W, 3), ("b", b, 2), ("p", p, 2), ("importance", importance, 1)):
             checks.float32_buffer(arr, name, ndim)
         n_inst, _, n_feat = W.shape
@@ -374,21 +394,49 @@ class TMSGrads:
             x = checks.array(x, "x", ("instances", "batch", "features"), all_finite=False)
             if x.shape != (self.W.shape[0], self.n_batch, self.W.shape[2]):
                 raise ValueError(f"x must have shape {(self.W.shape[0], self.n_batch, self.W.shape[2])}, got {x.shape}")
-        _grads_kernel(self.W, self.b, self.p, self.importance, x, self.key, np.uint64(step), self.n_batch,
-                      self.model, self.activation, self.value_law, *self.pairs, self.n_chunks,
-                      self.losses, self.dW, self.db)
+        _grads_kernel(
+            self.W,
+            self.b,
+            self.p,
+            self.importance,
+            x,
+            self.key,
+            np.uint64(step),
+            self.n_batch,
+            self.model,
+            self.activation,
+            self.value_law,
+            *self.pairs,
+            self.n_chunks,
+            self.losses,
+            self.dW,
+            self.db,
+        )
         return self.losses
 
 
-def tms_grads(W, b, p, importance, key: int, step: int, n_batch: int, model: str = "relu_output",
-              activation: str = "relu", value_law: str = "uniform01", correlated_pairs: int = 0,
-              anticorrelated_pairs: int = 0, x=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tms_grads(
+    W,
+    b,
+    p,
+    importance,
+    key: int,
+    step: int,
+    n_batch: int,
+    model: str = "relu_output",
+    activation: str = "relu",
+    value_law: str = "uniform01",
+    correlated_pairs: int = 0,
+    anticorrelated_pairs: int = 0,
+    x=None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(losses (I,), dW (I, H, F), db (I, F)) of one step at (W, b): from the batch ``x`` if given, else drawn."""
     W = checks.array(W, "W", ("instances", "hidden", "features"), all_finite=False)
     b = checks.array(b, "b", _IF, all_finite=False)
     p = checks.array(p, "p", _IF, all_finite=False)
     importance = checks.array(importance, "importance", ("features",), all_finite=False)
-    grads = TMSGrads(W, b, p, importance, key, n_batch, model, activation, value_law, correlated_pairs,
-                     anticorrelated_pairs)
+    grads = TMSGrads(
+        W, b, p, importance, key, n_batch, model, activation, value_law, correlated_pairs, anticorrelated_pairs
+    )
     losses = grads(checks.count(step, "step", 0, 2**40), x)
     return losses.copy(), grads.dW, grads.db

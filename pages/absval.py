@@ -56,30 +56,38 @@ def _summary(snap, labels, loss, n_samples) -> pd.DataFrame:
     linear, _ = _baseline(snap.config, n_samples)
     W1 = snap["W1"]
     counts = neuron_counts(W1)
-    return pd.DataFrame({
-        "instance": labels,
-        "activation": cfg.activation,
-        "dropout": cfg.dropout,
-        "held-out loss": loss,
-        "best linear loss": linear,
-        "loss / linear": loss / np.maximum(linear, 1e-12),
-        "features represented": n_represented(W1),
-        "mean superposition": superposition_score(W1).mean(axis=1),
-        "mean dimensionality": feature_dimensionality(W1).mean(axis=1),
-        "monosemantic neurons": counts["monosemantic"],
-        "polysemantic neurons": counts["polysemantic"],
-        "dead neurons": counts["dead"],
-    })
+    return pd.DataFrame(
+        {
+            "instance": labels,
+            "activation": cfg.activation,
+            "dropout": cfg.dropout,
+            "held-out loss": loss,
+            "best linear loss": linear,
+            "loss / linear": loss / np.maximum(linear, 1e-12),
+            "features represented": n_represented(W1),
+            "mean superposition": superposition_score(W1).mean(axis=1),
+            "mean dimensionality": feature_dimensionality(W1).mean(axis=1),
+            "monosemantic neurons": counts["monosemantic"],
+            "polysemantic neurons": counts["polysemantic"],
+            "dead neurons": counts["dead"],
+        }
+    )
 
 
 def _roles_table(W1: np.ndarray, i: int) -> pd.DataFrame:
     rows: dict[int, dict[str, list[str]]] = {}
     for r in neuron_roles(W1)[i]:
         rows.setdefault(r["feature"], {"+": [], "−": []})[r["sign"]].append(f"n{r['neuron']}")
-    return pd.DataFrame([
-        {"feature": f, "positive half (w > 0)": ", ".join(v["+"]) or "—", "negative half (w < 0)": ", ".join(v["−"]) or "—"}
-        for f, v in sorted(rows.items())
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "feature": f,
+                "positive half (w > 0)": ", ".join(v["+"]) or "—",
+                "negative half (w < 0)": ", ".join(v["−"]) or "—",
+            }
+            for f, v in sorted(rows.items())
+        ]
+    )
 
 
 def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str, playing: bool) -> None:
@@ -94,15 +102,25 @@ def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str, p
     outputs = output_loss_frame(per_output, linear, shown, labels)
     oc = output_loss_chart(outputs, columns=3)
     st.altair_chart(oc)
-    pick = st.selectbox("Which neurons compute which feature, in instance", list(shown),
-                        format_func=lambda i: labels[i], key=f"{key}_roles_instance")
+    pick = st.selectbox(
+        "Which neurons compute which feature, in instance",
+        list(shown),
+        format_func=lambda i: labels[i],
+        key=f"{key}_roles_instance",
+    )
     roles = _roles_table(W1, int(pick))
     st.dataframe(roles, hide_index=True, width="stretch")
-    st.caption("A neuron serves a feature when at least half of its squared input weight is on it; ReLU computes "
-               "|x| = ReLU(x) + ReLU(−x), one neuron per half.")
+    st.caption(
+        "A neuron serves a feature when at least half of its squared input weight is on it; ReLU computes "
+        "|x| = ReLU(x) + ReLU(−x), one neuron per half."
+    )
     if not playing:
-        export_panel(snap, key, [("Neurons", f"{key}_neurons", nc, neurons),
-                                 ("Loss per output", f"{key}_outputs", oc, outputs)], f"Export {title or ''}".strip())
+        export_panel(
+            snap,
+            key,
+            [("Neurons", f"{key}_neurons", nc, neurons), ("Loss per output", f"{key}_outputs", oc, outputs)],
+            f"Export {title or ''}".strip(),
+        )
 
 
 def draw(snap, info) -> None:
@@ -123,8 +141,9 @@ def draw(snap, info) -> None:
     lc = loss_chart(losses, cfg.steps)
     st.altair_chart(lc, width="stretch")
     evaluations = [evaluate(s, n_samples) for s in snaps]  # (loss, per-output loss) of each variant, once a tick
-    summary = pd.concat([_summary(s, labels, ev[0], n_samples).assign(variant=n or "—")
-                         for s, ev, n in zip(snaps, evaluations, names)])
+    summary = pd.concat(
+        [_summary(s, labels, ev[0], n_samples).assign(variant=n or "—") for s, ev, n in zip(snaps, evaluations, names)]
+    )
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]]
     st.dataframe(summary, hide_index=True, width="stretch")
     if not info["playing"]:
@@ -133,8 +152,16 @@ def draw(snap, info) -> None:
         for column, s, ev, n in zip(st.columns(2), snaps, evaluations, names):
             with column:
                 c = AbsConfig.from_dict(s.config)
-                _variant(s, labels, shown, ev[1], n_samples, f"abs_{n.lower()}", f"Variant {n}: {c.activation}"
-                         + (f", dropout {c.dropout:g}" if c.dropout else ""), info["playing"])
+                _variant(
+                    s,
+                    labels,
+                    shown,
+                    ev[1],
+                    n_samples,
+                    f"abs_{n.lower()}",
+                    f"Variant {n}: {c.activation}" + (f", dropout {c.dropout:g}" if c.dropout else ""),
+                    info["playing"],
+                )
     else:
         _variant(snap, labels, shown, evaluations[0][1], n_samples, "abs", "", info["playing"])
 

@@ -18,8 +18,8 @@ from charts.clustering import (
 )
 from toys.circuits.pipeline import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
 from toys.core.device import resolve_device
-from ui.clustering_controls import clustering_configs, clustering_controls
 from ui.cache import session_memo, snapshot_tag
+from ui.clustering_controls import clustering_configs, clustering_controls
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -37,6 +37,7 @@ st.markdown(
 values = clustering_controls()
 device = resolve_device("auto").type
 cfg, cluster_cfg = clustering_configs(values, device)
+
 
 def draw(snap, info) -> None:
     stage = snap.extras["stage"]
@@ -56,8 +57,10 @@ def draw(snap, info) -> None:
     def compute():
         with st.status("Collecting activations, counting co-activations, clustering…", expanded=False) as status:
             result = analyse(model, transcoder, cluster_cfg, device=device)
-            status.update(label="Analysis done: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()),
-                          state="complete")
+            status.update(
+                label="Analysis done: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()),
+                state="complete",
+            )
         return result
 
     a = session_memo("clu_analysis", snapshot_tag(snap, cluster_cfg), compute)
@@ -66,8 +69,11 @@ def draw(snap, info) -> None:
     c[0].metric("ARI", f"{chosen['ari']:.3f}")
     c[1].metric("AMI", f"{chosen['ami']:.3f}")
     c[2].metric("purity", f"{chosen['purity']:.3f}")
-    c[3].metric("clusters found / true", f"{chosen['found']} / {chosen['true']}",
-                help=f"{chosen['found_2plus']} of them with two or more latents")
+    c[3].metric(
+        "clusters found / true",
+        f"{chosen['found']} / {chosen['true']}",
+        help=f"{chosen['found_2plus']} of them with two or more latents",
+    )
     c[4].metric("live latents", f"{int(a.live.sum())} / {len(a.live)}")
     c[5].metric("normalised MSE · L0", f"{a.nmse:.3f} · {a.l0:.1f}")
 
@@ -89,12 +95,16 @@ def draw(snap, info) -> None:
     hl = health_chart(hl_df)
     right.altair_chart(hl, width="stretch")
 
-    exports = [("Training loss", "clu_loss", lc, losses),
-               ("Co-activation by cluster", "clu_coactivation", heat, heat_df),
-               ("Clusters vs circuits", "clu_contingency", cont, cont_df), ("Scores", "clu_scores", sc, sc_df),
-               ("Latent health", "clu_health", hl, hl_df)]
+    exports = [
+        ("Training loss", "clu_loss", lc, losses),
+        ("Co-activation by cluster", "clu_coactivation", heat, heat_df),
+        ("Clusters vs circuits", "clu_contingency", cont, cont_df),
+        ("Scores", "clu_scores", sc, sc_df),
+        ("Latent health", "clu_health", hl, hl_df),
+    ]
     if tframe is not None and len(tframe):
         exports.append(("Transcoder", "clu_transcoder", tchart, tframe))
     export_panel(snap, "clu", exports)
+
 
 live_training("clu", cfg, PipelineTrainer, draw, step_size=500)

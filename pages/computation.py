@@ -43,6 +43,7 @@ from toys.compute.uand import (
     neuron_density,
     trained_gates,
 )
+from ui.cache import session_memo, snapshot_tag
 from ui.cc_controls import (
     CC_STEPS,
     ON_GPU,
@@ -56,7 +57,6 @@ from ui.cc_controls import (
     uand_controls,
 )
 from ui.controls import check_query_params, valid_config
-from ui.cache import session_memo, snapshot_tag
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
@@ -122,18 +122,27 @@ def draw_cc(snap, info) -> None:
     left.altair_chart(lpc, width="stretch")
     held = per.mean(axis=1)
     limit = sparse_limit_loss(snap).mean(axis=1)
-    right.dataframe({
-        "instance": labels,
-        "L/p": [float(f"{v:.4g}") for v in held],
-        "vs naive": [f"{(v / naive - 1) * 100:+.1f}%" if naive > 0 else "—" for v in held],
-        "p → 0": [float(f"{v:.4g}") for v in limit],
-    }, hide_index=True)
+    right.dataframe(
+        {
+            "instance": labels,
+            "L/p": [float(f"{v:.4g}") for v in held],
+            "vs naive": [f"{(v / naive - 1) * 100:+.1f}%" if naive > 0 else "—" for v in held],
+            "p → 0": [float(f"{v:.4g}") for v in limit],
+        },
+        hide_index=True,
+    )
     n_eval = _eval_rows(cfg, info["playing"])
-    right.caption(f"Naive baseline: {cfg.d_mlp} of {cfg.n_features} ReLUs computed exactly, the rest passed "
-                  f"through: L/p = {naive:.4f}. **L/p**: held out, {n_eval:,} samples at p = {cfg.p:.3g}"
-                  + (" (fewer than the config's eval_samples: this model is large)"
-                     if not info["playing"] and n_eval < cfg.eval_samples else "") + "; "
-                  "**p → 0**: exact L/p in the sparse limit (one feature present at a time).")
+    right.caption(
+        f"Naive baseline: {cfg.d_mlp} of {cfg.n_features} ReLUs computed exactly, the rest passed "
+        f"through: L/p = {naive:.4f}. **L/p**: held out, {n_eval:,} samples at p = {cfg.p:.3g}"
+        + (
+            " (fewer than the config's eval_samples: this model is large)"
+            if not info["playing"] and n_eval < cfg.eval_samples
+            else ""
+        )
+        + "; "
+        "**p → 0**: exact L/p in the sparse limit (one feature present at a time)."
+    )
     pf_df = per_feature_frame(per, labels, naive_profile(cfg.n_features, cfg.d_mlp, cfg.value_law))
     pfc = per_feature_chart(pf_df)
     st.altair_chart(pfc, width="stretch")
@@ -145,22 +154,33 @@ def draw_cc(snap, info) -> None:
         ep_df = eval_p_frame(ps, lp_at, labels)
         epc = eval_p_chart(ep_df, naive, cfg.p)
         st.altair_chart(epc, width="stretch")
-        st.caption("The trained weights evaluated with features present at other probabilities "
-                   f"(up to {EVAL_PRESENT:,} present features per point): interference grows with p, the naive solution "
-                   "has none.")
+        st.caption(
+            "The trained weights evaluated with features present at other probabilities "
+            f"(up to {EVAL_PRESENT:,} present features per point): interference grows with p, the naive solution "
+            "has none."
+        )
     order = np.argsort(per[0])
     w_df = weights_frame(snap["A"][0], snap["B"][0], order)
     heat = weights_heatmap(w_df)
-    shown = (f"; {w_df['feature'].nunique()} of {cfg.n_features} features and {w_df['neuron'].nunique()} of "
-             f"{cfg.d_mlp} neurons (the strongest) shown" if len(w_df) < 2 * cfg.n_features * cfg.d_mlp else "")
-    st.caption(f"Weights of {labels[0]}, folded through the embedding; features sorted by their held-out loss"
-               f"{shown}.")
+    shown = (
+        f"; {w_df['feature'].nunique()} of {cfg.n_features} features and {w_df['neuron'].nunique()} of "
+        f"{cfg.d_mlp} neurons (the strongest) shown"
+        if len(w_df) < 2 * cfg.n_features * cfg.d_mlp
+        else ""
+    )
+    st.caption(f"Weights of {labels[0]}, folded through the embedding; features sorted by their held-out loss{shown}.")
     st.altair_chart(heat)
     if not info["playing"]:
-        export_panel(snap, "cc", [("Loss per active feature", "cc_loss", lpc, lp_df),
-                                  ("Per-feature loss", "cc_per_feature", pfc, pf_df),
-                                  ("L/p against the evaluation p", "cc_eval_p", epc, ep_df),
-                                  ("Neuron × feature weights", "cc_weights", heat, w_df)])
+        export_panel(
+            snap,
+            "cc",
+            [
+                ("Loss per active feature", "cc_loss", lpc, lp_df),
+                ("Per-feature loss", "cc_per_feature", pfc, pf_df),
+                ("L/p against the evaluation p", "cc_eval_p", epc, ep_df),
+                ("Neuron × feature weights", "cc_weights", heat, w_df),
+            ],
+        )
 
 
 def draw_sweep(snap, info) -> None:
@@ -175,8 +195,9 @@ def draw_sweep(snap, info) -> None:
     left.altair_chart(sc, width="stretch")
     right.altair_chart(lpc, width="stretch")
     if not info["playing"]:
-        export_panel(snap, "cc_sweep", [("L/p against σ", "cc_sigma", sc, s_df),
-                                        ("Loss curves", "cc_sweep_loss", lpc, lp_df)])
+        export_panel(
+            snap, "cc_sweep", [("L/p against σ", "cc_sigma", sc, s_df), ("Loss curves", "cc_sweep_loss", lpc, lp_df)]
+        )
 
 
 @st.cache_data(max_entries=16, show_spinner="Evaluating the hand-made circuits…")
@@ -197,31 +218,51 @@ def draw_uand(snap, info) -> None:
     gc = gates_chart(g_df)
     left, right = st.columns([3, 2])
     left.altair_chart(gc, width="stretch")
-    right.dataframe({
-        "d": [r["d"] for r in trained],
-        "trained": [r["gates"] for r in trained],
-        "hand-made": [made_at[r["d"]]["gates"] for r in trained],
-        "hand-made q": [made_at[r["d"]]["q"] for r in trained],
-        "train loss": [float(v) for v in snap.final_loss],
-    }, hide_index=True)
-    right.caption(f"{cfg.n_gates} gates in all; the best linear readout of the inputs computes {linear['gates']}. "
-                  "Above the dashed gates = d line a circuit computes more ANDs than it has neurons.")
+    right.dataframe(
+        {
+            "d": [r["d"] for r in trained],
+            "trained": [r["gates"] for r in trained],
+            "hand-made": [made_at[r["d"]]["gates"] for r in trained],
+            "hand-made q": [made_at[r["d"]]["q"] for r in trained],
+            "train loss": [float(v) for v in snap.final_loss],
+        },
+        hide_index=True,
+    )
+    right.caption(
+        f"{cfg.n_gates} gates in all; the best linear readout of the inputs computes {linear['gates']}. "
+        "Above the dashed gates = d line a circuit computes more ANDs than it has neurons."
+    )
     widest = trained[-1]
     d = widest["d"]
-    e_df = error_frame({f"trained (d={d})": widest["error_rates"], f"hand-made (d={d})": made_at[d]["error_rates"],
-                        "linear readout": linear["error_rates"]})
+    e_df = error_frame(
+        {
+            f"trained (d={d})": widest["error_rates"],
+            f"hand-made (d={d})": made_at[d]["error_rates"],
+            "linear readout": linear["error_rates"],
+        }
+    )
     eh = error_histogram(e_df, cfg.max_error_rate)
     i = len(trained) - 1
-    n_df = density_frame({f"trained (d={d})": neuron_density(snap["W1"][i, :, :d]),
-                          f"hand-made (d={d})": made_at[d]["subsets"].mean(axis=1)})
+    n_df = density_frame(
+        {
+            f"trained (d={d})": neuron_density(snap["W1"][i, :, :d]),
+            f"hand-made (d={d})": made_at[d]["subsets"].mean(axis=1),
+        }
+    )
     nh = density_histogram(n_df)
     c1, c2 = st.columns(2)
     c1.altair_chart(eh, width="stretch")
     c2.altair_chart(nh, width="stretch")
     if not info["playing"]:
-        export_panel(snap, "uand", [("Gates against d", "uand_gates", gc, g_df),
-                                    ("Per-gate error", "uand_errors", eh, e_df),
-                                    ("Neuron density", "uand_density", nh, n_df)])
+        export_panel(
+            snap,
+            "uand",
+            [
+                ("Gates against d", "uand_gates", gc, g_df),
+                ("Per-gate error", "uand_errors", eh, e_df),
+                ("Neuron density", "uand_density", nh, n_df),
+            ],
+        )
 
 
 cc_tab, uand_tab = st.tabs(["Compressed computation", "Universal AND"])

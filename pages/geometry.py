@@ -59,21 +59,31 @@ def draw(snap, info) -> None:
     st.altair_chart(scatter, width="stretch")
 
     if inst != values["geo_instance"]:
-        st.info(f"Instance {values['geo_instance']} does not exist in this {cfg.n_instances}-instance sweep; "
-                f"showing the last one, {inst}.")
+        st.info(
+            f"Instance {values['geo_instance']} does not exist in this {cfg.n_instances}-instance sweep; "
+            f"showing the last one, {inst}."
+        )
     one = instance_frame(features, inst)
     groups = group_frame(one)
-    st.subheader(f"Instance {inst}: 1 − S = {p[inst]:.3g} · {int((one['group'] >= 0).sum())} of {cfg.n_features} "
-                 f"features represented in {len(groups)} polytopes")
+    st.subheader(
+        f"Instance {inst}: 1 − S = {p[inst]:.3g} · {int((one['group'] >= 0).sum())} of {cfg.n_features} "
+        f"features represented in {len(groups)} polytopes"
+    )
     bars = instance_chart(one, f"D_i of instance {inst}'s features, grouped by polytope")
     st.altair_chart(bars, width="stretch")
     st.dataframe(groups, hide_index=True)
 
     if not info["playing"]:
-        export_panel(snap, "geo", [("Dimensions per feature", "geo_dims_per_feature", dpf, sweep),
-                                   ("Feature dimensionalities", "geo_feature_dims", scatter, features),
-                                   (f"Instance {inst}", f"geo_instance{inst}", bars, one),
-                                   ("Polytopes of this instance", f"geo_instance{inst}_polytopes", None, groups)])
+        export_panel(
+            snap,
+            "geo",
+            [
+                ("Dimensions per feature", "geo_dims_per_feature", dpf, sweep),
+                ("Feature dimensionalities", "geo_feature_dims", scatter, features),
+                (f"Instance {inst}", f"geo_instance{inst}", bars, one),
+                ("Polytopes of this instance", f"geo_instance{inst}_polytopes", None, groups),
+            ],
+        )
 
 
 live_training("geo", cfg, TMSTrainer, draw)
@@ -111,5 +121,11 @@ else:
     st.caption(f"d = {d}: no drawing above 3 dimensions; the coordinates are below.")
     pts = ideal_frame(points)
     st.dataframe(pts, hide_index=True)
-    st.download_button("Thomson points (CSV)", pts.to_csv(index=False), f"thomson_{n}_in_{d}.csv", "text/csv",
-                       on_click="ignore", key="geo_ideal_csv")
+    st.download_button(
+        "Thomson points (CSV)",
+        pts.to_csv(index=False),
+        f"thomson_{n}_in_{d}.csv",
+        "text/csv",
+        on_click="ignore",
+        key="geo_ideal_csv",
+    )

@@ -62,18 +62,23 @@ def draw(snap, info) -> None:
             overall, away, n_far = exact_agreement(cells, MARGIN)
             st.metric("Agreement with the exact phases", f"{overall:.0%}")
             if away is not None:
-                st.metric(f"… in cells ≥ {MARGIN} decades from a boundary", f"{away:.0%}",
-                          help=f"{n_far} of {len(cells)} cells. Near a boundary the trained model has more "
-                               "freedom than the three candidates (shorter vectors, biases) and the learned "
-                               "boundary shifts slightly.")
+                st.metric(
+                    f"… in cells ≥ {MARGIN} decades from a boundary",
+                    f"{away:.0%}",
+                    help=f"{n_far} of {len(cells)} cells. Near a boundary the trained model has more "
+                    "freedom than the three candidates (shorter vectors, biases) and the learned "
+                    "boundary shifts slightly.",
+                )
         else:
             st.caption("No closed form here: the phases are the trained models' own.")
 
     row = min(values["phase_row"], cfg.n_importance - 1)
     col = min(values["phase_col"], cfg.n_density - 1)
     if (row, col) != (values["phase_row"], values["phase_col"]):
-        st.info(f"The inspected cell is outside this {cfg.n_importance} × {cfg.n_density} grid; showing row {row}, "
-                f"column {col}.")
+        st.info(
+            f"The inspected cell is outside this {cfg.n_importance} × {cfg.n_density} grid; showing row {row}, "
+            f"column {col}."
+        )
     st.subheader(f"Cell r = {grid.r[row]:.3g}, p = {grid.p[col]:.3g}: all {cfg.seeds} seeds")
     idx = cell_instances(cfg, row, col)
     W, b = snap["W"][idx], snap["b"][idx]
@@ -94,8 +99,10 @@ def draw(snap, info) -> None:
         items = [("Phase diagram", "phase_diagram", chart, cells)]
         if bounds is not None:
             items.append(("Exact boundaries", "phase_boundaries", None, bounds))
-        items += [("Loss of the inspected cell's seeds", "phase_cell_loss", lc, losses),
-                  ("Seeds of the inspected cell", "phase_cell_seeds", None, seeds)]
+        items += [
+            ("Loss of the inspected cell's seeds", "phase_cell_loss", lc, losses),
+            ("Seeds of the inspected cell", "phase_cell_seeds", None, seeds),
+        ]
         if arrows is not None:
             items.append(("Feature directions of the inspected cell", "phase_cell_directions", arrows, arrows_df))
         export_panel(snap, "phase", items)

@@ -78,8 +78,10 @@ def _summary(snap, shown, labels, metrics) -> pd.DataFrame:
     }
     if cfg.model == "relu_hidden" or cfg.dropout:
         counts = neuron_counts(W)
-        table |= {"monosemantic neurons": counts["monosemantic"][shown],
-                  "polysemantic neurons": counts["polysemantic"][shown]}
+        table |= {
+            "monosemantic neurons": counts["monosemantic"][shown],
+            "polysemantic neurons": counts["polysemantic"][shown],
+        }
     if "restart" in snap.extras:
         table["seed kept"] = [f"{snap.extras['restart'][i] + 1} of {cfg.restarts}" for i in shown]
     return pd.DataFrame(table)
@@ -98,8 +100,10 @@ def _variant(snap, shown, labels, metrics, key: str, playing: bool, columns: int
         neurons = neuron_frame(W, shown, labels, importance(cfg), neuron_monosemanticity(W))
         nc = neuron_chart(neurons, columns=columns)
         st.altair_chart(nc)
-        st.caption("A hidden ReLU (or dropout) can make the neuron basis privileged: a neuron is monosemantic when "
-                   "≥ 90% of its squared weight is on one feature. Sparser instances pack several features per neuron.")
+        st.caption(
+            "A hidden ReLU (or dropout) can make the neuron basis privileged: a neuron is monosemantic when "
+            "≥ 90% of its squared weight is on one feature. Sparser instances pack several features per neuron."
+        )
         exports.append(("Neurons", f"{key}_neurons", nc, neurons))
     if cfg.n_hidden == 2:
         arrows_df = directions_frame(W, shown, labels, sup)
@@ -124,8 +128,10 @@ def draw(snap, info) -> None:
     if len(shown) < cfg.n_instances:
         st.caption(f"Showing {len(shown)} of {cfg.n_instances} instances, spread evenly over the sweep.")
     if cfg.restarts > 1:
-        st.caption(f"Every instance trains {cfg.restarts} seeds at once; each chart shows the seed with the lowest "
-                   "recent loss.")
+        st.caption(
+            f"Every instance trains {cfg.restarts} seeds at once; each chart shows the seed with the lowest "
+            "recent loss."
+        )
 
     names = ["A", "B"] if pair else [""]
     cols = np.concatenate([np.asarray(shown) + k * cfg.n_instances for k in range(len(names))])
@@ -134,8 +140,9 @@ def draw(snap, info) -> None:
     lc = loss_chart(losses, cfg.steps)
     left.altair_chart(lc, width="stretch")
     metrics = [_metrics(s) for s in snaps]
-    summary = pd.concat([_summary(s, shown, labels, m).assign(variant=n or "—")
-                         for s, m, n in zip(snaps, metrics, names)])
+    summary = pd.concat(
+        [_summary(s, shown, labels, m).assign(variant=n or "—") for s, m, n in zip(snaps, metrics, names)]
+    )
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]] if pair else summary
     right.dataframe(summary, hide_index=True, height=260)
     if not info["playing"]:

@@ -75,8 +75,14 @@ def thomson_lbfgs(starts: np.ndarray) -> tuple[np.ndarray, float]:
     _, n, dim = starts.shape
     best_x, best_e = None, np.inf
     for start in starts:
-        res = minimize(_energy_and_grad_normalised, start.ravel(), args=(n, dim), jac=True, method="L-BFGS-B",
-                       options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10})
+        res = minimize(
+            _energy_and_grad_normalised,
+            start.ravel(),
+            args=(n, dim),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10},
+        )
         y = res.x.reshape(n, dim)
         x = y / np.linalg.norm(y, axis=1, keepdims=True)
         e = coulomb_energy(x)
@@ -88,8 +94,9 @@ def thomson_lbfgs(starts: np.ndarray) -> tuple[np.ndarray, float]:
 def coherence(X: np.ndarray) -> float:
     """Largest |cos| over every pair of distinct rows."""
     X = np.asarray(X, float)
-    return max((abs(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b)) for a, b in itertools.combinations(X, 2)),
-               default=0.0)
+    return max(
+        (abs(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b)) for a, b in itertools.combinations(X, 2)), default=0.0
+    )
 
 
 def min_coherence_slsqp(starts: np.ndarray) -> tuple[np.ndarray, float]:
@@ -112,9 +119,13 @@ def min_coherence_slsqp(starts: np.ndarray) -> tuple[np.ndarray, float]:
     best_x, best_c = None, np.inf
     for start in starts:
         z0 = np.concatenate([start.ravel(), [coherence(start)]])
-        res = minimize(lambda z: z[-1], z0, method="SLSQP", constraints=[{"type": "ineq", "fun": ineq},
-                                                                        {"type": "eq", "fun": eq}],
-                       options={"maxiter": 1000, "ftol": 1e-12})
+        res = minimize(
+            lambda z: z[-1],
+            z0,
+            method="SLSQP",
+            constraints=[{"type": "ineq", "fun": ineq}, {"type": "eq", "fun": eq}],
+            options={"maxiter": 1000, "ftol": 1e-12},
+        )
         x, _ = unpack(res.x)
         x = x / np.linalg.norm(x, axis=1, keepdims=True)
         c = coherence(x)

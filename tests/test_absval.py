@@ -18,8 +18,18 @@ def _train(**kw):
 
 # --- config -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("field,value", [("n_features", 0), ("dropout", 0.95), ("target", "xor"), ("activation", "exp"),
-                                         ("p_max", 0.0), ("importance_decay", 1.5)])
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("n_features", 0),
+        ("dropout", 0.95),
+        ("target", "xor"),
+        ("activation", "exp"),
+        ("p_max", 0.0),
+        ("importance_decay", 1.5),
+    ],
+)
 def test_config_rejects_out_of_range(field, value):
     with pytest.raises(ValueError, match=field):
         AbsConfig(**{field: value})
@@ -38,6 +48,7 @@ def test_config_round_trips_through_a_flat_dict():
 
 
 # --- data ---------------------------------------------------------------------------------------------------
+
 
 def _batch(target_kind, n_features=4, p=0.5, n=50_000):
     cfg = AbsConfig(target=target_kind, n_features=n_features, n_instances=1, p_max=p, p_min=p)
@@ -70,6 +81,7 @@ def test_pair_targets():
 
 # --- baselines against closed forms ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("p", [1.0, 0.3, 0.05])
 def test_best_linear_readout_of_abs_is_the_mean(p):
     """|x| is even and x symmetric, so no linear map helps: the best affine readout predicts E|x| = p/2 and its
@@ -97,6 +109,7 @@ def test_best_linear_readout_of_and_matches_least_squares_in_closed_form():
 
 
 # --- published and documented behaviour -------------------------------------------------------------------------
+
 
 def test_easy_abs_case_reaches_near_zero_loss_with_two_neurons_per_feature():
     """3 features, 6 ReLU neurons: |x| = ReLU(x) + ReLU(−x) needs exactly two neurons per feature. As in the paper,
@@ -132,8 +145,9 @@ def test_relu_computes_abs_far_better_than_gelu():
     for seed in (0, 1):
         best = {}
         for act in ("relu", "gelu"):
-            snap = _train(n_features=3, n_hidden=6, n_instances=6, p_max=0.3, p_min=0.3, steps=2000, seed=seed,
-                          activation=act)
+            snap = _train(
+                n_features=3, n_hidden=6, n_instances=6, p_max=0.3, p_min=0.3, steps=2000, seed=seed, activation=act
+            )
             best[act] = float(evaluate(snap)[0].min())
         assert best["relu"] < 1e-4 and best["gelu"] > 10 * best["relu"], (seed, best)
 
@@ -148,6 +162,7 @@ def test_dropout_trains_and_is_off_at_evaluation():
 
 # --- neuron metrics on hand-built weights -----------------------------------------------------------------------
 
+
 def test_neuron_metrics_on_the_exact_abs_construction():
     W = np.zeros((1, 7, 3))
     for f in range(3):
@@ -159,11 +174,19 @@ def test_neuron_metrics_on_the_exact_abs_construction():
     assert (counts["monosemantic"][0], counts["polysemantic"][0], counts["dead"][0]) == (6, 1, 0)
     roles = neuron_roles(W)[0]
     assert [(r["feature"], r["neuron"], r["sign"]) for r in roles] == [
-        (0, 0, "+"), (0, 1, "−"), (1, 2, "+"), (1, 3, "−"), (1, 6, "+"), (2, 4, "+"), (2, 5, "−")]
+        (0, 0, "+"),
+        (0, 1, "−"),
+        (1, 2, "+"),
+        (1, 3, "−"),
+        (1, 6, "+"),
+        (2, 4, "+"),
+        (2, 5, "−"),
+    ]
     assert neuron_counts(np.zeros((1, 2, 3)))["dead"][0] == 2
 
 
 # --- side-by-side variants ----------------------------------------------------------------------------------------
+
 
 def test_pair_of_identical_configs_trains_identically_and_splits_back():
     cfg = AbsConfig(n_features=3, n_hidden=4, n_instances=2, steps=120, device="cpu", log_every=40)
@@ -195,8 +218,27 @@ def test_cli_prints_final_and_linear_baseline_loss(capsys, tmp_path):
     from toys.core.snapshot import Snapshot
 
     out = tmp_path / "abs.npz"
-    assert main(["train", "abs", "--target", "square", "--n-features", "4", "--n-hidden", "8", "--steps", "200",
-                 "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "abs",
+                "--target",
+                "square",
+                "--n-features",
+                "4",
+                "--n-hidden",
+                "8",
+                "--steps",
+                "200",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip())
     assert summary["toy"] == "abs" and summary["step"] == 200
     snap = Snapshot.load(str(out))

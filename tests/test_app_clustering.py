@@ -9,8 +9,16 @@ from tests.apptest import run_page
 
 TIMEOUT = 240
 # a small pipeline: 300 + 300 steps, so Step +500 twice runs both stages to the end
-SMALL = {"clu_n_circuits": "4", "clu_circuit_size": "3", "clu_d_model": "12", "clu_n_neurons": "24",
-         "clu_steps": "300", "clu_n_latents": "24", "clu_tc_steps": "300", "clu_log10_n_samples": "4"}
+SMALL = {
+    "clu_n_circuits": "4",
+    "clu_circuit_size": "3",
+    "clu_d_model": "12",
+    "clu_n_neurons": "24",
+    "clu_steps": "300",
+    "clu_n_latents": "24",
+    "clu_tc_steps": "300",
+    "clu_log10_n_samples": "4",
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -7,9 +7,22 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import run_page
 
 TIMEOUT = 180
-SMALL = {"cc_n_features": "20", "cc_d_embed": "100", "cc_d_mlp": "10", "cc_log10_p": "-1", "cc_batch_size": "256",
-         "cc_steps": "400", "cc_sweep_points": "2", "uand_n_inputs": "6", "uand_d_min": "4", "uand_d_max": "16",
-         "uand_n_instances": "2", "uand_batch_size": "128", "uand_steps": "300", "uand_eval_cases": "4"}
+SMALL = {
+    "cc_n_features": "20",
+    "cc_d_embed": "100",
+    "cc_d_mlp": "10",
+    "cc_log10_p": "-1",
+    "cc_batch_size": "256",
+    "cc_steps": "400",
+    "cc_sweep_points": "2",
+    "uand_n_inputs": "6",
+    "uand_d_min": "4",
+    "uand_d_max": "16",
+    "uand_n_instances": "2",
+    "uand_batch_size": "128",
+    "uand_steps": "300",
+    "uand_eval_cases": "4",
+}
 
 
 def _page(query: dict | None = None) -> AppTest:
@@ -60,8 +73,14 @@ def test_preset_loads_published_settings():
     at.selectbox(key="cc_preset").select("Published: clean labels only").run()
     assert not at.exception and not at.error
     cfg = at.session_state["cc"]["trainer"].cfg
-    assert (cfg.n_features, cfg.d_embed, cfg.d_mlp, cfg.mixing, cfg.steps, cfg.lr) == (100, 1000, 50, "clean", 10_000,
-                                                                                        3e-3)
+    assert (cfg.n_features, cfg.d_embed, cfg.d_mlp, cfg.mixing, cfg.steps, cfg.lr) == (
+        100,
+        1000,
+        50,
+        "clean",
+        10_000,
+        3e-3,
+    )
     assert abs(cfg.p - 0.01) < 1e-12
 
 

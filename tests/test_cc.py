@@ -30,8 +30,17 @@ from toys.compute.cc import (
 )
 from toys.core.snapshot import Snapshot
 
-TINY = dict(n_features=12, d_embed=40, d_mlp=5, p=0.1, batch_size=64, steps=40, log_every=10, eval_samples=2000,
-            device="cpu")
+TINY = {
+    "n_features": 12,
+    "d_embed": 40,
+    "d_mlp": 5,
+    "p": 0.1,
+    "batch_size": 64,
+    "steps": 40,
+    "log_every": 10,
+    "eval_samples": 2000,
+    "device": "cpu",
+}
 
 
 def tiny(**changes) -> CCConfig:
@@ -58,8 +67,10 @@ def test_relu_square_mean_matches_monte_carlo(law):
     assert torch.relu(v).square().mean().item() == pytest.approx(RELU_SQ_MEAN[law], rel=0.01)
 
 
-@pytest.mark.parametrize("n,d_mlp,law,p", [(100, 50, "uniform_pm1", 0.01), (30, 10, "uniform01", 0.05),
-                                           (20, 15, "one", 0.1), (16, 3, "uniform_pm1", 0.2)])
+@pytest.mark.parametrize(
+    "n,d_mlp,law,p",
+    [(100, 50, "uniform_pm1", 0.01), (30, 10, "uniform01", 0.05), (20, 15, "one", 0.1), (16, 3, "uniform_pm1", 0.2)],
+)
 def test_naive_baseline_formula_matches_monte_carlo(n, d_mlp, law, p):
     """Build the naive network (neuron k reads and writes feature k, the rest pass through the residual) and
     measure its loss on sampled batches: L/p must match (1 − d_mlp/n) · E[ReLU(v)²]."""
@@ -149,10 +160,17 @@ def test_sampled_features_have_the_right_law():
     assert eval_features(cfg).shape == (cfg.eval_samples, cfg.n_features)
 
 
-@pytest.mark.parametrize("field,value,words", [
-    ("n_features", 1, "n_features=1"), ("p", 0.0, "p=0.0"), ("mixing", "noisy", "mixing='noisy'"),
-    ("value_law", "gauss", "value_law='gauss'"), ("d_mlp", 2.5, "d_mlp=2.5"), ("steps", 0, "steps=0"),
-])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("n_features", 1, "n_features=1"),
+        ("p", 0.0, "p=0.0"),
+        ("mixing", "noisy", "mixing='noisy'"),
+        ("value_law", "gauss", "value_law='gauss'"),
+        ("d_mlp", 2.5, "d_mlp=2.5"),
+        ("steps", 0, "steps=0"),
+    ],
+)
 def test_config_rejects_bad_values_naming_field_and_range(field, value, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(".", r"\.")):
         CCConfig(**{field: value})
@@ -196,7 +214,7 @@ def test_per_feature_loss_agrees_with_the_training_loss():
         losses, _, _ = cc_loss_and_grads(xt, t.target(xt), t.W_in, t.W_out, t.E, want_grads=False)
     np.testing.assert_allclose(per_feature_loss(snap, x).mean(axis=1) * cfg.p, losses.numpy(), rtol=1e-4)
     summary = cc_summary(snap)
-    assert summary["naive_L_over_p"] == pytest.approx(naive_loss_per_feature(12, 5) , abs=1e-5)
+    assert summary["naive_L_over_p"] == pytest.approx(naive_loss_per_feature(12, 5), abs=1e-5)
 
 
 def _naive_snapshot(n: int, d_mlp: int, law: str) -> Snapshot:
@@ -311,8 +329,30 @@ def test_cli_prints_lp_and_naive(capsys):
 
     from toys.cli import main
 
-    rc = main(["train", "cc", "--n-features", "12", "--d-embed", "40", "--d-mlp", "6", "--p", "0.1", "--steps", "30",
-               "--batch-size", "64", "--mixing", "compare", "--n-instances", "2", "--device", "cpu"])
+    rc = main(
+        [
+            "train",
+            "cc",
+            "--n-features",
+            "12",
+            "--d-embed",
+            "40",
+            "--d-mlp",
+            "6",
+            "--p",
+            "0.1",
+            "--steps",
+            "30",
+            "--batch-size",
+            "64",
+            "--mixing",
+            "compare",
+            "--n-instances",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     line = json.loads(capsys.readouterr().out)
     assert line["toy"] == "cc" and len(line["L_over_p"]) == 2

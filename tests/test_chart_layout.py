@@ -21,8 +21,14 @@ from tests.test_app_computation import SMALL as SMALL_COMPUTATION
 from tests.test_app_geometry import SMALL_GEO, SMALL_PHASE
 from ui.export import EXPORT_WIDTH, chart_json
 
-PAGES = {"superposition": {}, "absval": {}, "computation": SMALL_COMPUTATION, "geometry": SMALL_GEO,
-         "phase": SMALL_PHASE, "clustering": SMALL_CLUSTERING}
+PAGES = {
+    "superposition": {},
+    "absval": {},
+    "computation": SMALL_COMPUTATION,
+    "geometry": SMALL_GEO,
+    "phase": SMALL_PHASE,
+    "clustering": SMALL_CLUSTERING,
+}
 
 
 def y_titles(spec) -> list:
@@ -48,8 +54,12 @@ def test_y_title_wraps_long_titles_only():
 
 
 def test_walker_finds_titles_in_layers_and_facets():
-    spec = {"layer": [{"encoding": {"y": {"field": "a", "title": "one"}}},
-                      {"spec": {"encoding": {"y": {"field": "b", "title": ["two", "lines"]}}}}]}
+    spec = {
+        "layer": [
+            {"encoding": {"y": {"field": "a", "title": "one"}}},
+            {"spec": {"encoding": {"y": {"field": "b", "title": ["two", "lines"]}}}},
+        ]
+    }
     assert y_titles(spec) == ["one", ["two", "lines"]]
 
 
@@ -59,8 +69,9 @@ def test_every_y_title_line_fits(page):
     assert not at.exception
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     assert specs, f"the {page} page drew no chart"
-    too_long = [t for s in specs for t in y_titles(s)
-                for line in ([t] if isinstance(t, str) else t) if len(line) > Y_TITLE_LINE]
+    too_long = [
+        t for s in specs for t in y_titles(s) for line in ([t] if isinstance(t, str) else t) if len(line) > Y_TITLE_LINE
+    ]
     assert not too_long, f"y titles with lines over {Y_TITLE_LINE} characters on {page}: {too_long}"
 
 
@@ -79,9 +90,11 @@ def test_training_curves_mark_points_while_a_line_cannot_show(logged):
     """A line needs two points to draw anything: with one or two logged steps the curves draw points instead."""
     steps = np.arange(logged) * 100
     loss = np.full((logged, 2), 1e-3)
-    charts = [lp_chart(lp_frame(loss, steps, ["a", "b"], 0.01), 1 / 12, 5000),
-              loss_chart(loss_frame(loss, steps, ["a", "b"]), 5000),
-              pipeline_loss_chart(pipeline_loss_frame(loss[:, :1], steps, 1000), 5000, 1000)]
+    charts = [
+        lp_chart(lp_frame(loss, steps, ["a", "b"], 0.01), 1 / 12, 5000),
+        loss_chart(loss_frame(loss, steps, ["a", "b"]), 5000),
+        pipeline_loss_chart(pipeline_loss_frame(loss[:, :1], steps, 1000), 5000, 1000),
+    ]
     for chart in charts:
         marks = _line_marks(chart.to_dict())
         assert marks and all(bool(m.get("point")) == (logged < 3) for m in marks)
@@ -92,9 +105,11 @@ def test_stretched_charts_keep_height_for_the_plot_and_export_at_a_page_width():
     only its width: a 200-high pipeline loss chart with a top legend kept a 28-pixel plot."""
     steps = np.arange(1, 11) * 100
     loss = np.full((10, 1), 1e-2)
-    for chart in (pipeline_loss_chart(pipeline_loss_frame(loss, steps, 500), 1000, 500),
-                  lp_chart(lp_frame(loss, steps, ["a"], 0.01), 1 / 12, 1000),
-                  loss_chart(loss_frame(loss, steps, ["a"]), 1000)):
+    for chart in (
+        pipeline_loss_chart(pipeline_loss_frame(loss, steps, 500), 1000, 500),
+        lp_chart(lp_frame(loss, steps, ["a"], 0.01), 1 / 12, 1000),
+        loss_chart(loss_frame(loss, steps, ["a"]), 1000),
+    ):
         spec = chart.to_dict()
         assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}
         assert spec["height"] > 0 and "width" not in spec

@@ -30,8 +30,10 @@ def test_pick_instances():
     assert len(picked) == 10 and picked[0] == 0 and picked[-1] == 399 and np.all(np.diff(picked) > 0)
 
 
-@pytest.mark.parametrize("values, expected", [([0.02, 0.3], [0.01, 1.0]), ([5e-4, 0.05], [1e-4, 0.1]),
-                                              ([np.nan, 0.0], [1e-8, 1.0]), ([0.1, 0.1], [0.1, 1.0])])
+@pytest.mark.parametrize(
+    "values, expected",
+    [([0.02, 0.3], [0.01, 1.0]), ([5e-4, 0.05], [1e-4, 0.1]), ([np.nan, 0.0], [1e-8, 1.0]), ([0.1, 0.1], [0.1, 1.0])],
+)
 def test_decade_domain(values, expected):
     assert decade_domain(np.array(values)) == pytest.approx(expected)
 
@@ -51,8 +53,11 @@ def test_feature_charts_are_valid_vega_lite():
     labels = [probability_label(p) for p in (1.0, 0.1, 0.01)]
     feats = feature_frame(W, shown, labels, feature_norms(W), superposition_score(W), feature_dimensionality(W))
     assert len(feats) == 15 and np.allclose(feats["dimensionality"], 0.4)
-    for chart in (norm_bars(feats), wtw_heatmaps(wtw_frame(W, shown, labels)),
-                  directions_chart(directions_frame(W, shown, labels, superposition_score(W)))):
+    for chart in (
+        norm_bars(feats),
+        wtw_heatmaps(wtw_frame(W, shown, labels)),
+        directions_chart(directions_frame(W, shown, labels, superposition_score(W))),
+    ):
         spec = chart.to_dict()  # validates against the Vega-Lite schema
         assert "facet" in spec
 

@@ -67,8 +67,11 @@ def test_dimension_charts_have_data_and_fixed_axes():
         datas = [data_values(spec, layer) for layer in spec["layer"] if "data" in layer]
         assert any(len(d) == rows for d in datas)
         assert any(len(d) == len(STICKY) for d in datas)  # the sticky-fraction lines
-        xs = [layer["encoding"]["x"] for layer in spec["layer"] if "x" in layer.get("encoding", {})
-              and "scale" in layer["encoding"]["x"]]
+        xs = [
+            layer["encoding"]["x"]
+            for layer in spec["layer"]
+            if "x" in layer.get("encoding", {}) and "scale" in layer["encoding"]["x"]
+        ]
         assert all(x["scale"]["domain"] == dom and x["scale"]["type"] == "log" for x in xs)
         ys = [layer["encoding"]["y"] for layer in spec["layer"] if "scale" in layer.get("encoding", {}).get("y", {})]
         assert ys and all(y["scale"]["domain"] == [0, 1.1] for y in ys)
@@ -116,16 +119,20 @@ def test_phase_chart_has_every_cell_and_the_boundaries():
     cells = phase_frame(cell_table(grid, True), grid.r, grid.p, grid.W, grid.b)
     assert len(cells) == 6 and {"exact_phase", "agrees", "W", "b"} <= set(cells)
     bounds = boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min))
-    assert set(bounds["boundary"]) == {"superposition | not learned", "superposition | dedicated",
-                                       "not learned | dedicated"}
+    assert set(bounds["boundary"]) == {
+        "superposition | not learned",
+        "superposition | dedicated",
+        "not learned | dedicated",
+    }
     on_curve = bounds[bounds["boundary"] != "not learned | dedicated"]
     np.testing.assert_allclose(on_curve["p"], boundary_density(on_curve["r"].to_numpy()))
     spec = phase_chart(cells, bounds, [0.05, 20.0], [0.005, 2.0], "t").to_dict()
     assert len(data_values(spec, spec["layer"][0])) == 6
     assert len(data_values(spec, spec["layer"][1])) == len(bounds)
     assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log", "domain": [0.005, 2.0], "nice": False}
-    no_exact = phase_chart(phase_frame(cell_table(grid, False), grid.r, grid.p, grid.W, grid.b), None, [0.05, 20.0],
-                           [0.005, 2.0], "t").to_dict()
+    no_exact = phase_chart(
+        phase_frame(cell_table(grid, False), grid.r, grid.p, grid.W, grid.b), None, [0.05, 20.0], [0.005, 2.0], "t"
+    ).to_dict()
     assert len(no_exact["layer"]) == 1
 
 
@@ -140,6 +147,11 @@ def test_phase_chart_exports_to_png():
     from ui.export import chart_png
 
     cfg, grid = _grid()
-    chart = phase_chart(phase_frame(cell_table(grid, True), grid.r, grid.p, grid.W, grid.b),
-                        boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min)), [0.05, 20.0], [0.005, 2.0], "t")
+    chart = phase_chart(
+        phase_frame(cell_table(grid, True), grid.r, grid.p, grid.W, grid.b),
+        boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min)),
+        [0.05, 20.0],
+        [0.005, 2.0],
+        "t",
+    )
     assert chart_png(chart)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -30,15 +30,27 @@ from toys.core.train import is_diverged
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-SMALL = CircuitsConfig(n_circuits=4, circuit_size=3, d_model=12, n_neurons=24, steps=300, batch_size=256,
-                       device="cpu")
+SMALL = CircuitsConfig(n_circuits=4, circuit_size=3, d_model=12, n_neurons=24, steps=300, batch_size=256, device="cpu")
 
 # ---------------------------------------------------------------------------------------------------- configs
 
 
-@pytest.mark.parametrize("field, value", [("n_circuits", 0), ("circuit_size", 99), ("function", "xor"),
-                                          ("p_circuit", 0.0), ("p_circuit", 1.5), ("d_model", 0), ("n_neurons", 2.5),
-                                          ("steps", 0), ("lr", 0.0), ("device", "tpu"), ("weight_decay", 0.1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("n_circuits", 0),
+        ("circuit_size", 99),
+        ("function", "xor"),
+        ("p_circuit", 0.0),
+        ("p_circuit", 1.5),
+        ("d_model", 0),
+        ("n_neurons", 2.5),
+        ("steps", 0),
+        ("lr", 0.0),
+        ("device", "tpu"),
+        ("weight_decay", 0.1),
+    ],
+)
 def test_circuits_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         CircuitsConfig(**{field: value})
@@ -49,8 +61,10 @@ def test_and_needs_two_features():
         CircuitsConfig(function="and", circuit_size=1)
 
 
-@pytest.mark.parametrize("field, value", [("n_latents", 0), ("sparsity", "jumprelu"), ("l1_coeff", -1.0),
-                                          ("k", 0), ("steps", 0), ("dead_window", 0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [("n_latents", 0), ("sparsity", "jumprelu"), ("l1_coeff", -1.0), ("k", 0), ("steps", 0), ("dead_window", 0)],
+)
 def test_transcoder_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         TranscoderConfig(**{field: value})
@@ -63,8 +77,14 @@ def test_topk_k_at_most_latents():
 
 
 def test_cluster_config_rejects_bad_values():
-    for field, value in [("method", "kmeans"), ("similarity", "cosine"), ("threshold", 1.5), ("n_clusters", -1),
-                         ("n_samples", 10), ("min_fires", 0)]:
+    for field, value in [
+        ("method", "kmeans"),
+        ("similarity", "cosine"),
+        ("threshold", 1.5),
+        ("n_clusters", -1),
+        ("n_samples", 10),
+        ("min_fires", 0),
+    ]:
         with pytest.raises(ValueError, match=field):
             ClusterConfig(**{field: value})
     with pytest.raises(ValueError, match="min_fires"):
@@ -135,8 +155,9 @@ def _trained_model(steps=300):
 @pytest.mark.parametrize("sparsity", ["l1", "topk"])
 def test_transcoder_trains_with_unit_decoder_rows(sparsity):
     model = _trained_model()
-    cfg = TranscoderConfig(n_latents=32, sparsity=sparsity, k=3, steps=300, batch_size=256, device="cpu",
-                           dead_window=256 * 50)
+    cfg = TranscoderConfig(
+        n_latents=32, sparsity=sparsity, k=3, steps=300, batch_size=256, device="cpu", dead_window=256 * 50
+    )
     trainer = TranscoderTrainer(cfg, model)
     snap = trainer.run()
     np.testing.assert_allclose(np.linalg.norm(snap["W_dec"], axis=1), 1.0, rtol=1e-5)
@@ -154,8 +175,9 @@ def test_transcoder_trains_with_unit_decoder_rows(sparsity):
 
 def test_dead_latent_is_reported():
     model = _trained_model(50)
-    trainer = TranscoderTrainer(TranscoderConfig(n_latents=8, steps=20, batch_size=64, device="cpu",
-                                                 dead_window=64 * 5), model)
+    trainer = TranscoderTrainer(
+        TranscoderConfig(n_latents=8, steps=20, batch_size=64, device="cpu", dead_window=64 * 5), model
+    )
     with torch.no_grad():
         trainer.params["b_enc"][3] = -1e6  # latent 3 can never fire
     snap = trainer.run()
@@ -169,9 +191,14 @@ def _ideal_transcoder(model: Snapshot) -> Snapshot:
     W_enc = np.concatenate([E.T, -E.T])  # (2F, d): reads ±x_f exactly (E has orthonormal columns)
     W_dec = np.concatenate([np.eye(F), np.eye(F)]).astype(np.float32)
     cfg = TranscoderConfig(n_latents=2 * F, device="cpu")
-    arrays = {"W_enc": W_enc.astype(np.float32), "b_enc": np.zeros(2 * F, np.float32),
-              "b_pre": np.zeros(E.shape[0], np.float32), "W_dec": W_dec, "b_dec": np.zeros(F, np.float32),
-              "since_fired": np.zeros(2 * F, np.float32)}
+    arrays = {
+        "W_enc": W_enc.astype(np.float32),
+        "b_enc": np.zeros(2 * F, np.float32),
+        "b_pre": np.zeros(E.shape[0], np.float32),
+        "W_dec": W_dec,
+        "b_dec": np.zeros(F, np.float32),
+        "since_fired": np.zeros(2 * F, np.float32),
+    }
     return Snapshot("transcoder", cfg.to_dict(), 0, arrays, np.zeros((0, 3)), np.zeros(0, np.int64))
 
 
@@ -188,15 +215,21 @@ def test_truth_and_clustering_of_an_ideal_transcoder():
     for method, s in a.scores.items():
         assert s["ari"] == pytest.approx(1.0), (method, s)
         assert s["found"] == s["true"] == 6
-    a = analyse(model, tc, ClusterConfig(n_samples=20_000, threshold=0.1, method="average"),
-                methods=("average", "components", "agglomerative"))
+    a = analyse(
+        model,
+        tc,
+        ClusterConfig(n_samples=20_000, threshold=0.1, method="average"),
+        methods=("average", "components", "agglomerative"),
+    )
     for method, s in a.scores.items():  # a threshold alone (no count given) finds the 6 circuits too
         assert s["ari"] == pytest.approx(1.0) and s["found"] == 6, (method, s)
 
 
 def test_pipeline_trains_both_stages_and_splits():
-    cfg = PipelineConfig(SMALL.replace(steps=100, log_every=20),
-                         TranscoderConfig(n_latents=16, steps=60, batch_size=128, device="cpu", log_every=20))
+    cfg = PipelineConfig(
+        SMALL.replace(steps=100, log_every=20),
+        TranscoderConfig(n_latents=16, steps=60, batch_size=128, device="cpu", log_every=20),
+    )
     trainer = PipelineTrainer(cfg)
     trainer.advance(80)
     assert trainer.stage == "model" and trainer.transcoder is None
@@ -274,4 +307,3 @@ def test_cluster_order_groups_clusters():
     labels = np.array([2, 0, 2, 1, 0, 2])
     order = cluster_order(labels, np.zeros(6, int))
     assert labels[order].tolist() == [2, 2, 2, 0, 0, 1]  # largest cluster first, members together
-

@@ -20,8 +20,15 @@ KEYS = {"toy", "step", "final_loss", "n_represented", "dims_per_feature"}
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "toys", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "toys", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
 
 
 def check_summary_against_file(summary: dict, path: Path, steps: int, n_instances: int) -> None:
@@ -35,8 +42,7 @@ def check_summary_against_file(summary: dict, path: Path, steps: int, n_instance
     norms = np.sqrt((W.astype(np.float64) ** 2).sum(axis=1))  # (I, F)
     assert summary["n_represented"] == [int((row > 0.5).sum()) for row in norms]
     m = W.shape[1]
-    np.testing.assert_allclose(summary["dims_per_feature"], m / (W.astype(np.float64) ** 2).sum(axis=(1, 2)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(summary["dims_per_feature"], m / (W.astype(np.float64) ** 2).sum(axis=(1, 2)), rtol=1e-5)
 
 
 def test_train_subprocess_prints_one_json_line_and_writes_npz(tmp_path):
@@ -64,8 +70,30 @@ def test_train_subprocess_rejects_a_bad_value_by_name(tmp_path):
 
 def test_main_in_process(tmp_path, capsys):
     out = tmp_path / "run.npz"
-    rc = main(["train", "tms", "--n-features", "6", "--n-hidden", "3", "--n-instances", "2", "--steps", "50",
-               "--log-every", "20", "--p-max", "0.3", "--p-min", "0.3", "--device", "cpu", "--out", str(out)])
+    rc = main(
+        [
+            "train",
+            "tms",
+            "--n-features",
+            "6",
+            "--n-hidden",
+            "3",
+            "--n-instances",
+            "2",
+            "--steps",
+            "50",
+            "--log-every",
+            "20",
+            "--p-max",
+            "0.3",
+            "--p-min",
+            "0.3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
@@ -78,12 +106,15 @@ def test_main_in_process(tmp_path, capsys):
     assert snap["W"].shape == (2, 3, 6)
 
 
-@pytest.mark.parametrize("argv, field", [
-    (["train", "tms", "--p-min", "2"], "p_min"),
-    (["train", "tms", "--model", "foo"], "model"),
-    (["train", "tms", "--n-features", "abc"], "n_features"),
-    (["train", "tms", "--optimizer", "adam", "--weight-decay", "0.1"], "weight_decay"),
-])
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["train", "tms", "--p-min", "2"], "p_min"),
+        (["train", "tms", "--model", "foo"], "model"),
+        (["train", "tms", "--n-features", "abc"], "n_features"),
+        (["train", "tms", "--optimizer", "adam", "--weight-decay", "0.1"], "weight_decay"),
+    ],
+)
 def test_main_in_process_bad_values(argv, field, capsys):
     assert main(argv) == 2
     captured = capsys.readouterr()

@@ -129,12 +129,15 @@ def test_linkage_corner_cases_and_bad_input():
 @pytest.mark.parametrize("kind", ["jaccard", "phi", "npmi"])
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_recovers_planted_clusters(method, kind):
-    X, truth = planted_activations(20_000, n_clusters=8, cluster_size=12, p_cluster=0.1, p_fire=0.5,
-                                   p_noise=0.002, seed=3)
+    X, truth = planted_activations(
+        20_000, n_clusters=8, cluster_size=12, p_cluster=0.1, p_fire=0.5, p_noise=0.002, seed=3
+    )
     S = co.similarity(co.cooccurrence(X), X.shape[0], kind)
     threshold = {"jaccard": 0.1, "phi": 0.15, "npmi": 0.2}[kind]
-    for cfg in (ClusterConfig(method=method, similarity=kind, threshold=threshold),
-                ClusterConfig(method=method, similarity=kind, threshold=0.0)):  # auto: bisection / 8 clusters
+    for cfg in (
+        ClusterConfig(method=method, similarity=kind, threshold=threshold),
+        ClusterConfig(method=method, similarity=kind, threshold=0.0),
+    ):  # auto: bisection / 8 clusters
         labels = cluster(S, cfg, n_true=8)
         result = scores(truth, labels, 8)
         assert result["ari"] >= 0.95, (cfg, result)
@@ -143,8 +146,11 @@ def test_every_method_recovers_planted_clusters(method, kind):
     Xs = X.toarray()
     for j in range(Xs.shape[1]):
         Xs[:, j] = Xs[rng.permutation(len(Xs)), j]
-    labels = cluster(co.similarity(co.cooccurrence(Xs), len(Xs), kind), ClusterConfig(method=method, similarity=kind,
-                                                                                       threshold=0.0), n_true=8)
+    labels = cluster(
+        co.similarity(co.cooccurrence(Xs), len(Xs), kind),
+        ClusterConfig(method=method, similarity=kind, threshold=0.0),
+        n_true=8,
+    )
     assert scores(truth, labels, 8)["ari"] < 0.2
 
 
@@ -161,8 +167,14 @@ def test_cluster_kernels_from_a_thread_pool():
     np.fill_diagonal(D, 0.0)
     want = (fc.agglomerative(D, n_clusters=10), fc.components_by_size(S, 25).labels, fc.threshold_components(S, 0.5))
     with ThreadPool(4) as pool:
-        got = pool.map(lambda _: (fc.agglomerative(D, n_clusters=10), fc.components_by_size(S, 25).labels,
-                                  fc.threshold_components(S, 0.5)), range(12))
+        got = pool.map(
+            lambda _: (
+                fc.agglomerative(D, n_clusters=10),
+                fc.components_by_size(S, 25).labels,
+                fc.threshold_components(S, 0.5),
+            ),
+            range(12),
+        )
     for g in got:
         for a, b in zip(g, want):
             np.testing.assert_array_equal(a, b)

@@ -33,8 +33,9 @@ def _k_active(n, L, k, seed):
 # --------------------------------------------------------------------------------------------------- counting
 
 
-@pytest.mark.parametrize("n, L, density", [(500, 40, 0.1), (2000, 300, 0.02), (50, 7, 0.6), (1, 5, 0.5),
-                                           (300, 1, 0.3), (1000, 64, 1.0)])
+@pytest.mark.parametrize(
+    "n, L, density", [(500, 40, 0.1), (2000, 300, 0.02), (50, 7, 0.6), (1, 5, 0.5), (300, 1, 0.3), (1000, 64, 1.0)]
+)
 def test_counts_match_naive_twin_and_scipy(n, L, density):
     X = _random_csr(n, L, density, seed=n + L)
     C = co.cooccurrence(X)
@@ -79,8 +80,9 @@ def test_counts_corner_cases():
     assert co.cooccurrence(sp.csr_matrix(np.eye(3, dtype=bool))).tolist() == np.eye(3, dtype=int).tolist()
 
 
-@pytest.mark.parametrize("bad", [np.zeros(3), np.zeros((2, 2, 2)), np.array([["a"]]),
-                                 sp.csr_matrix(np.array([[np.nan, 1.0]]))])
+@pytest.mark.parametrize(
+    "bad", [np.zeros(3), np.zeros((2, 2, 2)), np.array([["a"]]), sp.csr_matrix(np.array([[np.nan, 1.0]]))]
+)
 def test_counts_reject_bad_input(bad):
     with pytest.raises(ValueError, match="X"):
         co.cooccurrence(bad)
@@ -134,8 +136,7 @@ def test_counting_from_a_thread_pool_matches_serial_results():
     inputs = [_k_active(4000, 256, 16, seed=s) for s in range(4)]
     want = [naive.cooccurrence(X) for X in inputs]
     with ThreadPool(4) as pool:
-        got = pool.map(lambda X: (co.cooccurrence(X), co.similarity(co.cooccurrence(X), X.shape[0], "phi")),
-                       inputs * 3)
+        got = pool.map(lambda X: (co.cooccurrence(X), co.similarity(co.cooccurrence(X), X.shape[0], "phi")), inputs * 3)
     for (C, S), X, W in zip(got, inputs * 3, want * 3):
         np.testing.assert_array_equal(C, W)
         np.testing.assert_allclose(S, naive.similarity(W, X.shape[0], "phi"), atol=1e-12)
@@ -168,8 +169,9 @@ _CONCURRENT = textwrap.dedent("""
 def test_parallel_kernels_from_many_threads_at_once():
     # Streamlit serves each visitor on its own thread. A child process, so that an abort fails this test only.
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
-    out = subprocess.run([sys.executable, "-c", _CONCURRENT], check=False, cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", _CONCURRENT], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     count, ok, errors, layer = out.stdout.split(maxsplit=3)
     assert (count, ok, errors) == ("48", "True", "[]"), out.stdout

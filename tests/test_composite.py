@@ -7,9 +7,25 @@ import io
 import numpy as np
 import pytest
 
-from toys import (AbsConfig, AbsTrainer, CCConfig, CCTrainer, Pair, PairTrainer, PhaseConfig, PhaseTrainer,
-                  PipelineConfig, PipelineTrainer, Snapshot, TMSConfig, TMSTrainer, Trainer, UANDConfig, UANDTrainer,
-                  make_tms_trainer)
+from toys import (
+    AbsConfig,
+    AbsTrainer,
+    CCConfig,
+    CCTrainer,
+    Pair,
+    PairTrainer,
+    PhaseConfig,
+    PhaseTrainer,
+    PipelineConfig,
+    PipelineTrainer,
+    Snapshot,
+    TMSConfig,
+    TMSTrainer,
+    Trainer,
+    UANDConfig,
+    UANDTrainer,
+    make_tms_trainer,
+)
 from toys.circuits.planted import CircuitsConfig
 from toys.circuits.transcoder import TranscoderConfig
 from toys.core.composite import pack, unpack
@@ -24,10 +40,15 @@ def _trainers():
         AbsTrainer(AbsConfig(steps=20, batch_size=16, log_every=10)),
         CCTrainer(CCConfig(n_features=8, d_embed=16, d_mlp=4, steps=20, batch_size=16, log_every=10)),
         UANDTrainer(UANDConfig(n_inputs=6, d_min=4, d_max=8, n_instances=2, steps=20, batch_size=16, log_every=10)),
-        PhaseTrainer(PhaseConfig(n_importance=2, n_density=2, seeds=1, value_samples=2, steps=20, log_every=10,
-                                 eval_values=8)),
-        PipelineTrainer(PipelineConfig(CircuitsConfig(n_circuits=2, steps=10, batch_size=16, log_every=5),
-                                       TranscoderConfig(n_latents=8, steps=10, batch_size=16, log_every=5))),
+        PhaseTrainer(
+            PhaseConfig(n_importance=2, n_density=2, seeds=1, value_samples=2, steps=20, log_every=10, eval_values=8)
+        ),
+        PipelineTrainer(
+            PipelineConfig(
+                CircuitsConfig(n_circuits=2, steps=10, batch_size=16, log_every=5),
+                TranscoderConfig(n_latents=8, steps=10, batch_size=16, log_every=5),
+            )
+        ),
     ]
 
 
@@ -44,8 +65,15 @@ def test_every_trainer_follows_the_protocol_and_stops_at_its_budget(trainer):
 
 def _snap(toy: str, seed: int) -> Snapshot:
     rng = np.random.default_rng(seed)
-    return Snapshot(toy, {"n": seed, "name": toy}, 10 + seed, {"W": rng.normal(size=(2, 3)), "b": rng.normal(size=3)},
-                    rng.normal(size=(4, 2)), np.arange(1, 5) * 10, {"note": seed})
+    return Snapshot(
+        toy,
+        {"n": seed, "name": toy},
+        10 + seed,
+        {"W": rng.normal(size=(2, 3)), "b": rng.normal(size=3)},
+        rng.normal(size=(4, 2)),
+        np.arange(1, 5) * 10,
+        {"note": seed},
+    )
 
 
 def test_unpack_gives_back_every_part_exactly_also_through_a_file():

@@ -21,8 +21,19 @@ def test_defaults_are_valid_and_the_intro_setup():
 
 
 def test_round_trip_through_a_flat_dict():
-    cfg = TMSConfig(n_features=7, n_hidden=3, p_max=0.3, p_min=0.01, correlated_pairs=1, anticorrelated_pairs=2,
-                    optimizer="adamw", weight_decay=0.01, schedule="cosine", value_law="discrete123", seed=42)
+    cfg = TMSConfig(
+        n_features=7,
+        n_hidden=3,
+        p_max=0.3,
+        p_min=0.01,
+        correlated_pairs=1,
+        anticorrelated_pairs=2,
+        optimizer="adamw",
+        weight_decay=0.01,
+        schedule="cosine",
+        value_law="discrete123",
+        seed=42,
+    )
     d = cfg.to_dict()
     assert all(isinstance(v, (int, float, str)) for v in d.values())
     assert set(d) == {f.name for f in dataclasses.fields(TMSConfig)}
@@ -30,8 +41,19 @@ def test_round_trip_through_a_flat_dict():
 
 
 def test_round_trip_from_url_strings():
-    cfg = TMSConfig(n_features=9, n_hidden=4, n_instances=3, p_max=0.5, p_min=1e-5, importance_decay=0.9,
-                    lr=3e-4, steps=1234, subset_size=2, subset_probability=0.25, activation="gelu")
+    cfg = TMSConfig(
+        n_features=9,
+        n_hidden=4,
+        n_instances=3,
+        p_max=0.5,
+        p_min=1e-5,
+        importance_decay=0.9,
+        lr=3e-4,
+        steps=1234,
+        subset_size=2,
+        subset_probability=0.25,
+        activation="gelu",
+    )
     as_url = {k: str(v) for k, v in cfg.to_dict().items()}
     back = TMSConfig.from_dict(as_url)
     assert back == cfg

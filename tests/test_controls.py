@@ -29,8 +29,17 @@ def test_every_default_passes_its_own_url_check():
 
 @pytest.mark.parametrize(
     "raw, ok",
-    [("3", True), ("1", True), ("10", True), ("0", False), ("11", False), ("2.5", False), ("abc", False),
-     ("nan", False), ("inf", False)],
+    [
+        ("3", True),
+        ("1", True),
+        ("10", True),
+        ("0", False),
+        ("11", False),
+        ("2.5", False),
+        ("abc", False),
+        ("nan", False),
+        ("inf", False),
+    ],
 )
 def test_int_spec_check(raw, ok):
     spec = Spec("k", "k", "int", 3, 1, 10)

@@ -44,8 +44,9 @@ def test_instance_probability_is_geometric_closed_form():
     np.testing.assert_allclose(ratios, (0.002 / 0.8) ** (1 / 6), rtol=1e-12)
 
 
-@pytest.mark.parametrize("kw", [{"n_instances": 1, "p_max": 0.3, "p_min": 0.01}, {"n_instances": 4, "p_max": 0.2,
-                                                                                  "p_min": 0.2}])
+@pytest.mark.parametrize(
+    "kw", [{"n_instances": 1, "p_max": 0.3, "p_min": 0.01}, {"n_instances": 4, "p_max": 0.2, "p_min": 0.2}]
+)
 def test_instance_probability_constant_cases(kw):
     cfg = TMSConfig(**kw)
     np.testing.assert_array_equal(instance_probability(cfg), np.full(cfg.n_instances, kw["p_max"]))
@@ -76,8 +77,9 @@ def test_presence_frequency_follows_the_geometric_sweep(law):
 
 
 def test_presence_frequency_with_subset_override():
-    cfg = TMSConfig(n_features=8, n_instances=4, p_max=0.4, p_min=0.01, subset_size=3, subset_probability=0.7,
-                    value_law="one")
+    cfg = TMSConfig(
+        n_features=8, n_instances=4, p_max=0.4, p_min=0.01, subset_size=3, subset_probability=0.7, value_law="one"
+    )
     batch = 20_000
     hits = (draw(cfg, batch, seed=2) > 0).sum(axis=1)
     p = np.repeat(instance_probability(cfg)[:, None], 8, axis=1)

@@ -65,8 +65,9 @@ def naive_batch(p, key, step, n_batch, law="uniform01", corr=0, anti=0) -> np.nd
     """toys.tms.data's law written out on the kernel's draws: u at ((step·I + i)·B + s)·F + f. -> (I, B, F)"""
     n_inst, n_feat = p.shape
     i, s, f = np.meshgrid(np.arange(n_inst), np.arange(n_batch), np.arange(n_feat), indexing="ij")
-    pos = ((np.uint64(step) * np.uint64(n_inst) + i.astype(np.uint64)) * np.uint64(n_batch)
-           + s.astype(np.uint64)) * np.uint64(n_feat) + f.astype(np.uint64)
+    pos = (
+        (np.uint64(step) * np.uint64(n_inst) + i.astype(np.uint64)) * np.uint64(n_batch) + s.astype(np.uint64)
+    ) * np.uint64(n_feat) + f.astype(np.uint64)
     u = naive_uniform(key, pos)
     pp = np.broadcast_to(p[:, None, :], u.shape)
     present = u < pp
@@ -119,8 +120,7 @@ def test_hand_written_torch_grads_equal_autograd(model, activation):
 def test_kernel_grads_equal_autograd(model, activation):
     W, b, p, imp = _problem()
     x = naive_batch(p, 7, 0, 300)
-    losses, dW, db = ftms.tms_grads(W, b, p, imp, key=7, step=0, n_batch=300, model=model, activation=activation,
-                                    x=x)
+    losses, dW, db = ftms.tms_grads(W, b, p, imp, key=7, step=0, n_batch=300, model=model, activation=activation, x=x)
     want = autograd_grads(x, W, b, imp, model, activation)
     for g, w in zip((losses, dW, db), want):
         np.testing.assert_allclose(g, w.numpy(), rtol=2e-5, atol=1e-7 * float(w.abs().max()) + 1e-9)
@@ -144,8 +144,15 @@ def test_kernel_batch_equals_naive_twin(law, pairs):
     rng = np.random.default_rng(3)
     p = rng.uniform(0.02, 0.5, (4, 7)).astype(np.float32)
     for step in (0, 3):
-        got = ftms.tms_batch(p, key=2**62 + 5, step=step, n_batch=600, value_law=law, correlated_pairs=pairs[0],
-                             anticorrelated_pairs=pairs[1])
+        got = ftms.tms_batch(
+            p,
+            key=2**62 + 5,
+            step=step,
+            n_batch=600,
+            value_law=law,
+            correlated_pairs=pairs[0],
+            anticorrelated_pairs=pairs[1],
+        )
         np.testing.assert_array_equal(got, naive_batch(p, 2**62 + 5, step, 600, law, *pairs))
 
 
@@ -164,8 +171,16 @@ def test_kernel_batch_corner_cases():
 def test_kernel_batch_follows_the_data_law_of_toys_data(law):
     """Same law as FeatureSampler (other draws): presence rates, pair structure and mean values agree within
     5 standard errors over 2×20,000 samples."""
-    cfg = TMSConfig(n_features=8, n_instances=2, p_max=0.4, p_min=0.1, correlated_pairs=1, anticorrelated_pairs=1,
-                    value_law=law, batch_size=20_000)
+    cfg = TMSConfig(
+        n_features=8,
+        n_instances=2,
+        p_max=0.4,
+        p_min=0.1,
+        correlated_pairs=1,
+        anticorrelated_pairs=1,
+        value_law=law,
+        batch_size=20_000,
+    )
     ours = torch.from_numpy(ftms.tms_batch(probability_matrix(cfg), 9, 0, cfg.batch_size, law, 1, 1))
     theirs = FeatureSampler(cfg, "cpu").sample(cfg.batch_size, torch.Generator().manual_seed(9))
     for stat in (lambda x: (x > 0).double(), lambda x: x.double()):
@@ -209,13 +224,16 @@ def test_tolerance_separates_a_different_learning_rate():
     assert dW > 10 * ATOL
 
 
-@pytest.mark.parametrize("kw", [
-    dict(model="linear", optimizer="adamw", weight_decay=0.05, schedule="linear"),
-    dict(model="relu_hidden", activation="gelu", schedule="cosine"),
-    dict(model="relu_output", activation="tanh", n_features=6, n_hidden=3, correlated_pairs=1),
-    dict(model="relu_hidden", activation="leaky_relu", value_law="uniform_half_one", subset_size=2),
-    dict(model="relu_output", activation="silu", value_law="discrete123", batch_size=257),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"model": "linear", "optimizer": "adamw", "weight_decay": 0.05, "schedule": "linear"},
+        {"model": "relu_hidden", "activation": "gelu", "schedule": "cosine"},
+        {"model": "relu_output", "activation": "tanh", "n_features": 6, "n_hidden": 3, "correlated_pairs": 1},
+        {"model": "relu_hidden", "activation": "leaky_relu", "value_law": "uniform_half_one", "subset_size": 2},
+        {"model": "relu_output", "activation": "silu", "value_law": "discrete123", "batch_size": 257},
+    ],
+)
 def test_numba_engine_equals_autograd_engine_on_the_same_batches(kw):
     cfg = TMSConfig(n_instances=4, importance_decay=0.9, steps=200, **kw)
     fast, plain = TMSTrainer(cfg, engine="numba"), TMSTrainer(cfg, engine="autograd")
@@ -309,13 +327,28 @@ def test_gpu_graph_engine_is_the_notebook_loop_on_the_same_batches():
 
 @pytest.mark.gpu
 @cuda
-@pytest.mark.parametrize("kw", [
-    dict(),
-    dict(model="relu_hidden", activation="gelu", schedule="cosine", correlated_pairs=1, anticorrelated_pairs=1,
-         p_max=0.3),
-    dict(model="linear", optimizer="adamw", weight_decay=0.05, schedule="linear", value_law="uniform_half_one"),
-    dict(activation="tanh", value_law="discrete123", batch_size=1000),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {
+            "model": "relu_hidden",
+            "activation": "gelu",
+            "schedule": "cosine",
+            "correlated_pairs": 1,
+            "anticorrelated_pairs": 1,
+            "p_max": 0.3,
+        },
+        {
+            "model": "linear",
+            "optimizer": "adamw",
+            "weight_decay": 0.05,
+            "schedule": "linear",
+            "value_law": "uniform_half_one",
+        },
+        {"activation": "tanh", "value_law": "discrete123", "batch_size": 1000},
+    ],
+)
 def test_gpu_graph_replays_follow_the_cpu_engine(kw):
     """CUDA graphs (drawing in the Triton kernel) and the CPU kernel draw the same batches from the same key:
     from the same W, the two trajectories agree to float32 rounding."""

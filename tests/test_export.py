@@ -6,7 +6,7 @@ import json
 import threading
 
 import numpy as np
-import streamlit.elements.vega_charts as vega_charts
+from streamlit.elements import vega_charts
 
 from charts.computation import eval_p_chart, eval_p_frame, weights_frame, weights_heatmap
 from ui.export import ALTAIR_LOCK, chart_json

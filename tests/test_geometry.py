@@ -23,12 +23,35 @@ ROOT = Path(__file__).resolve().parent.parent
 # table "Configurations of smallest known energy" (from Wales & Ulker, Phys. Rev. B 74, 212101 (2006), and the
 # Cambridge Cluster Database); n = 2-6 and 12 are proven optima. Published to 9 decimals.
 THOMSON_S2 = {
-    2: 0.500000000, 3: 1.732050808, 4: 3.674234614, 5: 6.474691495, 6: 9.985281374, 7: 14.452977414,
-    8: 19.675287861, 9: 25.759986531, 10: 32.716949460, 11: 40.596450510, 12: 49.165253058, 13: 58.853230612,
-    14: 69.306363297, 15: 80.670244114, 16: 92.911655302, 17: 106.050404829, 18: 120.084467447,
-    19: 135.089467557, 20: 150.881568334, 21: 167.641622399, 22: 185.287536149, 23: 203.930190663,
-    24: 223.347074052, 25: 243.812760299, 26: 265.133326317, 27: 287.302615033, 28: 310.491542358,
-    29: 334.634439920, 30: 359.603945904,
+    2: 0.500000000,
+    3: 1.732050808,
+    4: 3.674234614,
+    5: 6.474691495,
+    6: 9.985281374,
+    7: 14.452977414,
+    8: 19.675287861,
+    9: 25.759986531,
+    10: 32.716949460,
+    11: 40.596450510,
+    12: 49.165253058,
+    13: 58.853230612,
+    14: 69.306363297,
+    15: 80.670244114,
+    16: 92.911655302,
+    17: 106.050404829,
+    18: 120.084467447,
+    19: 135.089467557,
+    20: 150.881568334,
+    21: 167.641622399,
+    22: 185.287536149,
+    23: 203.930190663,
+    24: 223.347074052,
+    25: 243.812760299,
+    26: 265.133326317,
+    27: 287.302615033,
+    28: 310.491542358,
+    29: 334.634439920,
+    30: 359.603945904,
 }
 # 9 printed decimals, and the table's n = 11 entry sits 2e-9 above the value other sources print (40.596450508).
 THOMSON_TOL = 1e-8
@@ -62,7 +85,7 @@ def _embed(blocks, hidden, seed=0, noise=0.0, scale=1.0):
     W = np.zeros((hidden, sum(b.shape[1] for b in blocks)))
     r = c = 0
     for b in blocks:
-        W[r:r + b.shape[0], c:c + b.shape[1]] = b
+        W[r : r + b.shape[0], c : c + b.shape[1]] = b
         r, c = r + b.shape[0], c + b.shape[1]
     W = _rotation(hidden, seed) @ W * scale
     W += noise * np.random.default_rng(seed + 1).standard_normal(W.shape)
@@ -180,12 +203,15 @@ def test_thomson_at_least_as_low_as_scipy_lbfgs_from_the_same_starts(n, dim):
     assert ours <= ref + 1e-9
 
 
-@pytest.mark.parametrize("n, dim, energy", [
-    (5, 4, 10 / math.sqrt(2.5)),  # n ≤ dim + 1: the regular simplex, |x_i − x_j|² = 2 + 2/(n − 1)
-    (3, 2, 3 / math.sqrt(3)),  # points in the plane: the regular polygon
-    (4, 2, 4 / math.sqrt(2) + 2 / 2),
-    (6, 6, 15 / math.sqrt(2.4)),
-])
+@pytest.mark.parametrize(
+    "n, dim, energy",
+    [
+        (5, 4, 10 / math.sqrt(2.5)),  # n ≤ dim + 1: the regular simplex, |x_i − x_j|² = 2 + 2/(n − 1)
+        (3, 2, 3 / math.sqrt(3)),  # points in the plane: the regular polygon
+        (4, 2, 4 / math.sqrt(2) + 2 / 2),
+        (6, 6, 15 / math.sqrt(2.4)),
+    ],
+)
 def test_thomson_closed_forms_in_other_dimensions(n, dim, energy):
     points, e = geo.thomson(n, dim, restarts=4, seed=1)
     assert e == pytest.approx(energy, abs=1e-9)
@@ -288,10 +314,12 @@ def test_feature_geometry_of_a_pentagon_and_two_digons():
     W[0] = np.stack([np.cos(a), np.sin(a)])
     W[1] = [[1, -1, 0, 0, 0], [0, 0, 1, -1, 0]]  # two digons on orthogonal axes, feature 4 not represented
     g = feature_geometry(W)
-    assert {k: v.shape for k, v in g.items()} == dict.fromkeys(("D", "norm", "polytope", "shape", "group", "k", "d"),
-                                                               (2, 5))
+    assert {k: v.shape for k, v in g.items()} == dict.fromkeys(
+        ("D", "norm", "polytope", "shape", "group", "k", "d"), (2, 5)
+    )
     assert g["polytope"][0].tolist() == ["pentagon"] * 5 and g["polytope"][1].tolist() == ["digon"] * 4 + [
-        "not represented"]
+        "not represented"
+    ]
     np.testing.assert_allclose(g["D"], [[0.4] * 5, [0.5] * 4 + [0.0]], atol=1e-12)
     np.testing.assert_allclose(g["norm"], [[1.0] * 5, [1.0] * 4 + [0.0]])
     assert g["group"][1].tolist() == [0, 0, 1, 1, -1] and g["k"][1].tolist() == [2, 2, 2, 2, 0]
@@ -339,8 +367,15 @@ _CONCURRENT = textwrap.dedent("""
 
 def _run_concurrent(**env):
     base = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
-    return subprocess.run([sys.executable, "-c", _CONCURRENT], check=False, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**base, **env})
+    return subprocess.run(
+        [sys.executable, "-c", _CONCURRENT],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**base, **env},
+    )
 
 
 def test_parallel_kernels_from_many_threads_at_once():

@@ -22,8 +22,10 @@ from toys.compute.uand import UANDConfig, UANDTrainer, uand_summary
 from toys.tms.phase import PhaseConfig, PhaseTrainer
 
 DEVICE = os.environ.get("GPU_TEST_DEVICE", "cuda")
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(),
-                                                  reason="needs a CUDA GPU")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 
 
 def _falls(snap, every_instance: bool = True) -> None:
@@ -38,8 +40,18 @@ def _falls(snap, every_instance: bool = True) -> None:
 
 def test_cc_trains_on_the_device_with_every_mixing():
     for mixing in ("compare", "random"):
-        cfg = CCConfig(n_features=40, d_embed=200, d_mlp=20, p=0.05, mixing=mixing, n_instances=2, steps=300,
-                       batch_size=512, log_every=50, device=DEVICE)
+        cfg = CCConfig(
+            n_features=40,
+            d_embed=200,
+            d_mlp=20,
+            p=0.05,
+            mixing=mixing,
+            n_instances=2,
+            steps=300,
+            batch_size=512,
+            log_every=50,
+            device=DEVICE,
+        )
         trainer = CCTrainer(cfg)
         assert trainer.device.type == DEVICE
         snap = trainer.run()
@@ -56,16 +68,18 @@ def test_cc_hand_gradients_equal_autograd_on_the_device():
     E = t.E.double()
     labels = x + torch.relu(x)
     ((cc_forward(x, W_in, W_out, E) - labels) ** 2).mean(dim=(1, 2)).sum().backward()
-    target = torch.relu(x) + x @ (torch.eye(cfg.n_features, device=t.device, dtype=torch.float64)
-                                  - E @ E.transpose(1, 2))
+    target = torch.relu(x) + x @ (
+        torch.eye(cfg.n_features, device=t.device, dtype=torch.float64) - E @ E.transpose(1, 2)
+    )
     _, g_in, g_out = cc_loss_and_grads(x, target, W_in.detach(), W_out.detach(), E)
     torch.testing.assert_close(g_in, W_in.grad, rtol=1e-7, atol=1e-12)
     torch.testing.assert_close(g_out, W_out.grad, rtol=1e-7, atol=1e-12)
 
 
 def test_uand_trains_on_the_device():
-    cfg = UANDConfig(n_inputs=8, d_min=8, d_max=32, n_instances=3, batch_size=256, steps=400, log_every=50,
-                     device=DEVICE)
+    cfg = UANDConfig(
+        n_inputs=8, d_min=8, d_max=32, n_instances=3, batch_size=256, steps=400, log_every=50, device=DEVICE
+    )
     trainer = UANDTrainer(cfg)
     assert trainer.device.type == DEVICE
     snap = trainer.run()
@@ -83,8 +97,9 @@ def test_absval_and_phase_train_on_the_device():
 
 
 def test_circuit_pipeline_trains_both_stages_on_the_device():
-    cfg = PipelineConfig(CircuitsConfig(steps=300, log_every=50, device=DEVICE),
-                         TranscoderConfig(steps=300, log_every=50, device=DEVICE))
+    cfg = PipelineConfig(
+        CircuitsConfig(steps=300, log_every=50, device=DEVICE), TranscoderConfig(steps=300, log_every=50, device=DEVICE)
+    )
     trainer = PipelineTrainer(cfg)
     assert trainer.device.type == DEVICE
     snap = trainer.run()

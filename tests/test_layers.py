@@ -104,7 +104,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()
@@ -122,30 +122,41 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 @pytest.mark.parametrize(("layer", "forbidden"), NEVER, ids=[f"{a}-never-{b}" for a, b in NEVER])
 def test_never_imports(layer, forbidden):
-    found = [f"{path.relative_to(ROOT)}:{line} imports {name}"
-             for path in files(layer) for line, name in imports(path) if name.split(".")[0] == forbidden]
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in files(layer)
+        for line, name in imports(path)
+        if name.split(".")[0] == forbidden
+    ]
     assert not found, f"{layer} must never import {forbidden}:\n" + "\n".join(found)
 
 
 def test_charts_import_only_numpy_pandas_altair():
-    found = [f"{path.relative_to(ROOT)}:{line} imports {name}"
-             for path in files("charts") for line, name in imports(path)
-             if (top := name.split(".")[0]) not in CHARTS_THIRD_PARTY | {"charts", "__future__"}
-             and top not in sys.stdlib_module_names]
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in files("charts")
+        for line, name in imports(path)
+        if (top := name.split(".")[0]) not in CHARTS_THIRD_PARTY | {"charts", "__future__"}
+        and top not in sys.stdlib_module_names
+    ]
     assert not found, "charts imports only numpy, pandas, altair and the standard library:\n" + "\n".join(found)
 
 
 def test_no_cycle_between_layers():
-    graph = {layer: {name.split(".")[0] for path in files(layer) for _, name in imports(path)} & set(LAYERS) - {layer}
-             for layer in LAYERS}
+    graph = {
+        layer: {name.split(".")[0] for path in files(layer) for _, name in imports(path)} & set(LAYERS) - {layer}
+        for layer in LAYERS
+    }
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle between top-level packages: " + " -> ".join(cycle)
 
 
 def test_no_import_cycle_among_toys_modules():
     modules = {module_name(path): path for path in files("toys")}
-    graph = {name: {m for _, m in imports(path, module_level=True) if m in modules and m != name}
-             for name, path in modules.items()}
+    graph = {
+        name: {m for _, m in imports(path, module_level=True) if m in modules and m != name}
+        for name, path in modules.items()
+    }
     cycle = find_cycle(graph)
     assert cycle is None, "module-level import cycle in toys: " + " -> ".join(cycle)
 
@@ -165,15 +176,19 @@ def test_no_cycle_between_toys_subpackages():
         if source is None:  # toys/__init__.py, cli.py, __main__.py: the facade over every family
             continue
         graph.setdefault(source, set()).update(
-            target for _, name in imports(path) if (target := _family(name)) not in (None, source))
+            target for _, name in imports(path) if (target := _family(name)) not in (None, source)
+        )
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle between toys' subpackages: " + " -> ".join(cycle)
 
 
 def test_core_imports_no_family():
-    found = [f"{path.relative_to(ROOT)}:{line} imports {name}"
-             for path in files("toys/core") for line, name in imports(path)
-             if _family(name) not in (None, "toys.core")]
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in files("toys/core")
+        for line, name in imports(path)
+        if _family(name) not in (None, "toys.core")
+    ]
     assert not found, "toys.core is what the families share; it imports none of them:\n" + "\n".join(found)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import toys.core.memory as memory
 from toys import TMSConfig, TMSTrainer
+from toys.core import memory
 from toys.core.memory import check_fits, tms_step_bytes
 
 

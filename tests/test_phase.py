@@ -50,15 +50,18 @@ MARGIN = 0.1  # decades from the nearest boundary
 # ---------------------------------------------------------------------------------------------------- config
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("n_hidden", 2, r"n_hidden=2 is out of range: allowed \[1, 1\]"),
-    ("n_features", 9, r"n_features=9 is out of range"),
-    ("seeds", 0, r"seeds=0 is out of range"),
-    ("p_min", 0.0, r"p_min=0.0 is out of range"),
-    ("r_max", 0.05, r"r_min=0.1 must not exceed r_max=0.05"),
-    ("schedule", "warm", r"schedule='warm' is not allowed"),
-    ("n_importance", 2.5, r"n_importance=2.5 must be an integer"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("n_hidden", 2, r"n_hidden=2 is out of range: allowed \[1, 1\]"),
+        ("n_features", 9, r"n_features=9 is out of range"),
+        ("seeds", 0, r"seeds=0 is out of range"),
+        ("p_min", 0.0, r"p_min=0.0 is out of range"),
+        ("r_max", 0.05, r"r_min=0.1 must not exceed r_max=0.05"),
+        ("schedule", "warm", r"schedule='warm' is not allowed"),
+        ("n_importance", 2.5, r"n_importance=2.5 must be an integer"),
+    ],
+)
 def test_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
         PhaseConfig(**{field: value})
@@ -118,14 +121,21 @@ def test_expected_loss_matches_closed_form(r, p):
 def test_stratified_training_loss_is_unbiased():
     """The mean of many stratified per-step losses equals the closed form (the training objective is the loss)."""
     r, p = 0.7, 0.1
-    cfg = PhaseConfig(n_importance=1, n_density=1, seeds=3, r_min=r, r_max=r, p_min=p, p_max=p, value_samples=256,
-                      device="cpu")
+    cfg = PhaseConfig(
+        n_importance=1, n_density=1, seeds=3, r_min=r, r_max=r, p_min=p, p_max=p, value_samples=256, device="cpu"
+    )
     trainer = PhaseTrainer(cfg)
     W, b = _candidates(p)
     from toys.tms.model import tms_loss_and_grads
 
-    draws = torch.stack([tms_loss_and_grads(trainer.sample(), torch.as_tensor(W), torch.as_tensor(b),
-                                            trainer.weight, "relu_output", "relu")[0] for _ in range(400)])
+    draws = torch.stack(
+        [
+            tms_loss_and_grads(
+                trainer.sample(), torch.as_tensor(W), torch.as_tensor(b), trainer.weight, "relu_output", "relu"
+            )[0]
+            for _ in range(400)
+        ]
+    )
     mean, se = draws.mean(0).double().numpy(), draws.std(0).double().numpy() / np.sqrt(len(draws))
     want = np.array([loss_antipodal(r, p), loss_drop_extra(r, p), loss_drop_first(r, p)])
     assert np.all(np.abs(mean - want) <= 5 * se + 1e-7), (mean, want, se)
@@ -254,8 +264,19 @@ def test_small_grid_agrees_with_exact_boundaries_away_from_them():
 
 def test_three_in_two_far_corners():
     """n = 3, m = 2: dense and unimportant -> dropped; dense and important -> own dimension; sparse -> superposed."""
-    cfg = PhaseConfig(n_features=3, n_hidden=2, n_importance=2, n_density=2, r_min=0.1, r_max=10.0, p_min=0.01,
-                      p_max=1.0, seeds=4, steps=1000, device="cpu")
+    cfg = PhaseConfig(
+        n_features=3,
+        n_hidden=2,
+        n_importance=2,
+        n_density=2,
+        r_min=0.1,
+        r_max=10.0,
+        p_min=0.01,
+        p_max=1.0,
+        seeds=4,
+        steps=1000,
+        device="cpu",
+    )
     snap = PhaseTrainer(cfg).run()
     g = phase_grid(cfg, snap["W"], snap["b"], snap["expected_loss"])
     assert g.phase[0, 1] == NOT_LEARNED  # r = 0.1, p = 1

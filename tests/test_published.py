@@ -72,9 +72,21 @@ def mc_losses(cfg: TMSConfig, W: np.ndarray, b: np.ndarray, n: int, seed: int = 
 
 
 def pentagon_run(seed: int):
-    cfg = TMSConfig(n_features=5, n_hidden=2, n_instances=8, p_max=0.05, p_min=0.05, importance_decay=1.0,
-                    model="relu_output", batch_size=1024, steps=10_000, lr=1e-3, seed=seed, device="cpu",
-                    log_every=1000)
+    cfg = TMSConfig(
+        n_features=5,
+        n_hidden=2,
+        n_instances=8,
+        p_max=0.05,
+        p_min=0.05,
+        importance_decay=1.0,
+        model="relu_output",
+        batch_size=1024,
+        steps=10_000,
+        lr=1e-3,
+        seed=seed,
+        device="cpu",
+        log_every=1000,
+    )
     snap = TMSTrainer(cfg).run()
     loss, _ = mc_losses(cfg, snap["W"], snap["b"], n=200_000)
     best = int(np.argmin(loss))
@@ -122,14 +134,33 @@ def quadrature_loss(w, b, r: float, p: float, n: int = 1000) -> float:
     t = (np.arange(n) + 0.5) / n
     zero = np.zeros_like(t)
     X1, X2 = np.meshgrid(t, t, indexing="ij")
-    return float((1 - p) ** 2 * err(0.0, 0.0) + p * (1 - p) * (err(t, zero).mean() + err(zero, t).mean())
-                 + p * p * err(X1, X2).mean())
+    return float(
+        (1 - p) ** 2 * err(0.0, 0.0)
+        + p * (1 - p) * (err(t, zero).mean() + err(zero, t).mean())
+        + p * p * err(X1, X2).mean()
+    )
 
 
 def two_feature_cfg(r: float, p: float, **kw) -> TMSConfig:
-    return TMSConfig(**{**dict(n_features=2, n_hidden=1, n_instances=16, p_max=p, p_min=p, importance_decay=r,
-                               model="relu_output", activation="relu", value_law="uniform01", batch_size=1024,
-                               steps=10_000, lr=1e-3, device="cpu", log_every=1000), **kw})
+    return TMSConfig(
+        **{
+            "n_features": 2,
+            "n_hidden": 1,
+            "n_instances": 16,
+            "p_max": p,
+            "p_min": p,
+            "importance_decay": r,
+            "model": "relu_output",
+            "activation": "relu",
+            "value_law": "uniform01",
+            "batch_size": 1024,
+            "steps": 10_000,
+            "lr": 1e-3,
+            "device": "cpu",
+            "log_every": 1000,
+            **kw,
+        }
+    )
 
 
 def test_phase_boundaries_are_where_closed_form_losses_cross():
@@ -179,12 +210,15 @@ def predicted_phase(r: float, p: float) -> str:
     return min(CANDIDATES, key=lambda k: CANDIDATES[k][2](r, p))
 
 
-@pytest.mark.parametrize("r, p, phase", [
-    (0.5, 0.03, "antipodal"),  # p* = 4r/(2+5r) = 0.444 and 4/(5+2r) = 0.667: far below both
-    (0.5, 0.9, "drop2"),  # above 0.444, and r < 1: the less important feature goes
-    (2.0, 0.9, "drop1"),  # above 4/(5+2r) = 0.444, and r > 1: feature 1 is now the less important one
-    (2.0, 0.03, "antipodal"),
-])
+@pytest.mark.parametrize(
+    "r, p, phase",
+    [
+        (0.5, 0.03, "antipodal"),  # p* = 4r/(2+5r) = 0.444 and 4/(5+2r) = 0.667: far below both
+        (0.5, 0.9, "drop2"),  # above 0.444, and r < 1: the less important feature goes
+        (2.0, 0.9, "drop1"),  # above 4/(5+2r) = 0.444, and r > 1: feature 1 is now the less important one
+        (2.0, 0.03, "antipodal"),
+    ],
+)
 def test_learned_phase_well_inside_each_region(r, p, phase):
     assert predicted_phase(r, p) == phase
     w, b, loss = best_of_seeds(r, p)

@@ -18,8 +18,15 @@ def test_listed_probabilities_replace_the_sweep():
     assert TMSConfig.from_dict(cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize("text,match", [("0.5,0.2", "n_instances"), ("0.5,abc,0.1", "comma-separated"),
-                                         ("0.5,2,0.1", "out of range"), ("0.5,,0.1", "comma-separated")])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("0.5,0.2", "n_instances"),
+        ("0.5,abc,0.1", "comma-separated"),
+        ("0.5,2,0.1", "out of range"),
+        ("0.5,,0.1", "comma-separated"),
+    ],
+)
 def test_bad_probability_lists_are_named(text, match):
     with pytest.raises(ValueError, match=match):
         TMSConfig(n_instances=3, p_values=text)
@@ -41,15 +48,26 @@ def test_restarts_are_validated_and_need_the_factory():
 
 
 def test_best_of_keeps_the_lowest_loss_seed_of_every_instance():
-    cfg = TMSConfig(n_features=6, n_hidden=2, n_instances=3, p_max=0.3, p_min=0.03, restarts=4, steps=600,
-                    log_every=50, device="cpu", seed=3)
+    cfg = TMSConfig(
+        n_features=6,
+        n_hidden=2,
+        n_instances=3,
+        p_max=0.3,
+        p_min=0.03,
+        restarts=4,
+        steps=600,
+        log_every=50,
+        device="cpu",
+        seed=3,
+    )
     trainer = make_tms_trainer(cfg)
     assert isinstance(trainer, BestOfTrainer)
     snap = trainer.run()
     assert snap.config == cfg.to_dict() and snap["W"].shape == (3, 2, 6) and snap.loss.shape[1] == 3
     # the same batched model trained by hand: 12 models, 4 seeds of each probability
-    inner_cfg = cfg.replace(n_instances=12, restarts=1,
-                            p_values=",".join(repr(float(v)) for v in np.repeat(instance_probability(cfg), 4)))
+    inner_cfg = cfg.replace(
+        n_instances=12, restarts=1, p_values=",".join(repr(float(v)) for v in np.repeat(instance_probability(cfg), 4))
+    )
     inner = TMSTrainer(inner_cfg).run()
     recent = inner.loss[-5:].mean(axis=0).reshape(3, 4)
     best = recent.argmin(axis=1)

@@ -14,7 +14,15 @@ import torch
 from toys import Snapshot, TMSConfig, TMSTrainer, is_diverged
 from toys.core.train import lr_factor
 
-SMALL = dict(n_features=6, n_hidden=3, n_instances=3, p_max=0.5, p_min=0.05, batch_size=128, device="cpu")
+SMALL = {
+    "n_features": 6,
+    "n_hidden": 3,
+    "n_instances": 3,
+    "p_max": 0.5,
+    "p_min": 0.05,
+    "batch_size": 128,
+    "device": "cpu",
+}
 ENGINES = ["auto", "autograd"]  # auto is the numba kernel on the CPU
 
 
@@ -77,12 +85,15 @@ def test_initial_weights_are_xavier_normal_and_zero_bias():
 # ------------------------------------------------------------------------------------ budget and loss log
 
 
-@pytest.mark.parametrize("steps, log_every, want", [
-    (300, 50, [50, 100, 150, 200, 250, 300]),
-    (230, 50, [50, 100, 150, 200, 230]),
-    (30, 50, [30]),
-    (5, 1, [1, 2, 3, 4, 5]),
-])
+@pytest.mark.parametrize(
+    "steps, log_every, want",
+    [
+        (300, 50, [50, 100, 150, 200, 250, 300]),
+        (230, 50, [50, 100, 150, 200, 230]),
+        (30, 50, [30]),
+        (5, 1, [1, 2, 3, 4, 5]),
+    ],
+)
 @pytest.mark.parametrize("engine", ENGINES)
 def test_loss_log_steps(steps, log_every, want, engine):
     snap = TMSTrainer(cfg_(steps=steps, log_every=log_every), engine=engine).run()
@@ -183,7 +194,7 @@ def test_injected_nan_is_detected(engine):
 
 
 def test_is_diverged_reads_the_latest_loss_and_every_array():
-    base = dict(toy="tms", config={"n_instances": 2}, step=2, loss_steps=np.array([1, 2]))
+    base = {"toy": "tms", "config": {"n_instances": 2}, "step": 2, "loss_steps": np.array([1, 2])}
     ok = {"W": np.ones((2, 1, 2)), "b": np.zeros((2, 2))}
     assert not is_diverged(Snapshot(arrays=ok, loss=np.array([[1.0, 2.0], [0.5, 0.4]]), **base))
     assert is_diverged(Snapshot(arrays=ok, loss=np.array([[1.0, 2.0], [0.5, np.inf]]), **base))

@@ -129,10 +129,16 @@ def test_instance_widths_are_geometric():
     np.testing.assert_array_equal(instance_widths(UANDConfig(d_min=8, d_max=128, n_instances=5)), [8, 16, 32, 64, 128])
 
 
-@pytest.mark.parametrize("field,value,words", [
-    ("n_inputs", 3, "n_inputs=3"), ("n_active", 1, "n_active=1"), ("n_active", 11, "n_active=11"),
-    ("tolerance", 0.9, "tolerance=0.9"), ("handmade_q", -0.1, "handmade_q=-0.1"),
-])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("n_inputs", 3, "n_inputs=3"),
+        ("n_active", 1, "n_active=1"),
+        ("n_active", 11, "n_active=11"),
+        ("tolerance", 0.9, "tolerance=0.9"),
+        ("handmade_q", -0.1, "handmade_q=-0.1"),
+    ],
+)
 def test_config_rejects_bad_values(field, value, words):
     with pytest.raises(ValueError, match=words):
         UANDConfig(**{field: value})
@@ -158,8 +164,18 @@ def test_sampled_inputs_have_exactly_k_on():
 def test_wide_trained_network_computes_every_gate():
     """With a neuron per gate (d ≥ G) training finds an exact circuit: all 15 gates of m = 6, k = 2. The masked
     narrow instance trains alongside and its unused neurons stay exactly zero."""
-    cfg = UANDConfig(n_inputs=6, n_active=2, d_min=4, d_max=32, n_instances=2, steps=600, batch_size=256, lr=2e-2,
-                     device="cpu", eval_cases=8)
+    cfg = UANDConfig(
+        n_inputs=6,
+        n_active=2,
+        d_min=4,
+        d_max=32,
+        n_instances=2,
+        steps=600,
+        batch_size=256,
+        lr=2e-2,
+        device="cpu",
+        eval_cases=8,
+    )
     trainer = UANDTrainer(cfg)
     snap = trainer.run()
     res = trained_gates(snap)
@@ -175,8 +191,28 @@ def test_cli_prints_gates_for_trained_and_handmade(capsys):
 
     from toys.cli import main
 
-    rc = main(["train", "uand", "--n-inputs", "6", "--d-min", "4", "--d-max", "16", "--n-instances", "2", "--steps",
-               "50", "--batch-size", "64", "--eval-cases", "4", "--device", "cpu"])
+    rc = main(
+        [
+            "train",
+            "uand",
+            "--n-inputs",
+            "6",
+            "--d-min",
+            "4",
+            "--d-max",
+            "16",
+            "--n-instances",
+            "2",
+            "--steps",
+            "50",
+            "--batch-size",
+            "64",
+            "--eval-cases",
+            "4",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     line = json.loads(capsys.readouterr().out)
     assert line["toy"] == "uand" and line["d"] == [4, 16] and line["n_gates"] == 15

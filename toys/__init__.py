@@ -17,16 +17,16 @@ import os
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
-from toys.circuits.pipeline import PipelineConfig, PipelineTrainer  # noqa: E402  (after the environment above)
-from toys.compute.absval import AbsConfig, AbsTrainer  # noqa: E402
-from toys.compute.cc import CCConfig, CCTrainer  # noqa: E402
-from toys.compute.uand import UANDConfig, UANDTrainer  # noqa: E402
-from toys.core.composite import Pair, PairTrainer  # noqa: E402
-from toys.core.snapshot import Snapshot  # noqa: E402
-from toys.core.train import Trainer, is_diverged  # noqa: E402
-from toys.tms.config import TMSConfig  # noqa: E402
-from toys.tms.phase import PhaseConfig, PhaseTrainer  # noqa: E402
-from toys.tms.train import TMSTrainer, make_tms_trainer  # noqa: E402
+from toys.circuits.pipeline import PipelineConfig, PipelineTrainer
+from toys.compute.absval import AbsConfig, AbsTrainer
+from toys.compute.cc import CCConfig, CCTrainer
+from toys.compute.uand import UANDConfig, UANDTrainer
+from toys.core.composite import Pair, PairTrainer
+from toys.core.snapshot import Snapshot
+from toys.core.train import Trainer, is_diverged
+from toys.tms.config import TMSConfig
+from toys.tms.phase import PhaseConfig, PhaseTrainer
+from toys.tms.train import TMSTrainer, make_tms_trainer
 
 TOYS = {
     "tms": (TMSConfig, make_tms_trainer),
@@ -36,7 +36,23 @@ TOYS = {
 }
 
 __all__ = [
-    "TMSConfig", "TMSTrainer", "make_tms_trainer", "AbsConfig", "AbsTrainer", "CCConfig", "CCTrainer", "UANDConfig",
-    "UANDTrainer", "PhaseConfig", "PhaseTrainer", "PipelineConfig", "PipelineTrainer", "Pair", "PairTrainer",
-    "Trainer", "Snapshot", "is_diverged", "TOYS",
+    "TOYS",
+    "AbsConfig",
+    "AbsTrainer",
+    "CCConfig",
+    "CCTrainer",
+    "Pair",
+    "PairTrainer",
+    "PhaseConfig",
+    "PhaseTrainer",
+    "PipelineConfig",
+    "PipelineTrainer",
+    "Snapshot",
+    "TMSConfig",
+    "TMSTrainer",
+    "Trainer",
+    "UANDConfig",
+    "UANDTrainer",
+    "is_diverged",
+    "make_tms_trainer",
 ]

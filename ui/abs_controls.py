@@ -39,49 +39,114 @@ TRAINING = [
     Spec(P + "device", "Device", "choice", "auto", options=("auto", "cpu", "cuda")),
 ]
 COMPARE = [
-    Spec(P + "compare_activation", "Variant B activation", "choice", "off", options=("off",) + ABS_ACTIVATIONS,
-         help="Train a second model beside the first, same seed and data, with this activation"),
+    Spec(
+        P + "compare_activation",
+        "Variant B activation",
+        "choice",
+        "off",
+        options=("off",) + ABS_ACTIVATIONS,
+        help="Train a second model beside the first, same seed and data, with this activation",
+    ),
     Spec(P + "compare_dropout", "Variant B dropout", "float", 0.0, 0.0, 0.9, 0.05),
 ]
 SPECS = MODEL + DATA + TRAINING + COMPARE
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "Easy: 3 features, 6 neurons (two per feature), 6 seeds": dict(
-        abs_n_features=3, abs_n_hidden=6, abs_n_instances=6, abs_log10_p_max=-0.5, abs_log10_p_min=-0.5),
-    "|x| in superposition: 100 features → 40 neurons, importance 0.8^i": dict(
-        abs_n_features=100, abs_n_hidden=40, abs_n_instances=6, abs_importance_decay=0.8, abs_log10_p_max=0.0,
-        abs_log10_p_min=-2.0, abs_batch_size=1024, abs_steps=10_000, abs_log10_lr=-2.5),
-    "Asymmetric superposition: 100 → 40, importance 0.8^i, very sparse": dict(
-        abs_n_features=100, abs_n_hidden=40, abs_n_instances=1, abs_importance_decay=0.8, abs_log10_p_max=-2.0,
-        abs_log10_p_min=-2.0, abs_batch_size=1024, abs_steps=10_000, abs_log10_lr=-2.5),
-    "x² of 6 features, 12 neurons": dict(
-        abs_target="square", abs_n_features=6, abs_n_hidden=12, abs_n_instances=3, abs_log10_p_max=-0.3,
-        abs_log10_p_min=-1.3),
-    "max(x, y) of 3 pairs, 12 neurons": dict(
-        abs_target="max", abs_n_features=6, abs_n_hidden=12, abs_n_instances=3, abs_log10_p_max=-0.3,
-        abs_log10_p_min=-1.3),
-    "AND of 3 binary pairs, 12 neurons": dict(
-        abs_target="and", abs_n_features=6, abs_n_hidden=12, abs_n_instances=3, abs_log10_p_max=-0.3,
-        abs_log10_p_min=-1.3),
-    "ReLU vs GELU on |x| (3 features, 6 neurons)": dict(
-        abs_n_features=3, abs_n_hidden=6, abs_n_instances=6, abs_log10_p_max=-0.5, abs_log10_p_min=-0.5,
-        abs_compare_activation="gelu"),
-    "Does dropout privilege the basis? (|x|, 20 → 10, dropout 0.3 vs none)": dict(
-        abs_n_features=20, abs_n_hidden=10, abs_n_instances=3, abs_log10_p_max=-0.5, abs_log10_p_min=-1.5,
-        abs_dropout=0.0, abs_compare_activation="relu", abs_compare_dropout=0.3),
+    "Easy: 3 features, 6 neurons (two per feature), 6 seeds": {
+        "abs_n_features": 3,
+        "abs_n_hidden": 6,
+        "abs_n_instances": 6,
+        "abs_log10_p_max": -0.5,
+        "abs_log10_p_min": -0.5,
+    },
+    "|x| in superposition: 100 features → 40 neurons, importance 0.8^i": {
+        "abs_n_features": 100,
+        "abs_n_hidden": 40,
+        "abs_n_instances": 6,
+        "abs_importance_decay": 0.8,
+        "abs_log10_p_max": 0.0,
+        "abs_log10_p_min": -2.0,
+        "abs_batch_size": 1024,
+        "abs_steps": 10_000,
+        "abs_log10_lr": -2.5,
+    },
+    "Asymmetric superposition: 100 → 40, importance 0.8^i, very sparse": {
+        "abs_n_features": 100,
+        "abs_n_hidden": 40,
+        "abs_n_instances": 1,
+        "abs_importance_decay": 0.8,
+        "abs_log10_p_max": -2.0,
+        "abs_log10_p_min": -2.0,
+        "abs_batch_size": 1024,
+        "abs_steps": 10_000,
+        "abs_log10_lr": -2.5,
+    },
+    "x² of 6 features, 12 neurons": {
+        "abs_target": "square",
+        "abs_n_features": 6,
+        "abs_n_hidden": 12,
+        "abs_n_instances": 3,
+        "abs_log10_p_max": -0.3,
+        "abs_log10_p_min": -1.3,
+    },
+    "max(x, y) of 3 pairs, 12 neurons": {
+        "abs_target": "max",
+        "abs_n_features": 6,
+        "abs_n_hidden": 12,
+        "abs_n_instances": 3,
+        "abs_log10_p_max": -0.3,
+        "abs_log10_p_min": -1.3,
+    },
+    "AND of 3 binary pairs, 12 neurons": {
+        "abs_target": "and",
+        "abs_n_features": 6,
+        "abs_n_hidden": 12,
+        "abs_n_instances": 3,
+        "abs_log10_p_max": -0.3,
+        "abs_log10_p_min": -1.3,
+    },
+    "ReLU vs GELU on |x| (3 features, 6 neurons)": {
+        "abs_n_features": 3,
+        "abs_n_hidden": 6,
+        "abs_n_instances": 6,
+        "abs_log10_p_max": -0.5,
+        "abs_log10_p_min": -0.5,
+        "abs_compare_activation": "gelu",
+    },
+    "Does dropout privilege the basis? (|x|, 20 → 10, dropout 0.3 vs none)": {
+        "abs_n_features": 20,
+        "abs_n_hidden": 10,
+        "abs_n_instances": 3,
+        "abs_log10_p_max": -0.5,
+        "abs_log10_p_min": -1.5,
+        "abs_dropout": 0.0,
+        "abs_compare_activation": "relu",
+        "abs_compare_dropout": 0.3,
+    },
 }
 
 
 def abs_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values."""
-    return sidebar_controls(SPECS, PRESETS, "abs_preset", [
-        ("Model", MODEL),
-        ("Data", DATA),
-        ("Training", TRAINING,
-         lambda s: s.key == P + "weight_decay" and st.session_state.get(P + "optimizer") != "adamw"),
-        ("Compare with a variant", COMPARE,
-         lambda s: s.key == P + "compare_dropout" and st.session_state.get(P + "compare_activation") == "off"),
-    ])
+    return sidebar_controls(
+        SPECS,
+        PRESETS,
+        "abs_preset",
+        [
+            ("Model", MODEL),
+            ("Data", DATA),
+            (
+                "Training",
+                TRAINING,
+                lambda s: s.key == P + "weight_decay" and st.session_state.get(P + "optimizer") != "adamw",
+            ),
+            (
+                "Compare with a variant",
+                COMPARE,
+                lambda s: s.key == P + "compare_dropout" and st.session_state.get(P + "compare_activation") == "off",
+            ),
+        ],
+    )
 
 
 def abs_config(values: dict[str, Any]) -> AbsConfig | Pair:

@@ -23,11 +23,23 @@ CC_MODEL = [
     Spec("cc_d_embed", "Residual width d_embed", "int", 1000, 10, 4000, 10),
     Spec("cc_d_mlp", "MLP neurons d_mlp", "int", 50, 1, 500),
     Spec("cc_log10_p", "log₁₀ feature probability p", "float", -2.0, -3.0, 0.0, 0.05),
-    Spec("cc_value_law", "Feature values when present", "choice", "uniform_pm1", options=CC_VALUE_LAWS,
-         help="uniform_pm1: U[−1, 1] (published) · uniform01: U[0, 1] · one: always 1"),
-    Spec("cc_mixing", "Labels", "choice", "compare", options=("compare", "embedding", "clean"),
-         help="embedding: labels x + ReLU(x), the noisy embedding mixes features in the residual · clean: that mixing "
-              "removed from the labels' path · compare: instances alternate the two"),
+    Spec(
+        "cc_value_law",
+        "Feature values when present",
+        "choice",
+        "uniform_pm1",
+        options=CC_VALUE_LAWS,
+        help="uniform_pm1: U[−1, 1] (published) · uniform01: U[0, 1] · one: always 1",
+    ),
+    Spec(
+        "cc_mixing",
+        "Labels",
+        "choice",
+        "compare",
+        options=("compare", "embedding", "clean"),
+        help="embedding: labels x + ReLU(x), the noisy embedding mixes features in the residual · clean: that mixing "
+        "removed from the labels' path · compare: instances alternate the two",
+    ),
     Spec("cc_n_instances", "Instances", "int", 2, 1, 16),
 ]
 CC_TRAINING = [
@@ -41,21 +53,41 @@ CC_TRAINING = [
 ]
 CC_SWEEP = [
     Spec("cc_sweep_points", "σ values", "int", SWEEP_POINTS, 2, 16),
-    Spec("cc_sweep_sigma_max", "Largest σ", "float", 0.1 if not ON_GPU else 0.2, 0.005, 0.5, 0.005,
-         help="σ runs linearly from 0 to this; the embedding's mixing has σ ≈ 1/√d_embed ≈ 0.032"),
+    Spec(
+        "cc_sweep_sigma_max",
+        "Largest σ",
+        "float",
+        0.1 if not ON_GPU else 0.2,
+        0.005,
+        0.5,
+        0.005,
+        help="σ runs linearly from 0 to this; the embedding's mixing has σ ≈ 1/√d_embed ≈ 0.032",
+    ),
 ]
 CC_SPECS = CC_MODEL + CC_TRAINING + CC_SWEEP
 
-PUBLISHED_CC = dict(cc_n_features=100, cc_d_embed=1000, cc_d_mlp=50, cc_log10_p=-2.0, cc_value_law="uniform_pm1",
-                    cc_batch_size=2048, cc_steps=10_000, cc_lr=3e-3, cc_schedule="cosine", cc_weight_decay=0.01)
+PUBLISHED_CC = {
+    "cc_n_features": 100,
+    "cc_d_embed": 1000,
+    "cc_d_mlp": 50,
+    "cc_log10_p": -2.0,
+    "cc_value_law": "uniform_pm1",
+    "cc_batch_size": 2048,
+    "cc_steps": 10_000,
+    "cc_lr": 3e-3,
+    "cc_schedule": "cosine",
+    "cc_weight_decay": 0.01,
+}
 CC_PRESETS: dict[str, dict[str, Any]] = {
-    "Published: embedding noise vs clean labels (Bhagat et al. 2025)": dict(PUBLISHED_CC, cc_mixing="compare",
-                                                                          cc_n_instances=2),
+    "Published: embedding noise vs clean labels (Bhagat et al. 2025)": dict(
+        PUBLISHED_CC, cc_mixing="compare", cc_n_instances=2
+    ),
     "Published: embedding noise only (Braun et al. 2025)": dict(PUBLISHED_CC, cc_mixing="embedding", cc_n_instances=1),
     "Published: clean labels only": dict(PUBLISHED_CC, cc_mixing="clean", cc_n_instances=1),
     "Published σ sweep (0 to 0.2, 11 points)": dict(PUBLISHED_CC, cc_sweep_points=11, cc_sweep_sigma_max=0.2),
-    "Quick CPU demo (3,000 steps)": dict(PUBLISHED_CC, cc_mixing="compare", cc_n_instances=2, cc_steps=3000,
-                                         cc_sweep_points=4, cc_sweep_sigma_max=0.1),
+    "Quick CPU demo (3,000 steps)": dict(
+        PUBLISHED_CC, cc_mixing="compare", cc_n_instances=2, cc_steps=3000, cc_sweep_points=4, cc_sweep_sigma_max=0.1
+    ),
 }
 
 UAND_MODEL = [
@@ -64,12 +96,21 @@ UAND_MODEL = [
     Spec("uand_d_min", "Narrowest trained width d", "int", 8, 1, 1024),
     Spec("uand_d_max", "Widest trained width d", "int", 96, 1, 2048),
     Spec("uand_n_instances", "Trained widths (instances)", "int", 5, 1, 12),
-    Spec("uand_handmade_q", "Hand-made: input probability per neuron (0 = best of a grid)", "float", 0.0, 0.0, 0.5,
-         0.01),
+    Spec(
+        "uand_handmade_q", "Hand-made: input probability per neuron (0 = best of a grid)", "float", 0.0, 0.0, 0.5, 0.01
+    ),
 ]
 UAND_EVAL = [
-    Spec("uand_tolerance", "Tolerance |ŷ − AND|", "float", 0.25, 0.05, 0.5, 0.01,
-         help="≤ 0.25: no linear readout of the inputs computes any gate"),
+    Spec(
+        "uand_tolerance",
+        "Tolerance |ŷ − AND|",
+        "float",
+        0.25,
+        0.05,
+        0.5,
+        0.01,
+        help="≤ 0.25: no linear readout of the inputs computes any gate",
+    ),
     Spec("uand_max_error_rate", "Most held-out cases a computed gate may miss", "float", 0.05, 0.0, 0.5, 0.01),
     Spec("uand_eval_cases", "Held-out cases per gate and case type", "int", 16, 1, 64),
 ]
@@ -84,13 +125,30 @@ UAND_TRAINING = [
 UAND_SPECS = UAND_MODEL + UAND_EVAL + UAND_TRAINING
 
 UAND_PRESETS: dict[str, dict[str, Any]] = {
-    "Small: 12 inputs, 66 gates": dict(uand_n_inputs=12, uand_n_active=2, uand_d_min=8, uand_d_max=96,
-                                       uand_n_instances=5),
-    "Hänni et al.: 100 inputs, 2 on, hand-made beats d": dict(uand_n_inputs=100, uand_n_active=2, uand_d_min=100,
-                                                              uand_d_max=500, uand_n_instances=3, uand_handmade_q=0.05,
-                                                              uand_batch_size=256, uand_steps=3000),
-    "Denser inputs: 24 inputs, 3 on": dict(uand_n_inputs=24, uand_n_active=3, uand_d_min=16, uand_d_max=256,
-                                           uand_n_instances=5),
+    "Small: 12 inputs, 66 gates": {
+        "uand_n_inputs": 12,
+        "uand_n_active": 2,
+        "uand_d_min": 8,
+        "uand_d_max": 96,
+        "uand_n_instances": 5,
+    },
+    "Hänni et al.: 100 inputs, 2 on, hand-made beats d": {
+        "uand_n_inputs": 100,
+        "uand_n_active": 2,
+        "uand_d_min": 100,
+        "uand_d_max": 500,
+        "uand_n_instances": 3,
+        "uand_handmade_q": 0.05,
+        "uand_batch_size": 256,
+        "uand_steps": 3000,
+    },
+    "Denser inputs: 24 inputs, 3 on": {
+        "uand_n_inputs": 24,
+        "uand_n_active": 3,
+        "uand_d_min": 16,
+        "uand_d_max": 256,
+        "uand_n_instances": 5,
+    },
 }
 
 SPECS = CC_SPECS + UAND_SPECS
@@ -113,26 +171,39 @@ def cc_controls() -> dict[str, Any]:
 
 def cc_config(values: dict[str, Any]) -> CCConfig:
     """Control values -> the main config (raises ValueError naming the field for a bad combination)."""
-    return CCConfig.from_dict({
-        "n_features": values["cc_n_features"], "d_embed": values["cc_d_embed"], "d_mlp": values["cc_d_mlp"],
-        "p": float(10.0 ** values["cc_log10_p"]), "value_law": values["cc_value_law"], "mixing": values["cc_mixing"],
-        "n_instances": values["cc_n_instances"], "batch_size": values["cc_batch_size"], "steps": values["cc_steps"],
-        "lr": values["cc_lr"], "schedule": values["cc_schedule"], "weight_decay": values["cc_weight_decay"],
-        "seed": values["cc_seed"], "device": values["cc_device"],
-    })
+    return CCConfig.from_dict(
+        {
+            "n_features": values["cc_n_features"],
+            "d_embed": values["cc_d_embed"],
+            "d_mlp": values["cc_d_mlp"],
+            "p": float(10.0 ** values["cc_log10_p"]),
+            "value_law": values["cc_value_law"],
+            "mixing": values["cc_mixing"],
+            "n_instances": values["cc_n_instances"],
+            "batch_size": values["cc_batch_size"],
+            "steps": values["cc_steps"],
+            "lr": values["cc_lr"],
+            "schedule": values["cc_schedule"],
+            "weight_decay": values["cc_weight_decay"],
+            "seed": values["cc_seed"],
+            "device": values["cc_device"],
+        }
+    )
 
 
 def sweep_config(values: dict[str, Any]) -> CCConfig:
     """The σ-sweep config: the main settings with a random symmetric mixing, σ from 0 to the largest σ."""
     base = cc_config({**values, "cc_mixing": "embedding", "cc_n_instances": 1})
-    return base.replace(mixing="random", n_instances=values["cc_sweep_points"], sigma_min=0.0,
-                        sigma_max=values["cc_sweep_sigma_max"])
+    return base.replace(
+        mixing="random", n_instances=values["cc_sweep_points"], sigma_min=0.0, sigma_max=values["cc_sweep_sigma_max"]
+    )
 
 
 def uand_controls() -> dict[str, Any]:
     preset_picker(UAND_PRESETS, UAND_SPECS, key="uand_preset")
-    return _groups_in_columns([("Circuits", UAND_MODEL), ("Held-out evaluation", UAND_EVAL),
-                               ("Training", UAND_TRAINING)])
+    return _groups_in_columns(
+        [("Circuits", UAND_MODEL), ("Held-out evaluation", UAND_EVAL), ("Training", UAND_TRAINING)]
+    )
 
 
 def uand_config(values: dict[str, Any]) -> UANDConfig:

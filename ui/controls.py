@@ -7,8 +7,9 @@ values a widget cannot take; ``check_query_params`` says so in the page first, n
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 
@@ -31,7 +32,9 @@ class Spec:
     def check(self, raw: str) -> str | None:
         """None if a URL value is acceptable, else a message saying why not."""
         if self.kind == "choice":
-            return None if raw in [str(o) for o in self.options] else f"choose one of {', '.join(map(str, self.options))}"
+            return (
+                None if raw in [str(o) for o in self.options] else f"choose one of {', '.join(map(str, self.options))}"
+            )
         if self.kind == "bool":
             return None if raw.lower() in ("true", "false") else "must be true or false"
         if self.kind == "text":
@@ -49,13 +52,20 @@ class Spec:
 
 def draw(spec: Spec, *, disabled: bool = False) -> Any:
     """Draw one control bound to the URL under its key; returns its value in config units."""
-    common = dict(key=spec.key, help=spec.help, bind="query-params", disabled=disabled)
+    common = {"key": spec.key, "help": spec.help, "bind": "query-params", "disabled": disabled}
     if spec.kind == "int":
         return st.slider(spec.label, int(spec.lo), int(spec.hi), int(spec.default), int(spec.step or 1), **common)
     if spec.kind in ("float", "log"):
         fine = spec.step is not None and spec.step < 0.01  # "0.00" would hide a learning rate of 3e-3
-        value = st.slider(spec.label, float(spec.lo), float(spec.hi), float(spec.default), spec.step,
-                          format="%.4g" if fine else None, **common)
+        value = st.slider(
+            spec.label,
+            float(spec.lo),
+            float(spec.hi),
+            float(spec.default),
+            spec.step,
+            format="%.4g" if fine else None,
+            **common,
+        )
         return 10.0**value if spec.kind == "log" else value
     if spec.kind == "choice":
         return st.selectbox(spec.label, spec.options, index=spec.options.index(spec.default), **common)
@@ -66,15 +76,18 @@ def draw(spec: Spec, *, disabled: bool = False) -> Any:
     raise ValueError(f"unknown control kind {spec.kind!r}")
 
 
-def valid_config(build: Callable[[dict[str, Any]], Any], values: dict[str, Any], what: str = "",
-                 thing: str = "model") -> Any | None:
+def valid_config(
+    build: Callable[[dict[str, Any]], Any], values: dict[str, Any], what: str = "", thing: str = "model"
+) -> Any | None:
     """``build(values)``, or None with a message in the page when the settings do not validate (the live view then
     keeps its last valid ``thing``)."""
     try:
         return build(values)
     except ValueError as e:
-        st.error(f"These {what + ' ' if what else ''}settings do not make a valid {thing}: {e}. Training keeps the "
-                 f"last valid {thing}, if there is one.")
+        st.error(
+            f"These {what + ' ' if what else ''}settings do not make a valid {thing}: {e}. Training keeps the "
+            f"last valid {thing}, if there is one."
+        )
         return None
 
 
@@ -82,7 +95,7 @@ def check_query_params(specs: list[Spec], extra_keys: tuple[str, ...] = ()) -> l
     """Messages for URL parameters that name no control or hold a value the control cannot take."""
     by_key = {s.key: s for s in specs}
     messages = []
-    for key in st.query_params.keys():
+    for key in st.query_params:
         values = st.query_params.get_all(key)
         if key in extra_keys:
             continue
@@ -127,8 +140,13 @@ def draw_group(title: str, specs: list[Spec], disabled: Callable[[Spec], bool] =
         return {s.key: draw(s, disabled=disabled(s)) for s in specs}
 
 
-def sidebar_controls(specs: list[Spec], presets: dict[str, dict[str, Any]], preset_key: str, groups: list[tuple],
-                     preset_specs: list[Spec] | None = None) -> dict[str, Any]:
+def sidebar_controls(
+    specs: list[Spec],
+    presets: dict[str, dict[str, Any]],
+    preset_key: str,
+    groups: list[tuple],
+    preset_specs: list[Spec] | None = None,
+) -> dict[str, Any]:
     """A page's controls: warnings for bad URL parameters in the page, then in the sidebar the preset picker and
     each group, given as (title, specs) or (title, specs, disabled). Returns the raw control values."""
     for message in check_query_params(specs):

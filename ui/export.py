@@ -43,20 +43,55 @@ def chart_svg(chart: alt.TopLevelMixin) -> str:
 def export_row(name: str, chart: alt.TopLevelMixin, data: pd.DataFrame, key: str) -> None:
     """PNG, SVG and CSV download buttons for one chart; images are rendered only when clicked."""
     c1, c2, c3 = st.columns(3)
-    c1.download_button("PNG", lambda: chart_png(chart), f"{name}.png", "image/png", on_click="ignore", key=f"{key}_png",
-                       width="stretch")
-    c2.download_button("SVG", lambda: chart_svg(chart), f"{name}.svg", "image/svg+xml", on_click="ignore", key=f"{key}_svg",
-                       width="stretch")
-    c3.download_button("CSV", lambda: data.to_csv(index=False), f"{name}.csv", "text/csv", on_click="ignore", key=f"{key}_csv",
-                       width="stretch")
+    c1.download_button(
+        "PNG",
+        lambda: chart_png(chart),
+        f"{name}.png",
+        "image/png",
+        on_click="ignore",
+        key=f"{key}_png",
+        width="stretch",
+    )
+    c2.download_button(
+        "SVG",
+        lambda: chart_svg(chart),
+        f"{name}.svg",
+        "image/svg+xml",
+        on_click="ignore",
+        key=f"{key}_svg",
+        width="stretch",
+    )
+    c3.download_button(
+        "CSV",
+        lambda: data.to_csv(index=False),
+        f"{name}.csv",
+        "text/csv",
+        on_click="ignore",
+        key=f"{key}_csv",
+        width="stretch",
+    )
 
 
 def snapshot_buttons(snap: Snapshot, key: str) -> None:
     c1, c2 = st.columns(2)
-    c1.download_button("Snapshot (.npz)", snap.to_npz_bytes, f"{snap.toy}_step{snap.step}.npz",
-                       "application/octet-stream", on_click="ignore", key=f"{key}_npz", width="stretch")
-    c2.download_button("Config (.json)", json.dumps(snap.config, indent=2), f"{snap.toy}_config.json",
-                       "application/json", on_click="ignore", key=f"{key}_json", width="stretch")
+    c1.download_button(
+        "Snapshot (.npz)",
+        snap.to_npz_bytes,
+        f"{snap.toy}_step{snap.step}.npz",
+        "application/octet-stream",
+        on_click="ignore",
+        key=f"{key}_npz",
+        width="stretch",
+    )
+    c2.download_button(
+        "Config (.json)",
+        json.dumps(snap.config, indent=2),
+        f"{snap.toy}_config.json",
+        "application/json",
+        on_click="ignore",
+        key=f"{key}_json",
+        width="stretch",
+    )
 
 
 def export_panel(snap: Snapshot, key: str, items: list[tuple], title: str = "Export") -> None:
@@ -71,8 +106,14 @@ def export_panel(snap: Snapshot, key: str, items: list[tuple], title: str = "Exp
             if heading:
                 st.markdown(f"**{heading}**")
             if chart is None:
-                st.download_button(f"{heading or name} (CSV)", table.to_csv(index=False), f"{name}.csv", "text/csv",
-                                   on_click="ignore", key=f"{name}_csv")
+                st.download_button(
+                    f"{heading or name} (CSV)",
+                    table.to_csv(index=False),
+                    f"{name}.csv",
+                    "text/csv",
+                    on_click="ignore",
+                    key=f"{name}_csv",
+                )
             else:
                 export_row(name, chart, table, name)
 
@@ -82,5 +123,11 @@ def loss_and_summary_export(key: str, chart: alt.TopLevelMixin, losses: pd.DataF
     ``{key}_summary``."""
     with st.expander("Export loss and summary"):
         export_row(f"{key}_loss", chart, losses, f"{key}_loss")
-        st.download_button("Summary (CSV)", summary.to_csv(index=False), f"{key}_summary.csv", "text/csv",
-                           key=f"{key}_summary_csv", on_click="ignore")
+        st.download_button(
+            "Summary (CSV)",
+            summary.to_csv(index=False),
+            f"{key}_summary.csv",
+            "text/csv",
+            key=f"{key}_summary_csv",
+            on_click="ignore",
+        )

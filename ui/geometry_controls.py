@@ -41,19 +41,35 @@ SPECS = MODEL + DATA + TRAINING + VIEW + IDEAL
 TRAIN_SPECS = MODEL + DATA + TRAINING
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "CPU: 100 features → 10 dims, 24 sparsities": dict(),
-    "GPU: 200 features → 20 dims, 30 sparsities": dict(
-        geo_n_features=200, geo_n_hidden=20, geo_n_instances=30, geo_log10_p_min=-3.0, geo_batch_size=1024,
-        geo_steps=30_000, geo_log10_lr=-2.5, geo_instance=20),
-    "Small: 40 features → 8 dims": dict(geo_n_features=40, geo_n_hidden=8, geo_log10_p_min=-2.0, geo_steps=6000),
+    "CPU: 100 features → 10 dims, 24 sparsities": {},
+    "GPU: 200 features → 20 dims, 30 sparsities": {
+        "geo_n_features": 200,
+        "geo_n_hidden": 20,
+        "geo_n_instances": 30,
+        "geo_log10_p_min": -3.0,
+        "geo_batch_size": 1024,
+        "geo_steps": 30_000,
+        "geo_log10_lr": -2.5,
+        "geo_instance": 20,
+    },
+    "Small: 40 features → 8 dims": {
+        "geo_n_features": 40,
+        "geo_n_hidden": 8,
+        "geo_log10_p_min": -2.0,
+        "geo_steps": 6000,
+    },
 }
 
 
 def geometry_controls() -> dict[str, Any]:
     """Draw the presets and the training and view controls in the sidebar; return the raw control values."""
-    return sidebar_controls(SPECS, PRESETS, "geo_preset",
-                            [("Model", MODEL), ("Data", DATA), ("Training", TRAINING), ("View", VIEW)],
-                            preset_specs=TRAIN_SPECS + VIEW)
+    return sidebar_controls(
+        SPECS,
+        PRESETS,
+        "geo_preset",
+        [("Model", MODEL), ("Data", DATA), ("Training", TRAINING), ("View", VIEW)],
+        preset_specs=TRAIN_SPECS + VIEW,
+    )
 
 
 def ideal_controls() -> dict[str, Any]:

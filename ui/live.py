@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 import torch
@@ -96,14 +97,27 @@ def live_training(
         state["playing"] = False
         _reset(state, make_trainer, trainer.cfg)
 
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
+    c1, c2, c3, _c4 = st.columns([1, 1, 1, 3])
     if state["playing"]:
         c1.button("Pause", icon=":material/pause:", on_click=pause, key=f"{key}_pause", width="stretch")
     else:
-        c1.button("Play", icon=":material/play_arrow:", on_click=play, key=f"{key}_play", type="primary", width="stretch",
-                  disabled=state["error"] is not None)
-    c2.button(f"Step +{step_size}", icon=":material/skip_next:", on_click=step, key=f"{key}_step", width="stretch",
-              disabled=trainer.done or state["error"] is not None)
+        c1.button(
+            "Play",
+            icon=":material/play_arrow:",
+            on_click=play,
+            key=f"{key}_play",
+            type="primary",
+            width="stretch",
+            disabled=state["error"] is not None,
+        )
+    c2.button(
+        f"Step +{step_size}",
+        icon=":material/skip_next:",
+        on_click=step,
+        key=f"{key}_step",
+        width="stretch",
+        disabled=trainer.done or state["error"] is not None,
+    )
     c3.button("Reset", icon=":material/restart_alt:", on_click=reset, key=f"{key}_reset", width="stretch")
 
     @st.fragment(run_every=TICK_S if state["playing"] else None)

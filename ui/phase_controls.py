@@ -11,9 +11,15 @@ from ui.controls import Spec, sidebar_controls
 SETUPS = {"n2_m1": (2, 1), "n3_m2": (3, 2)}  # URL value -> (features, hidden dims)
 
 GRID = [
-    Spec("phase_setup", "Model: n features → m dims", "choice", "n2_m1", options=tuple(SETUPS),
-         help="n2_m1: 2 features in 1 dimension (exact boundaries drawn) · n3_m2: 3 features in 2 dimensions. "
-              "The last feature is the extra one; the others have importance 1."),
+    Spec(
+        "phase_setup",
+        "Model: n features → m dims",
+        "choice",
+        "n2_m1",
+        options=tuple(SETUPS),
+        help="n2_m1: 2 features in 1 dimension (exact boundaries drawn) · n3_m2: 3 features in 2 dimensions. "
+        "The last feature is the extra one; the others have importance 1.",
+    ),
     Spec("phase_n_importance", "Importance rows", "int", 20, 2, 40),
     Spec("phase_log10_r_min", "log₁₀ relative importance, lowest", "float", -1.0, -2.0, 0.0, 0.1),
     Spec("phase_log10_r_max", "log₁₀ relative importance, highest", "float", 1.0, 0.0, 2.0, 0.1),
@@ -23,8 +29,16 @@ GRID = [
     Spec("phase_seeds", "Seeds per cell (best of K)", "int", 4, 1, 16),
 ]
 TRAINING = [
-    Spec("phase_value_samples", "Value draws per presence pattern per step", "int", 16, 2, 256, 2,
-         help="Every step takes all 2ⁿ presence patterns at their exact probabilities and draws only the values."),
+    Spec(
+        "phase_value_samples",
+        "Value draws per presence pattern per step",
+        "int",
+        16,
+        2,
+        256,
+        2,
+        help="Every step takes all 2ⁿ presence patterns at their exact probabilities and draws only the values.",
+    ),
     Spec("phase_steps", "Steps", "int", 1500, 100, 20_000, 100),
     Spec("phase_log10_lr", "log₁₀ learning rate", "float", -1.7, -4.0, -0.5, 0.1),
     Spec("phase_schedule", "Schedule", "choice", "cosine", options=SCHEDULES),
@@ -39,21 +53,34 @@ VIEW = [
 SPECS = GRID + TRAINING + VIEW
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "n = 2, m = 1 with the exact boundaries (20 × 20)": dict(phase_setup="n2_m1"),
-    "n = 3, m = 2 (20 × 20)": dict(phase_setup="n3_m2"),
-    "Quick look: n = 2, m = 1, 10 × 10": dict(phase_setup="n2_m1", phase_n_importance=10, phase_n_density=10,
-                                              phase_steps=1000, phase_row=5, phase_col=5),
-    "Fine: n = 2, m = 1, 40 × 40, 8 seeds (GPU)": dict(phase_setup="n2_m1", phase_n_importance=40,
-                                                       phase_n_density=40, phase_seeds=8, phase_steps=3000,
-                                                       phase_row=20, phase_col=20),
+    "n = 2, m = 1 with the exact boundaries (20 × 20)": {"phase_setup": "n2_m1"},
+    "n = 3, m = 2 (20 × 20)": {"phase_setup": "n3_m2"},
+    "Quick look: n = 2, m = 1, 10 × 10": {
+        "phase_setup": "n2_m1",
+        "phase_n_importance": 10,
+        "phase_n_density": 10,
+        "phase_steps": 1000,
+        "phase_row": 5,
+        "phase_col": 5,
+    },
+    "Fine: n = 2, m = 1, 40 × 40, 8 seeds (GPU)": {
+        "phase_setup": "n2_m1",
+        "phase_n_importance": 40,
+        "phase_n_density": 40,
+        "phase_seeds": 8,
+        "phase_steps": 3000,
+        "phase_row": 20,
+        "phase_col": 20,
+    },
 }
 
 
 def phase_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values (``phase_row``/``phase_col`` pick the
     cell to inspect and are not part of the config)."""
-    return sidebar_controls(SPECS, PRESETS, "phase_preset",
-                            [("Grid", GRID), ("Training", TRAINING), ("Inspect a cell", VIEW)])
+    return sidebar_controls(
+        SPECS, PRESETS, "phase_preset", [("Grid", GRID), ("Training", TRAINING), ("Inspect a cell", VIEW)]
+    )
 
 
 def phase_config(values: dict[str, Any]) -> PhaseConfig:

@@ -15,7 +15,7 @@ import dataclasses
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -32,8 +32,12 @@ from toys.core.config import ConfigBase, check_choice, check_range
 from toys.core.snapshot import Snapshot
 
 METHODS = ("average", "components", "spectral", "agglomerative")
-METHOD_LABELS = {"average": "average linkage (numba)", "components": "thresholded components (numba)",
-                 "spectral": "spectral (scikit-learn)", "agglomerative": "average linkage (scikit-learn)"}
+METHOD_LABELS = {
+    "average": "average linkage (numba)",
+    "components": "thresholded components (numba)",
+    "spectral": "spectral (scikit-learn)",
+    "agglomerative": "average linkage (scikit-learn)",
+}
 SIMILARITIES = ("jaccard", "phi", "npmi")
 STAGES = ("model", "transcoder", "done")  # what a pipeline trains next, by stage index
 SIZE_SLACK = 1.5  # components without a threshold: largest cluster at most 1.5 × (live latents / clusters)
@@ -48,8 +52,8 @@ class PipelineConfig(ConfigBase):
 
     name: ClassVar[str] = "circuit_pipeline"
 
-    circuits: CircuitsConfig = CircuitsConfig()
-    transcoder: TranscoderConfig = TranscoderConfig()
+    circuits: CircuitsConfig = field(default_factory=CircuitsConfig)
+    transcoder: TranscoderConfig = field(default_factory=TranscoderConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.circuits, CircuitsConfig) or not isinstance(self.transcoder, TranscoderConfig):
@@ -61,10 +65,12 @@ class PipelineConfig(ConfigBase):
         return self.circuits.to_dict() | {f"tc_{k}": v for k, v in self.transcoder.to_dict().items()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PipelineConfig":
+    def from_dict(cls, d: dict[str, Any]) -> PipelineConfig:
         tc = {k.removeprefix("tc_"): v for k, v in d.items() if k.startswith("tc_")}
-        return cls(CircuitsConfig.from_dict({k: v for k, v in d.items() if not k.startswith("tc_")}),
-                   TranscoderConfig.from_dict(tc))
+        return cls(
+            CircuitsConfig.from_dict({k: v for k, v in d.items() if not k.startswith("tc_")}),
+            TranscoderConfig.from_dict(tc),
+        )
 
     @property
     def steps(self) -> int:
@@ -178,8 +184,9 @@ def latent_circuits(model: Snapshot, transcoder: Snapshot) -> LatentTruth:
     dec = transcoder["W_dec"] ** 2  # (n, O)
     enc_c = np.stack([enc[:, fc_ == c].sum(1) for c in range(T)], axis=1)
     dec_c = np.stack([dec[:, oc == c].sum(1) for c in range(T)], axis=1)
-    share = 0.5 * (enc_c / np.maximum(enc_c.sum(1, keepdims=True), 1e-12)
-                   + dec_c / np.maximum(dec_c.sum(1, keepdims=True), 1e-12))
+    share = 0.5 * (
+        enc_c / np.maximum(enc_c.sum(1, keepdims=True), 1e-12) + dec_c / np.maximum(dec_c.sum(1, keepdims=True), 1e-12)
+    )
     return LatentTruth(share.argmax(1).astype(np.int64), share)
 
 
@@ -208,16 +215,21 @@ def cluster(S: np.ndarray, cfg: ClusterConfig, n_true: int) -> np.ndarray:
     if cfg.method == "average":
         return fc.agglomerative(D, max_height=1.0 - t) if t > 0 else fc.agglomerative(D, n_clusters=k)
     if cfg.method == "agglomerative":
-        model = (AgglomerativeClustering(n_clusters=None, distance_threshold=1.0 - t, metric="precomputed",
-                                         linkage="average") if t > 0 else
-                 AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average"))
+        model = (
+            AgglomerativeClustering(
+                n_clusters=None, distance_threshold=1.0 - t, metric="precomputed", linkage="average"
+            )
+            if t > 0
+            else AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average")
+        )
         return model.fit_predict(D).astype(np.int64)
     affinity = np.clip(S, 0.0, None)
     np.fill_diagonal(affinity, 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "graph is not fully connected": expected when circuits are separate
-        model = SpectralClustering(n_clusters=k, affinity="precomputed", assign_labels="cluster_qr",
-                                   random_state=cfg.seed)
+        model = SpectralClustering(
+            n_clusters=k, affinity="precomputed", assign_labels="cluster_qr", random_state=cfg.seed
+        )
         return model.fit_predict(affinity).astype(np.int64)
 
 
@@ -268,9 +280,9 @@ class Analysis:
     seconds: dict[str, float]  # stage -> wall time
 
 
-def analyse_activations(X: sp.csr_matrix, truth: np.ndarray, n_true: int, cfg: ClusterConfig,
-                        methods: tuple[str, ...] = METHODS) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                     dict[str, np.ndarray], dict[str, dict], dict]:
+def analyse_activations(
+    X: sp.csr_matrix, truth: np.ndarray, n_true: int, cfg: ClusterConfig, methods: tuple[str, ...] = METHODS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, dict], dict]:
     """Count, cluster the live latents by every method in ``methods`` and score them against ``truth`` (L,).
 
     -> (counts (L, L), live (L,), similarity (n_live, n_live), labels by method, scores by method, seconds).
@@ -292,8 +304,9 @@ def analyse_activations(X: sp.csr_matrix, truth: np.ndarray, n_true: int, cfg: C
     return C, live, S, labels, result, seconds
 
 
-def analyse(model: Snapshot, transcoder: Snapshot, cfg: ClusterConfig, device: str = "cpu",
-            methods: tuple[str, ...] = METHODS) -> Analysis:
+def analyse(
+    model: Snapshot, transcoder: Snapshot, cfg: ClusterConfig, device: str = "cpu", methods: tuple[str, ...] = METHODS
+) -> Analysis:
     """Collect activations of a trained model + transcoder, count, cluster by every method, score."""
     t0 = time.perf_counter()
     X, stats = collect_activations(model, transcoder, cfg.n_samples, seed=cfg.seed + 1, device=device)
@@ -301,8 +314,20 @@ def analyse(model: Snapshot, transcoder: Snapshot, cfg: ClusterConfig, device: s
     truth = latent_circuits(model, transcoder).circuit
     n_true = CircuitsConfig.from_dict(model.config).n_circuits
     C, live, S, labels, result, seconds = analyse_activations(X, truth, n_true, cfg, methods)
-    return Analysis(C, cfg.n_samples, live, S, truth[live], labels, result, stats["fired"], dead_latents(transcoder),
-                    stats["nmse"], stats["l0"], {"collect": t_collect, **seconds})
+    return Analysis(
+        C,
+        cfg.n_samples,
+        live,
+        S,
+        truth[live],
+        labels,
+        result,
+        stats["fired"],
+        dead_latents(transcoder),
+        stats["nmse"],
+        stats["l0"],
+        {"collect": t_collect, **seconds},
+    )
 
 
 def run_pipeline(cfg: PipelineConfig, cluster_cfg: ClusterConfig = ClusterConfig()) -> tuple[Snapshot, Analysis]:
@@ -316,8 +341,15 @@ def run_pipeline(cfg: PipelineConfig, cluster_cfg: ClusterConfig = ClusterConfig
 # ---------------------------------------------------------------------------------------- planted clusters
 
 
-def planted_activations(n_samples: int, n_clusters: int, cluster_size: int, p_cluster: float = 0.1,
-                        p_fire: float = 0.5, p_noise: float = 0.002, seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray]:
+def planted_activations(
+    n_samples: int,
+    n_clusters: int,
+    cluster_size: int,
+    p_cluster: float = 0.1,
+    p_fire: float = 0.5,
+    p_noise: float = 0.002,
+    seed: int = 0,
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """Synthetic latent firings with planted clusters: each cluster is active on a sample with probability
     ``p_cluster``; then each of its latents fires with probability ``p_fire``; every latent also fires at random
     with probability ``p_noise``. Latents are shuffled. -> (X (n_samples, n_clusters·cluster_size) CSR, labels)."""

@@ -49,8 +49,10 @@ class CircuitsConfig(TrainingConfig):
         check_range("circuit_size", self.circuit_size, 1, 32, integer=True)
         check_choice("function", self.function, FUNCTIONS)
         if self.function == "and" and self.circuit_size < 2:
-            raise ValueError(f"circuit_size={self.circuit_size} is out of range for function='and': allowed [2, 32] "
-                             "(an AND needs two features)")
+            raise ValueError(
+                f"circuit_size={self.circuit_size} is out of range for function='and': allowed [2, 32] "
+                "(an AND needs two features)"
+            )
         check_range("p_circuit", self.p_circuit, 1e-4, 1.0)
         check_range("d_model", self.d_model, 1, 4096, integer=True)
         check_range("n_neurons", self.n_neurons, 1, 8192, integer=True)

@@ -125,9 +125,15 @@ def dead_latents(snap: Snapshot) -> np.ndarray:
 
 
 @torch.no_grad()
-def collect_activations(model: Snapshot, transcoder: Snapshot, n_samples: int, seed: int = 1,
-                        device: torch.device | str = "cpu", batch: int = 8192,
-                        fire_threshold: float = FIRE_THRESHOLD) -> tuple[sp.csr_matrix, dict]:
+def collect_activations(
+    model: Snapshot,
+    transcoder: Snapshot,
+    n_samples: int,
+    seed: int = 1,
+    device: torch.device | str = "cpu",
+    batch: int = 8192,
+    fire_threshold: float = FIRE_THRESHOLD,
+) -> tuple[sp.csr_matrix, dict]:
     """Run the transcoder on ``n_samples`` fresh inputs of the circuits model. A latent fires where its activation
     exceeds ``fire_threshold`` (smaller values are float32 rounding, e.g. ReLU(1e-8), and are dropped).
 

@@ -124,8 +124,13 @@ def target(x: torch.Tensor, kind: str) -> torch.Tensor:
     raise ValueError(f"target={kind!r} is unknown")
 
 
-def forward(x: torch.Tensor, params: dict[str, torch.Tensor], activation: str, dropout: float = 0.0,
-            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def forward(
+    x: torch.Tensor,
+    params: dict[str, torch.Tensor],
+    activation: str,
+    dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(hidden activations (I, B, H), output (I, B, O)) for x (I, B, F)."""
     h = activate(torch.baddbmm(params["b1"][:, None, :], x, params["W1"].transpose(1, 2)), activation)  # (I, B, H)
     if dropout > 0:

@@ -78,8 +78,10 @@ class CCConfig(TrainingConfig):
         check_interval(self, "sigma_min", "sigma_max", 0.0, 1.0)
         check_range("n_instances", self.n_instances, 1, 64, integer=True)
         if self.mixing == "compare" and self.n_instances < 2:
-            raise ValueError(f"n_instances={self.n_instances} is out of range for mixing='compare': allowed [2, 64] "
-                             "(instances alternate embedding noise and clean labels)")
+            raise ValueError(
+                f"n_instances={self.n_instances} is out of range for mixing='compare': allowed [2, 64] "
+                "(instances alternate embedding noise and clean labels)"
+            )
         super().__post_init__()
         check_range("eval_samples", self.eval_samples, 100, 1_000_000, integer=True)
         width = max(self.n_features, self.d_mlp)
@@ -116,7 +118,7 @@ def naive_profile(n_features: int, d_mlp: int, value_law: str = "uniform_pm1") -
     """Per-feature L/p of the naive solution, sorted: 0 for the d_mlp computed features, E[ReLU(v)²] for the rest.
     -> (n_features,)"""
     per = np.zeros(n_features)
-    per[min(d_mlp, n_features):] = naive_loss_per_feature(1, 0, value_law)
+    per[min(d_mlp, n_features) :] = naive_loss_per_feature(1, 0, value_law)
     return per
 
 
@@ -175,8 +177,14 @@ def embedding(n: int, d: int, generator: torch.Generator, device: torch.device) 
     return w / w.norm(dim=1, keepdim=True)
 
 
-def cc_loss_and_grads(x: torch.Tensor, target: torch.Tensor, W_in: torch.Tensor, W_out: torch.Tensor,
-                      E: torch.Tensor | None, want_grads: bool = True):
+def cc_loss_and_grads(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    W_in: torch.Tensor,
+    W_out: torch.Tensor,
+    E: torch.Tensor | None,
+    want_grads: bool = True,
+):
     """Loss per instance and gradients of the folded model, by hand.
 
     x (B, F) features shared by all instances; target (I, B, F) what the MLP owes (ReLU(x) + x R);
@@ -267,8 +275,9 @@ class CCTrainer(StepTrainer):
             }
 
 
-def eval_features(cfg: CCConfig, n: int | None = None, seed: int | None = None,
-                  rng: np.random.Generator | None = None) -> np.ndarray:
+def eval_features(
+    cfg: CCConfig, n: int | None = None, seed: int | None = None, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """A fixed held-out batch of features (n, F), float64, from its own seed (the config's seed + 1 by default)
     or from ``rng`` when given."""
     n = cfg.eval_samples if n is None else n
@@ -321,8 +330,9 @@ def sparse_limit_loss(snap: Snapshot) -> np.ndarray:
         A, Bm, R = (snap[name][i].astype(np.float64) for name in ("A", "B", "R"))
         pos = np.maximum(A, 0.0) @ Bm  # row f is what feature f at v = 1 writes to every output
         neg = np.maximum(-A, 0.0) @ Bm  # the same at v = −1, per unit |v|
-        out[i] = (RELU_SQ_MEAN[cfg.value_law] * np.square(pos - eye - R).sum(axis=1)
-                  + NEG_SQ_MEAN[cfg.value_law] * np.square(neg + R).sum(axis=1))
+        out[i] = RELU_SQ_MEAN[cfg.value_law] * np.square(pos - eye - R).sum(axis=1) + NEG_SQ_MEAN[
+            cfg.value_law
+        ] * np.square(neg + R).sum(axis=1)
     return out
 
 
@@ -332,8 +342,14 @@ def row_cost(cfg: CCConfig) -> int:
     return cfg.n_instances * F * (2 * H + F)
 
 
-def loss_against_p(snap: Snapshot, ps, present: int = 50_000, max_rows: int = 400_000, budget: float | None = None,
-                   seed: int | None = None) -> np.ndarray:
+def loss_against_p(
+    snap: Snapshot,
+    ps,
+    present: int = 50_000,
+    max_rows: int = 400_000,
+    budget: float | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
     """Held-out L/p of the trained weights with features present at each probability in ``ps``. -> (I, len(ps))
 
     The papers' view of a model trained at one p: evaluate it at others. Each p gets about ``present`` present

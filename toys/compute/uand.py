@@ -66,8 +66,9 @@ class UANDConfig(TrainingConfig):
         check_range("handmade_q", self.handmade_q, 0.0, 1.0)
         per_step = self.n_instances * self.batch_size * max(self.n_gates, self.d_max)
         if per_step > 2**27:
-            raise ValueError(f"n_instances × batch_size × max(gates, d_max) = {per_step:,} values per step: allowed up "
-                             f"to {2**27:,}")
+            raise ValueError(
+                f"n_instances × batch_size × max(gates, d_max) = {per_step:,} values per step: allowed up to {2**27:,}"
+            )
 
     @property
     def n_gates(self) -> int:
@@ -174,7 +175,7 @@ def handmade_outputs(S: np.ndarray, held: HeldOut) -> np.ndarray:
     neurons = np.argsort(~both, axis=0, kind="stable")[:n_max].T  # (G, n_max): N_ij first
     valid = np.arange(n_max)[None, :] < count[:, None]  # (G, n_max)
     reads = S[neurons]  # (G, n_max, m)
-    G, C, K, k = held.active.shape
+    G, C, K, _k = held.active.shape
     out = np.zeros((G, C, K))
     for start in range(0, G, 256):  # chunks of gates bound the memory
         sl = slice(start, min(G, start + 256))
@@ -190,8 +191,12 @@ def handmade_weights(S: np.ndarray, pairs: np.ndarray) -> dict[str, np.ndarray]:
     """The hand-made construction as dense network weights W1 (m, d), b1 (d,), W2 (d, G), b2 (G,)."""
     both = (S[:, pairs[:, 0]] & S[:, pairs[:, 1]]).astype(np.float64)
     count = both.sum(axis=0)
-    return {"W1": S.T.astype(np.float64), "b1": -np.ones(S.shape[0]),
-            "W2": both / np.maximum(count, 1.0), "b2": np.zeros(len(pairs))}
+    return {
+        "W1": S.T.astype(np.float64),
+        "b1": -np.ones(S.shape[0]),
+        "W2": both / np.maximum(count, 1.0),
+        "b2": np.zeros(len(pairs)),
+    }
 
 
 def handmade_gates(cfg: UANDConfig, d: int, q: float | None = None, held: HeldOut | None = None) -> dict:
@@ -206,14 +211,20 @@ def handmade_gates(cfg: UANDConfig, d: int, q: float | None = None, held: HeldOu
         val = held_out_cases(cfg.n_inputs, cfg.n_active, max(2, cfg.eval_cases // 2), cfg.seed + 2)
         scores = []
         for qq in Q_GRID:
-            rates = gate_error_rates(handmade_outputs(handmade_subsets(cfg.n_inputs, d, qq, cfg.seed), val), val,
-                                     cfg.tolerance)
+            rates = gate_error_rates(
+                handmade_outputs(handmade_subsets(cfg.n_inputs, d, qq, cfg.seed), val), val, cfg.tolerance
+            )
             scores.append(int((rates <= cfg.max_error_rate).sum()))
         q = Q_GRID[int(np.argmax(scores))]
     S = handmade_subsets(cfg.n_inputs, d, q, cfg.seed)
     rates = gate_error_rates(handmade_outputs(S, held), held, cfg.tolerance)
-    return {"d": int(d), "q": float(q), "gates": int((rates <= cfg.max_error_rate).sum()), "error_rates": rates,
-            "subsets": S}
+    return {
+        "d": int(d),
+        "q": float(q),
+        "gates": int((rates <= cfg.max_error_rate).sum()),
+        "error_rates": rates,
+        "subsets": S,
+    }
 
 
 def linear_readout(cfg: UANDConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -272,7 +283,8 @@ class UANDTrainer(StepTrainer):
         self.pairs = torch.as_tensor(gate_pairs(m), device=dev)
         w1 = (torch.rand(I, m, D, generator=gen, device=dev) * 2 - 1) / math.sqrt(m)
         w2 = (torch.rand(I, D, G, generator=gen, device=dev) * 2 - 1) / torch.sqrt(
-            torch.as_tensor(self.widths, device=dev, dtype=torch.float32))[:, None, None]
+            torch.as_tensor(self.widths, device=dev, dtype=torch.float32)
+        )[:, None, None]
         self.params = {
             "W1": (w1 * self.mask[:, None, :]).requires_grad_(),  # (I, m, D)
             "b1": torch.zeros(I, D, device=dev).requires_grad_(),

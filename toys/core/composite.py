@@ -13,8 +13,9 @@ headline curve (a pair's columns side by side; a sequence's running stage).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +26,15 @@ from toys.core.train import Advancing, Trainer
 LOSS, LOSS_STEPS = "_loss", "_loss_steps"
 
 
-def pack(toy: str, config: dict[str, Any], step: int, loss: np.ndarray, loss_steps: np.ndarray,
-         parts: dict[str, Snapshot], **extras: Any) -> Snapshot:
+def pack(
+    toy: str,
+    config: dict[str, Any],
+    step: int,
+    loss: np.ndarray,
+    loss_steps: np.ndarray,
+    parts: dict[str, Snapshot],
+    **extras: Any,
+) -> Snapshot:
     """One snapshot holding ``parts`` (see the module docstring) with the composite's own loss curve."""
     arrays: dict[str, np.ndarray] = {}
     meta = {}
@@ -47,8 +55,9 @@ def unpack(snap: Snapshot) -> dict[str, Snapshot]:
         prefix = f"{name}/"
         arrays = {k.removeprefix(prefix): v for k, v in snap.arrays.items() if k.startswith(prefix)}
         loss, steps = arrays.pop(LOSS), arrays.pop(LOSS_STEPS)
-        out[name] = Snapshot(meta["toy"], meta["config"], int(meta["step"]), arrays, loss, steps,
-                             meta.get("extras", {}))
+        out[name] = Snapshot(
+            meta["toy"], meta["config"], int(meta["step"]), arrays, loss, steps, meta.get("extras", {})
+        )
     return out
 
 
@@ -160,8 +169,15 @@ class PairTrainer(Lockstep):
 
     def snapshot(self) -> Snapshot:
         sa, sb = self.a.snapshot(), self.b.snapshot()
-        return pack(sa.toy, self.cfg.to_dict(), sa.step, np.concatenate([sa.loss, sb.loss], axis=1), sa.loss_steps,
-                    {"a": sa, "b": sb}, pair=True)
+        return pack(
+            sa.toy,
+            self.cfg.to_dict(),
+            sa.step,
+            np.concatenate([sa.loss, sb.loss], axis=1),
+            sa.loss_steps,
+            {"a": sa, "b": sb},
+            pair=True,
+        )
 
 
 def split(snap: Snapshot) -> tuple[Snapshot, Snapshot]:

@@ -12,8 +12,17 @@ from typing import Any
 import numpy as np
 
 # what np.load, zipfile, zlib, json and the field reads raise on a truncated, corrupt or foreign file
-MALFORMED = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, KeyError, ValueError,
-             TypeError)
+MALFORMED = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
+    ValueError,
+    TypeError,
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class Snapshot:
             f.write(self.to_npz_bytes())
 
     @classmethod
-    def load(cls, source) -> "Snapshot":
+    def load(cls, source) -> Snapshot:
         """Read a snapshot from a path or file object. Never unpickles; malformed files raise ValueError."""
         try:
             with np.load(source, allow_pickle=False) as z:

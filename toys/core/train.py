@@ -48,7 +48,7 @@ class Schedule:
     total: int
 
     @classmethod
-    def of(cls, cfg: Any) -> "Schedule":
+    def of(cls, cfg: Any) -> Schedule:
         return cls(cfg.lr, cfg.schedule, cfg.steps)
 
     def lr_at(self, step):

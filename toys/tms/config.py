@@ -56,12 +56,16 @@ class TMSConfig(TrainingConfig):
         if self.p_values:
             listed = parse_probabilities("p_values", self.p_values)
             if len(listed) != self.n_instances:
-                raise ValueError(f"p_values lists {len(listed)} probabilities but n_instances={self.n_instances}: "
-                                 "give one per instance")
+                raise ValueError(
+                    f"p_values lists {len(listed)} probabilities but n_instances={self.n_instances}: "
+                    "give one per instance"
+                )
         check_range("restarts", self.restarts, 1, 64, integer=True)
         if self.n_instances * self.restarts > 100_000:
-            raise ValueError(f"n_instances={self.n_instances} × restarts={self.restarts} is out of range: "
-                             "allowed at most 100000 models in all")
+            raise ValueError(
+                f"n_instances={self.n_instances} × restarts={self.restarts} is out of range: "
+                "allowed at most 100000 models in all"
+            )
         check_range("importance_decay", self.importance_decay, 0.01, 10.0)
         if (self.n_features - 1) * math.log10(self.importance_decay) > 30:
             raise ValueError(

@@ -97,8 +97,15 @@ class AutogradEngine(Engine):
 
     name = "autograd"
 
-    def __init__(self, cfg: TMSConfig, params: dict[str, torch.Tensor], importance: torch.Tensor,
-                 sampler: FeatureSampler, generator: torch.Generator, schedule: Schedule) -> None:
+    def __init__(
+        self,
+        cfg: TMSConfig,
+        params: dict[str, torch.Tensor],
+        importance: torch.Tensor,
+        sampler: FeatureSampler,
+        generator: torch.Generator,
+        schedule: Schedule,
+    ) -> None:
         self.cfg, self.params, self.importance = cfg, params, importance
         self.sampler, self.generator, self.schedule = sampler, generator, schedule
         self.optimizer = make_optimizer(cfg, list(params.values()))
@@ -121,8 +128,15 @@ class NumbaEngine(Engine):
 
     name = "numba"
 
-    def __init__(self, cfg: TMSConfig, params: dict[str, torch.Tensor], importance: torch.Tensor,
-                 sampler: FeatureSampler, generator: torch.Generator, schedule: Schedule) -> None:
+    def __init__(
+        self,
+        cfg: TMSConfig,
+        params: dict[str, torch.Tensor],
+        importance: torch.Tensor,
+        sampler: FeatureSampler,
+        generator: torch.Generator,
+        schedule: Schedule,
+    ) -> None:
         from fastcore.tms import TMSGrads, seed_key
 
         self.schedule = schedule
@@ -130,9 +144,19 @@ class NumbaEngine(Engine):
         W.grad, b.grad = torch.zeros_like(W), torch.zeros_like(b)
         self.optimizer = make_optimizer(cfg, [W, b], fused=True)
         self.grads = TMSGrads(
-            W.detach().numpy(), b.detach().numpy(), probability_matrix(cfg), importance.numpy(), seed_key(cfg.seed),
-            cfg.batch_size, cfg.model, cfg.activation, cfg.value_law, cfg.correlated_pairs,
-            cfg.anticorrelated_pairs, dW=W.grad.numpy(), db=b.grad.numpy(),
+            W.detach().numpy(),
+            b.detach().numpy(),
+            probability_matrix(cfg),
+            importance.numpy(),
+            seed_key(cfg.seed),
+            cfg.batch_size,
+            cfg.model,
+            cfg.activation,
+            cfg.value_law,
+            cfg.correlated_pairs,
+            cfg.anticorrelated_pairs,
+            dW=W.grad.numpy(),
+            db=b.grad.numpy(),
         )
         self.losses = torch.from_numpy(self.grads.losses)  # (I,) shares memory with the kernel's output
 
@@ -155,8 +179,15 @@ class CUDAGraphEngine(Engine):
 
     name = "cuda_graph"
 
-    def __init__(self, cfg: TMSConfig, params: dict[str, torch.Tensor], importance: torch.Tensor,
-                 sampler: FeatureSampler, generator: torch.Generator, schedule: Schedule) -> None:
+    def __init__(
+        self,
+        cfg: TMSConfig,
+        params: dict[str, torch.Tensor],
+        importance: torch.Tensor,
+        sampler: FeatureSampler,
+        generator: torch.Generator,
+        schedule: Schedule,
+    ) -> None:
         self.cfg, self.params, self.importance = cfg, params, importance
         self.sampler, self.generator, self.schedule = sampler, generator, schedule
         dev = params["W"].device
@@ -173,9 +204,21 @@ class CUDAGraphEngine(Engine):
 
             p = torch.as_tensor(probability_matrix(cfg), device=dev)
             self._triton = TritonTMSGrads(
-                W.detach(), b.detach(), p, importance, seed_key(cfg.seed), cfg.batch_size, cfg.model,
-                cfg.activation, cfg.value_law, cfg.correlated_pairs, cfg.anticorrelated_pairs, self.step_t,
-                self.losses, W.grad, b.grad,
+                W.detach(),
+                b.detach(),
+                p,
+                importance,
+                seed_key(cfg.seed),
+                cfg.batch_size,
+                cfg.model,
+                cfg.activation,
+                cfg.value_law,
+                cfg.correlated_pairs,
+                cfg.anticorrelated_pairs,
+                self.step_t,
+                self.losses,
+                W.grad,
+                b.grad,
             )
             try:  # compile now (it only fills the gradient buffers); a size Triton cannot build takes the torch ops
                 self._triton()
@@ -252,7 +295,7 @@ class CUDAGraphEngine(Engine):
             now = self._state()
             for x, old in zip(now, before):
                 x.copy_(old)
-            for x in now[len(before):]:  # Adam's state, created by the warm-up: fresh is all zeros
+            for x in now[len(before) :]:  # Adam's state, created by the warm-up: fresh is all zeros
                 x.zero_()
             if rng is not None:
                 self.generator.set_state(rng)

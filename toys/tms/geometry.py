@@ -21,8 +21,15 @@ def feature_geometry(W: np.ndarray) -> dict[str, np.ndarray]:
     name of ``fastcore.geometry.POLYTOPE_NAMES``), the group's ``shape`` ("k in d" for an unnamed one), ``group``
     id (−1: not represented), and the group's features ``k`` and dimensions ``d``. W must be finite."""
     poly = polytopes(W)
-    return {"D": feature_dimensionality(W), "norm": feature_norms(W), "polytope": polytope_name(poly.code),
-            "shape": poly.label, "group": poly.group, "k": poly.size, "d": poly.rank}
+    return {
+        "D": feature_dimensionality(W),
+        "norm": feature_norms(W),
+        "polytope": polytope_name(poly.code),
+        "shape": poly.label,
+        "group": poly.group,
+        "k": poly.size,
+        "d": poly.rank,
+    }
 
 
 def smallest_angle(points: np.ndarray) -> float:
@@ -65,5 +72,6 @@ def _true_edges(hull) -> set[tuple[int, int]]:
             a, b = int(simplex[i]), int(simplex[(i + 1) % 3])
             faces.setdefault((min(a, b), max(a, b)), []).append(f)
     normals = hull.equations[:, :3]
-    return {e for e, fs in faces.items()
-            if not (len(fs) == 2 and np.dot(normals[fs[0]], normals[fs[1]]) > COPLANAR_COS)}
+    return {
+        e for e, fs in faces.items() if not (len(fs) == 2 and np.dot(normals[fs[0]], normals[fs[1]]) > COPLANAR_COS)
+    }

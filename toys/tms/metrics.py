@@ -73,13 +73,14 @@ def neuron_monosemanticity(W: np.ndarray) -> np.ndarray:
     return np.where(total > 0, sq.max(axis=2) / np.maximum(total, 1e-300), 0.0)
 
 
-def neuron_counts(W: np.ndarray, share: float = MONOSEMANTIC_SHARE, dead_norm: float = DEAD_NORM) -> dict[str, np.ndarray]:
+def neuron_counts(
+    W: np.ndarray, share: float = MONOSEMANTIC_SHARE, dead_norm: float = DEAD_NORM
+) -> dict[str, np.ndarray]:
     """Per instance: neurons that are monosemantic (≥ ``share`` on one feature), polysemantic, or dead
     (input-weight norm below ``dead_norm``). -> {"monosemantic", "polysemantic", "dead"}, each (I,)"""
     alive = np.linalg.norm(W, axis=2) >= dead_norm
     mono = alive & (neuron_monosemanticity(W) >= share)
-    return {"monosemantic": mono.sum(axis=1), "polysemantic": (alive & ~mono).sum(axis=1),
-            "dead": (~alive).sum(axis=1)}
+    return {"monosemantic": mono.sum(axis=1), "polysemantic": (alive & ~mono).sum(axis=1), "dead": (~alive).sum(axis=1)}
 
 
 def neuron_roles(W: np.ndarray, share: float = 0.5, dead_norm: float = DEAD_NORM) -> list[list[dict]]:
@@ -96,7 +97,8 @@ def neuron_roles(W: np.ndarray, share: float = 0.5, dead_norm: float = DEAD_NORM
             if alive[i, h] and mono[i, h] >= share:
                 f = int(top[i, h])
                 w = float(W[i, h, f])
-                rows.append({"feature": f, "neuron": h, "sign": "+" if w > 0 else "−", "weight": w,
-                             "share": float(mono[i, h])})
+                rows.append(
+                    {"feature": f, "neuron": h, "sign": "+" if w > 0 else "−", "weight": w, "share": float(mono[i, h])}
+                )
         roles.append(sorted(rows, key=lambda r: (r["feature"], r["neuron"])))
     return roles

@@ -19,8 +19,15 @@ def init_tms_params(cfg: TMSConfig, device: torch.device, generator: torch.Gener
     return {"W": W.requires_grad_(), "b": b.requires_grad_()}
 
 
-def tms_forward(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, model: str, activation: str,
-                dropout: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def tms_forward(
+    x: torch.Tensor,
+    W: torch.Tensor,
+    b: torch.Tensor,
+    model: str,
+    activation: str,
+    dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """x' for a batch. x (I, B, F), W (I, H, F), b (I, F) -> (I, B, F).
 
     linear:      x' = WᵀW x + b

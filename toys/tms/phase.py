@@ -153,8 +153,11 @@ class PhaseTrainer(StepTrainer):
         super().__init__(cfg, cfg.n_instances)
         n_inst, n_feat, n_pat = cfg.n_instances, cfg.n_features, cfg.n_patterns
         batch = n_pat * cfg.value_samples
-        check_fits(tms_step_bytes(n_inst, batch, n_feat, cfg.n_hidden), self.device,
-                   f"This grid ({n_inst:,} instances × {n_pat} patterns × {cfg.value_samples} values)")
+        check_fits(
+            tms_step_bytes(n_inst, batch, n_feat, cfg.n_hidden),
+            self.device,
+            f"This grid ({n_inst:,} instances × {n_pat} patterns × {cfg.value_samples} values)",
+        )
         self.params = init_tms_params(cfg, self.device, self.generator)
         patterns = presence_patterns(n_feat)
         _, p = instance_grid(cfg)
@@ -162,15 +165,25 @@ class PhaseTrainer(StepTrainer):
         pi = torch.as_tensor(pattern_probability(p, patterns), dtype=torch.float32, device=self.device)  # (I, P)
         imp = torch.as_tensor(importance_matrix(cfg), device=self.device)  # (I, F)
         # per-sample weight × importance, scaled by P so that the mean over the P·V samples is Σ_s π_s mean_v
-        self.weight = (n_pat * pi[:, :, None, None] * imp[:, None, None, :]).expand(
-            n_inst, n_pat, cfg.value_samples, n_feat).reshape(n_inst, batch, n_feat).contiguous()  # (I, P·V, F)
+        self.weight = (
+            (n_pat * pi[:, :, None, None] * imp[:, None, None, :])
+            .expand(n_inst, n_pat, cfg.value_samples, n_feat)
+            .reshape(n_inst, batch, n_feat)
+            .contiguous()
+        )  # (I, P·V, F)
         self.optimizer = make_optimizer(cfg, list(self.params.values()))
 
     def sample(self) -> torch.Tensor:
         """One stratified batch: every pattern with ``value_samples`` value draws. -> (I, P·V, F)"""
         cfg = self.cfg
-        v = torch.rand(cfg.n_instances, cfg.n_patterns, cfg.value_samples, cfg.n_features, generator=self.generator,
-                       device=self.device)
+        v = torch.rand(
+            cfg.n_instances,
+            cfg.n_patterns,
+            cfg.value_samples,
+            cfg.n_features,
+            generator=self.generator,
+            device=self.device,
+        )
         return (v * self.patterns[:, None, :]).reshape(cfg.n_instances, -1, cfg.n_features)
 
     def _train_step(self, lr: float) -> torch.Tensor:
@@ -184,8 +197,11 @@ class PhaseTrainer(StepTrainer):
     def _arrays(self) -> dict[str, np.ndarray]:
         W = self.params["W"].detach()
         b = self.params["b"].detach()
-        return {"W": W.cpu().numpy().copy(), "b": b.cpu().numpy().copy(),
-                "expected_loss": expected_loss(self.cfg, W, b).cpu().numpy().astype(np.float64)}
+        return {
+            "W": W.cpu().numpy().copy(),
+            "b": b.cpu().numpy().copy(),
+            "expected_loss": expected_loss(self.cfg, W, b).cpu().numpy().astype(np.float64),
+        }
 
 
 def eval_points(n_features: int, n_values: int, seed: int = 0) -> torch.Tensor:
@@ -208,7 +224,7 @@ def expected_loss(cfg: PhaseConfig, W: torch.Tensor, b: torch.Tensor, chunk: int
     total = torch.zeros(cfg.n_instances, dtype=torch.float64, device=device)
     for s, pattern in enumerate(torch.as_tensor(patterns, device=device)):
         for start in range(0, cfg.eval_values, chunk):
-            x = (v[start:start + chunk] * pattern).expand(cfg.n_instances, -1, -1)  # (I, V', F)
+            x = (v[start : start + chunk] * pattern).expand(cfg.n_instances, -1, -1)  # (I, V', F)
             err = (imp * (x - tms_forward(x, W, b, "relu_output", "relu")) ** 2).mean(dim=2)  # (I, V')
             total += pi[:, s] * err.sum(dim=1).double() / cfg.eval_values
     return total
@@ -217,8 +233,9 @@ def expected_loss(cfg: PhaseConfig, W: torch.Tensor, b: torch.Tensor, chunk: int
 # ------------------------------------------------------------------------------------------------ analyses
 
 
-def extra_feature_phase(W: np.ndarray, b: np.ndarray | None = None, interference: float = INTERFERENCE_THRESHOLD
-                        ) -> np.ndarray:
+def extra_feature_phase(
+    W: np.ndarray, b: np.ndarray | None = None, interference: float = INTERFERENCE_THRESHOLD
+) -> np.ndarray:
     """Phase code of the last feature per instance. W (I, H, F) -> (I,) int in {0, 1, 2} (see ``PHASES``).
 
     Not learned: ‖W_n‖ ≤ 0.5. Dedicated dimension: represented and its superposition score
@@ -257,8 +274,16 @@ def phase_grid(cfg: PhaseConfig, W: np.ndarray, b: np.ndarray, loss: np.ndarray)
     finite = np.isfinite(W).all(axis=(1, 2))
     seed_phase = np.where(finite, extra_feature_phase(np.nan_to_num(W)), -1).reshape(R, D, K)
     phase = np.take_along_axis(seed_phase, best[:, :, None], axis=2)[:, :, 0]
-    return PhaseGrid(importance_values(cfg), density_values(cfg), Wb, bb,
-                     np.take_along_axis(loss, best[:, :, None], axis=2)[:, :, 0], best, phase, seed_phase)
+    return PhaseGrid(
+        importance_values(cfg),
+        density_values(cfg),
+        Wb,
+        bb,
+        np.take_along_axis(loss, best[:, :, None], axis=2)[:, :, 0],
+        best,
+        phase,
+        seed_phase,
+    )
 
 
 # ------------------------------------------------------------------------ n = 2, m = 1 in closed form
@@ -313,8 +338,9 @@ def boundary_distance(r, p) -> np.ndarray:
     """Distance from (r, p) to the nearest exact n = 2, m = 1 boundary, in decades of the (log r, log p) plane."""
     r, p = np.broadcast_arrays(np.asarray(r, dtype=np.float64), np.asarray(p, dtype=np.float64))
     pts = np.stack([np.log10(r), np.log10(p)], axis=-1)[..., None, :]  # (..., 1, 2)
-    curve = np.concatenate([np.stack([np.log10(cr), np.log10(cp)], axis=-1)
-                            for _, cr, cp in boundary_curves(1e-4, 1e4, 4000)])  # (n, 2)
+    curve = np.concatenate(
+        [np.stack([np.log10(cr), np.log10(cp)], axis=-1) for _, cr, cp in boundary_curves(1e-4, 1e4, 4000)]
+    )  # (n, 2)
     return np.sqrt(((pts - curve) ** 2).sum(axis=-1)).min(axis=-1)
 
 
@@ -349,8 +375,13 @@ def cell_table(grid: PhaseGrid, exact: bool) -> dict[str, np.ndarray]:
     R, D = grid.phase.shape
     row, col = np.meshgrid(np.arange(R), np.arange(D), indexing="ij")  # (R, D) each
     table = {
-        "row": row.ravel(), "col": col.ravel(), "r": grid.r[row].ravel(), "p": grid.p[col].ravel(),
-        "phase": phase_name(grid.phase).ravel(), "loss": grid.loss.ravel(), "best_seed": grid.best_seed.ravel(),
+        "row": row.ravel(),
+        "col": col.ravel(),
+        "r": grid.r[row].ravel(),
+        "p": grid.p[col].ravel(),
+        "phase": phase_name(grid.phase).ravel(),
+        "loss": grid.loss.ravel(),
+        "best_seed": grid.best_seed.ravel(),
         "extra_norm": feature_norms(grid.W.reshape(R * D, *grid.W.shape[2:]))[:, -1],
         "seeds_superposed": (grid.seed_phase == SUPERPOSED).sum(axis=2).ravel(),
     }
@@ -379,5 +410,9 @@ def boundary_table(r_min: float, r_max: float, p_min: float, n: int = 200) -> di
         rs.append(r[keep])
         ps.append(p[keep])
         order.append(np.arange(int(keep.sum()), dtype=np.int64))
-    return {"boundary": np.concatenate(names), "r": np.concatenate(rs), "p": np.concatenate(ps),
-            "order": np.concatenate(order)}
+    return {
+        "boundary": np.concatenate(names),
+        "r": np.concatenate(rs),
+        "p": np.concatenate(ps),
+        "order": np.concatenate(order),
+    }

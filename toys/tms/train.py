@@ -31,18 +31,24 @@ class TMSTrainer(StepTrainer):
 
     def __init__(self, cfg: TMSConfig, engine: str = "auto") -> None:
         if cfg.restarts != 1:
-            raise ValueError(f"restarts={cfg.restarts}: build this trainer with make_tms_trainer, which keeps the "
-                             "best seed of every instance")
+            raise ValueError(
+                f"restarts={cfg.restarts}: build this trainer with make_tms_trainer, which keeps the "
+                "best seed of every instance"
+            )
         super().__init__(cfg, cfg.n_instances)
         engine = choose_engine(cfg, self.device, engine)
         if engine == "autograd" or (engine == "cuda_graph" and not fused_kernel_applies(cfg)):
-            check_fits(tms_step_bytes(cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden), self.device,
-                       f"This model ({cfg.n_instances:,} instances × batch {cfg.batch_size:,} × {cfg.n_features} features)")
+            check_fits(
+                tms_step_bytes(cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden),
+                self.device,
+                f"This model ({cfg.n_instances:,} instances × batch {cfg.batch_size:,} × {cfg.n_features} features)",
+            )
         self.params = init_tms_params(cfg, self.device, self.generator)
         self.sampler = FeatureSampler(cfg, self.device)
         self.importance = torch.as_tensor(importance(cfg), device=self.device)  # (F,)
-        self.engine = ENGINE_CLASSES[engine](cfg, self.params, self.importance, self.sampler, self.generator,
-                                             self.schedule)
+        self.engine = ENGINE_CLASSES[engine](
+            cfg, self.params, self.importance, self.sampler, self.generator, self.schedule
+        )
         self.optimizer = self.engine.optimizer
 
     @property
@@ -84,8 +90,9 @@ class BestOfTrainer(Lockstep):
     def __init__(self, cfg: TMSConfig, engine: str = "auto") -> None:
         self.cfg = cfg
         p = np.repeat(instance_probability(cfg), cfg.restarts)
-        inner = cfg.replace(n_instances=cfg.n_instances * cfg.restarts, restarts=1,
-                            p_values=",".join(repr(float(v)) for v in p))
+        inner = cfg.replace(
+            n_instances=cfg.n_instances * cfg.restarts, restarts=1, p_values=",".join(repr(float(v)) for v in p)
+        )
         self.inner = TMSTrainer(inner, engine)
         self.parts = (self.inner,)
 

@@ -98,11 +98,36 @@ def _times_dact(g, z, a, ACT: tl.constexpr):  # g ⊙ act'(z), a = act(z)
 
 
 @triton.jit
-def _grads_kernel(W_ptr, b_ptr, p_ptr, imp_ptr, x_ptr, step_ptr, key_ptr, loss_ptr, dW_ptr, db_ptr,
-                  n_inst, n_batch, chunk, scale, inv_bf,
-                  H: tl.constexpr, F: tl.constexpr, HP: tl.constexpr, FP: tl.constexpr, BB: tl.constexpr,
-                  MODEL: tl.constexpr, ACT: tl.constexpr, LAW: tl.constexpr, N_CORR: tl.constexpr,
-                  N_ANTI: tl.constexpr, GIVEN: tl.constexpr, HAS_LIBDEVICE: tl.constexpr, PREC: tl.constexpr):
+def _grads_kernel(
+    W_ptr,
+    b_ptr,
+    p_ptr,
+    imp_ptr,
+    x_ptr,
+    step_ptr,
+    key_ptr,
+    loss_ptr,
+    dW_ptr,
+    db_ptr,
+    n_inst,
+    n_batch,
+    chunk,
+    scale,
+    inv_bf,
+    H: tl.constexpr,
+    F: tl.constexpr,
+    HP: tl.constexpr,
+    FP: tl.constexpr,
+    BB: tl.constexpr,
+    MODEL: tl.constexpr,
+    ACT: tl.constexpr,
+    LAW: tl.constexpr,
+    N_CORR: tl.constexpr,
+    N_ANTI: tl.constexpr,
+    GIVEN: tl.constexpr,
+    HAS_LIBDEVICE: tl.constexpr,
+    PREC: tl.constexpr,
+):
     # W (I, H, F), b (I, F), p (I, F), imp (F,), x (I, B, F) if GIVEN, step and key int64 scalars
     # -> per (instance, chunk):
     # loss_ptr (I, S), dW_ptr (I, S, H, F), db_ptr (I, S, F), S = number of chunks
@@ -145,8 +170,7 @@ def _grads_kernel(W_ptr, b_ptr, p_ptr, imp_ptr, x_ptr, step_ptr, key_ptr, loss_p
             u = _uniform(keyu, pos)
             if N_CORR + N_ANTI > 0:
                 up = _uniform(keyu, pos - 1)  # the pair's first feature
-                present = tl.where(corr2, up < pprev,
-                                   tl.where(anti2, (up >= pprev) & (up < 2.0 * pprev), u < pb))
+                present = tl.where(corr2, up < pprev, tl.where(anti2, (up >= pprev) & (up < 2.0 * pprev), u < pb))
                 v = tl.where(corr2, u, tl.where(anti2, tl.math.div_rn(up - pprev, pprevb), tl.math.div_rn(u, pb)))
             else:
                 present = u < pb
@@ -193,10 +217,24 @@ class TritonTMSGrads:
     """Fills ``dW``, ``db``, ``losses`` for the step held in the device tensor ``step``, drawing the batch in the
     kernel, or from a given batch. Every launch is graph-capturable (fixed buffers, no host sync)."""
 
-    def __init__(self, W: torch.Tensor, b: torch.Tensor, p: torch.Tensor, importance: torch.Tensor, key: int,
-                 n_batch: int, model: str, activation: str, value_law: str, correlated_pairs: int,
-                 anticorrelated_pairs: int, step: torch.Tensor, losses: torch.Tensor, dW: torch.Tensor,
-                 db: torch.Tensor) -> None:
+    def __init__(
+        self,
+        W: torch.Tensor,
+        b: torch.Tensor,
+        p: torch.Tensor,
+        importance: torch.Tensor,
+        key: int,
+        n_batch: int,
+        model: str,
+        activation: str,
+        value_law: str,
+        correlated_pairs: int,
+        anticorrelated_pairs: int,
+        step: torch.Tensor,
+        losses: torch.Tensor,
+        dW: torch.Tensor,
+        db: torch.Tensor,
+    ) -> None:
         n_inst, n_hid, n_feat = W.shape
         if not fits(n_hid, n_feat):
             raise ValueError(f"n_hidden={n_hid}, n_features={n_feat} are too large for the fused kernel")
@@ -208,10 +246,20 @@ class TritonTMSGrads:
         self.n_batch = n_batch
         hp, fp = _padded(n_hid), _padded(n_feat)
         bb = max(16, min(128, 4096 // fp))  # samples per block: a (BB, FP) tile of 4,096 values at most
-        self.meta = {"H": n_hid, "F": n_feat, "HP": hp, "FP": fp, "BB": bb,
-                     "MODEL": _MODELS.index(model), "ACT": _ACTIVATIONS.index(activation),
-                     "LAW": _VALUE_LAWS.index(value_law), "N_CORR": correlated_pairs,
-                     "N_ANTI": anticorrelated_pairs, "HAS_LIBDEVICE": _HAS_LIBDEVICE, "PREC": PRECISION}
+        self.meta = {
+            "H": n_hid,
+            "F": n_feat,
+            "HP": hp,
+            "FP": fp,
+            "BB": bb,
+            "MODEL": _MODELS.index(model),
+            "ACT": _ACTIVATIONS.index(activation),
+            "LAW": _VALUE_LAWS.index(value_law),
+            "N_CORR": correlated_pairs,
+            "N_ANTI": anticorrelated_pairs,
+            "HAS_LIBDEVICE": _HAS_LIBDEVICE,
+            "PREC": PRECISION,
+        }
         sms = torch.cuda.get_device_properties(W.device).multi_processor_count
         blocks = -(-n_batch // bb)
         split = max(1, min(blocks, -(-PROGRAMS_PER_SM * sms // n_inst)))
@@ -229,9 +277,24 @@ class TritonTMSGrads:
         n_inst = self.W.shape[0]
         given = x is not None
         _grads_kernel[(n_inst, self.n_split)](
-            self.W, self.b, self.p, self.importance, x if given else self.W, self.step, self.key,
-            self._loss, self._dW, self._db, n_inst, self.n_batch, self.chunk, self.scale,
-            1.0 / (self.n_batch * self.meta["F"]), GIVEN=given, num_warps=4, **self.meta,
+            self.W,
+            self.b,
+            self.p,
+            self.importance,
+            x if given else self.W,
+            self.step,
+            self.key,
+            self._loss,
+            self._dW,
+            self._db,
+            n_inst,
+            self.n_batch,
+            self.chunk,
+            self.scale,
+            1.0 / (self.n_batch * self.meta["F"]),
+            GIVEN=given,
+            num_warps=4,
+            **self.meta,
         )
         if self.n_split > 1:
             torch.sum(self._loss, dim=1, out=self.losses)
