@@ -6,6 +6,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -105,4 +106,34 @@ def test_every_page_renders_and_steps(app_url, path):
             wait_idle(page)
             page.wait_for_selector("[data-testid='stVegaLiteChart']", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / f"page_{path or 'home'}.png"), full_page=True)
+        assert not exceptions_on(page)
+
+
+HOSTILE_LINKS = [
+    # a backtick closes the code span the key used to sit in, then a phishing link
+    "/superposition?n_features=1%60%20%5BYour%20session%20expired%20-%20log%20in%20again%5D(https://evil.example/phish)%20%60",
+    # a link and an image that every visitor's browser would fetch, through a text control and the config's error
+    "/superposition?p_values=%5BDownload%5D(https://evil.example/p)%20!%5Bi%5D(https://evil.example/t.png)",
+    # a heading and a table through an unknown key
+    "/phase?x%0A%23%20Hacked%0A=1",
+]
+
+
+@pytest.mark.parametrize("link", HOSTILE_LINKS)
+def test_a_hostile_link_renders_no_markup(app_url, link):
+    """Whatever a link carries is echoed as text: no link, image or heading of its own appears in the page, and no
+    request leaves for the attacker's host."""
+    with browser_page() as page:
+        requested = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(app_url + link)
+        page.wait_for_selector("text=Device:", timeout=120_000)
+        wait_idle(page)
+        alerts = page.query_selector_all("[data-testid='stAlert'], [data-testid='stAlertContainer']")
+        assert alerts, "the bad parameter is not reported"
+        assert "evil.example" in page.inner_text("body") or "Hacked" in page.inner_text("body")  # shown as text
+        assert not page.query_selector_all("a[href*='evil.example'], img[src*='evil.example']")
+        for alert in alerts:
+            assert not alert.query_selector_all("h1, h2, h3, h4, h5, h6, table, a, img")
+        assert not [u for u in requested if urlparse(u).hostname == "evil.example"]
         assert not exceptions_on(page)

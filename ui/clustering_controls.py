@@ -14,6 +14,7 @@ from toys.circuits.pipeline import METHOD_LABELS, METHODS, SIMILARITIES, Cluster
 from toys.circuits.planted import FUNCTIONS, CircuitsConfig
 from toys.circuits.transcoder import SPARSITY, TranscoderConfig
 from ui.controls import Spec, sidebar_controls, valid_config
+from ui.text import literal
 
 MODEL = [
     Spec("clu_n_circuits", "Circuits T", "int", 8, 2, 32),
@@ -170,7 +171,7 @@ def clustering_configs(values: dict[str, Any], device: str) -> tuple[PipelineCon
         st.session_state["clu_last_cluster_cfg"] = cluster
     except ValueError as e:
         cluster = st.session_state.get("clu_last_cluster_cfg", ClusterConfig())
-        st.error(f"These clustering settings are not valid: {e}. Using the last valid ones.")
+        st.error(f"These clustering settings are not valid: {literal(e, 400)}. Using the last valid ones.")
     capped = []
     if cfg is not None:
         cfg, cluster, capped = cpu_limits(cfg, cluster, device)

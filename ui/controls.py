@@ -13,6 +13,8 @@ from typing import Any
 
 import streamlit as st
 
+from ui.text import literal
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -85,7 +87,7 @@ def valid_config(
         return build(values)
     except ValueError as e:
         st.error(
-            f"These {what + ' ' if what else ''}settings do not make a valid {thing}: {e}. Training keeps the "
+            f"These {what + ' ' if what else ''}settings do not make a valid {thing}: {literal(e, 400)}. Training keeps the "
             f"last valid {thing}, if there is one."
         )
         return None
@@ -100,12 +102,15 @@ def check_query_params(specs: list[Spec], extra_keys: tuple[str, ...] = ()) -> l
         if key in extra_keys:
             continue
         if key not in by_key:
-            messages.append(f"URL parameter `{key}` is not a control of this page; it was ignored.")
+            messages.append(f"URL parameter “{literal(key)}” is not a control of this page; it was ignored.")
             continue
         for raw in values:
             why = by_key[key].check(raw)
             if why:
-                messages.append(f"URL parameter `{key}={raw}` was ignored: {why}. Using the default instead.")
+                messages.append(
+                    f"URL parameter “{literal(key)}={literal(raw)}” was ignored: {literal(why)}. Using the default "
+                    "instead."
+                )
     return messages
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 import torch
 
 from toys import Snapshot, Trainer, is_diverged
+from ui.text import literal
 
 TICK_S = 0.3
 TRAIN_S = 0.25
@@ -74,7 +75,7 @@ def live_training(
         try:
             _reset(state, make_trainer, cfg)
         except (ValueError, RuntimeError) as e:
-            st.error(f"Could not build this model: {e}")
+            st.error(f"Could not build this model: {literal(e, 400)}")
     trainer = state["trainer"]
     if trainer is None:
         st.info("Nothing to train yet: fix the settings above.")
