@@ -102,14 +102,13 @@ def check_query_params(specs: list[Spec], extra_keys: tuple[str, ...] = ()) -> l
         if key in extra_keys:
             continue
         if key not in by_key:
-            messages.append(f"URL parameter “{literal(key)}” is not a control of this page; it was ignored.")
+            messages.append(f"URL parameter {literal(key)} is not a control of this page; it was ignored.")
             continue
         for raw in values:
             why = by_key[key].check(raw)
             if why:
                 messages.append(
-                    f"URL parameter “{literal(key)}={literal(raw)}” was ignored: {literal(why)}. Using the default "
-                    "instead."
+                    f"URL parameter {literal(f'{key}={raw}')} was ignored: {why}. Using the default instead."
                 )
     return messages
 

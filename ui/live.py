@@ -20,6 +20,7 @@ from ui.text import literal
 
 TICK_S = 0.3
 TRAIN_S = 0.25
+WALL_WINDOW_S = 5.0  # the shown rate is steps ÷ wall time over this much of the latest play
 
 # Every visitor's trainer runs on its own script thread. torch's intra-op thread pool on top of that oversubscribes
 # a small machine: measured on 2 busy cores, a 3→6 model trained at 9–31 steps/s with 2 intra-op threads and at
@@ -31,13 +32,23 @@ if "OMP_NUM_THREADS" not in os.environ:
 
 def _state(key: str) -> dict[str, Any]:
     return st.session_state.setdefault(
-        key, {"trainer": None, "snap": None, "playing": False, "steps_per_s": None, "error": None}
+        key, {"trainer": None, "snap": None, "playing": False, "steps_per_s": None, "ticks": [], "error": None}
     )
 
 
 def _reset(state: dict[str, Any], make_trainer: Callable[[Any], Trainer], cfg: Any) -> None:
     trainer = make_trainer(cfg)
-    state.update(trainer=trainer, snap=trainer.snapshot(), steps_per_s=None, error=None)
+    state.update(trainer=trainer, snap=trainer.snapshot(), steps_per_s=None, ticks=[], error=None)
+
+
+def wall_rate(ticks: list[tuple[float, int]], now: float, step: int, window: float = WALL_WINDOW_S) -> float | None:
+    """Steps ÷ wall time over the last ``window`` seconds of play, drawing and waiting included: ``ticks`` holds
+    (time, step) at the start of each tick (pruned here to the window); None until two ticks are a moment apart."""
+    ticks.append((now, step))
+    while len(ticks) > 2 and now - ticks[1][0] >= window:
+        ticks.pop(0)
+    t0, s0 = ticks[0]
+    return (step - s0) / (now - t0) if now - t0 > 0.05 else None
 
 
 def _train(state: dict[str, Any], seconds: float | None = None, steps: int | None = None) -> None:
@@ -85,6 +96,7 @@ def live_training(
         if trainer.done:
             _reset(state, make_trainer, trainer.cfg)
         state["error"] = None
+        state["ticks"] = []
         state["playing"] = True
 
     def pause() -> None:
@@ -123,18 +135,21 @@ def live_training(
 
     @st.fragment(run_every=TICK_S if state["playing"] else None)
     def view() -> None:
+        wall = None
         if state["playing"]:
+            wall = wall_rate(state["ticks"], time.perf_counter(), trainer.step)
             _train(state, seconds=TRAIN_S)
             if not state["playing"]:
                 st.rerun(scope="app")
         if state["error"]:
             st.error(state["error"])
         snap = state["snap"]
-        sps = state["steps_per_s"]
+        engine_rate = state["steps_per_s"]
         status = "training" if state["playing"] else ("done" if trainer.done else "paused")
         st.caption(
             f"step **{snap.step:,}** / {trainer.cfg.steps:,} · {status}"
-            + (f" · **{sps:,.0f} steps/s**" if sps else "")
+            + (f" · **{wall:,.0f} steps/s**" if wall else "")
+            + (f" · engine alone {engine_rate:,.0f} steps/s" if engine_rate else "")
             + f" · {trainer.device}"
             + (f" · {engine} engine" if (engine := getattr(trainer, "engine_name", None)) else "")
         )
