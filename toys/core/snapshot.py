@@ -22,7 +22,11 @@ MALFORMED = (
     KeyError,
     ValueError,
     TypeError,
+    OverflowError,
 )
+MAX_LOAD_BYTES = 512 * 2**20  # decompressed bytes a snapshot file may hold in all, by default
+MAX_ARRAYS = 4096  # members of a snapshot file at most
+MAX_STEP = 10**12
 
 
 @dataclass(frozen=True)
@@ -63,13 +67,51 @@ class Snapshot:
             f.write(self.to_npz_bytes())
 
     @classmethod
-    def load(cls, source) -> Snapshot:
-        """Read a snapshot from a path or file object. Never unpickles; malformed files raise ValueError."""
+    def load(cls, source, max_bytes: int = MAX_LOAD_BYTES) -> Snapshot:
+        """Read a snapshot from a path or file object. Never unpickles. Sizes are checked before anything is read:
+        the archive's declared member sizes (at most ``max_bytes`` in all, which refuses a zip bomb at once), every
+        array's declared shape and dtype against its member's size. A malformed, foreign or oversized file raises
+        ValueError saying why."""
         try:
-            with np.load(source, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
+            with zipfile.ZipFile(source) as z:
+                data = _read_members(z, max_bytes)
             meta = json.loads(str(data.pop("meta")))
             loss, loss_steps = data.pop("loss"), data.pop("loss_steps")
-            return cls(meta["toy"], meta["config"], int(meta["step"]), data, loss, loss_steps, meta.get("extras", {}))
+            if not isinstance(meta, dict) or not isinstance(meta.get("toy"), str):
+                raise ValueError("its metadata names no toy")
+            if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("extras", {}), dict):
+                raise ValueError("its config and extras must be JSON objects")
+            step = meta.get("step")
+            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+                raise ValueError(f"its step {step!r} is not an integer in [0, {MAX_STEP}]")
+            return cls(meta["toy"], meta["config"], step, data, loss, loss_steps, meta.get("extras", {}))
         except MALFORMED as e:
             raise ValueError(f"not a snapshot file: {e}") from None
+
+
+def _read_members(z: zipfile.ZipFile, max_bytes: int) -> dict[str, np.ndarray]:
+    """Every ``name.npy`` member of an npz archive as an array, after checking the sizes the archive declares."""
+    members = z.infolist()
+    if len(members) > MAX_ARRAYS:
+        raise ValueError(f"it holds {len(members)} members, more than {MAX_ARRAYS}")
+    total = sum(m.file_size for m in members)
+    if total > max_bytes:
+        raise ValueError(f"it unpacks to {total:,} bytes, more than the {max_bytes:,} allowed")
+    data = {}
+    for m in members:
+        if not m.filename.endswith(".npy"):
+            raise ValueError(f"member {m.filename!r} is not an array")
+        with z.open(m) as f:
+            version = np.lib.format.read_magic(f)
+            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in readers:
+                raise ValueError(f"array {m.filename!r} has npy format {version}, not 1.0 or 2.0")
+            shape, _fortran, dtype = readers[version](f)
+            if dtype.hasobject:
+                raise ValueError(f"array {m.filename!r} holds Python objects")
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > m.file_size:
+                raise ValueError(f"array {m.filename!r} declares {need:,} bytes but its member holds {m.file_size:,}")
+        with z.open(m) as f:
+            data[m.filename.removesuffix(".npy")] = np.lib.format.read_array(f, allow_pickle=False)
+    return data
