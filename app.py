@@ -3,8 +3,10 @@
 import streamlit as st
 
 from ui.badge import device_badge
+from ui.kernels import start_warmup
 
 st.set_page_config(page_title="Superposition Playground", page_icon=":material/scatter_plot:", layout="wide")
+start_warmup()  # once per server process: the numba kernels compile in the background
 
 
 def landing() -> None:

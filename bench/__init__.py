@@ -3,7 +3,8 @@
 ``python -m bench`` runs every case, ``python -m bench NAME ...`` the named ones, ``--device`` picks where the
 training cases run (default: the GPU if there is one). Cases live in ``bench.tms`` and ``bench.cc`` (training
 speed against notebook loops), ``bench.geometry`` and ``bench.coactivation`` (fastcore kernels against
-numpy/scipy) and ``bench.charts`` (chart specs from DataFrames against inline records).
+numpy/scipy), ``bench.charts`` (chart specs from DataFrames against inline records) and, when named,
+``bench.serve`` (the real server's cold start against a warm one, in a browser).
 """
 
 import toys  # noqa: F401  (first: sets OpenMP's wait policy before torch loads)

@@ -7,7 +7,8 @@ import importlib
 import json
 import sys
 
-MODULES = ("tms", "geometry", "coactivation", "cc", "charts")
+MODULES = ("tms", "geometry", "coactivation", "cc", "charts", "serve")
+OPT_IN = ("serve",)  # run only when named: starts real servers and a browser, minutes
 
 
 def _cases(device: str) -> tuple[dict, list[str]]:
@@ -22,7 +23,8 @@ def _cases(device: str) -> tuple[dict, list[str]]:
         else:
             for name, fn in module.CASES.items():
                 found[name] = found[f"{module_name}.{name}"] = fn
-                default.append(name)
+                if module_name not in OPT_IN:
+                    default.append(name)
     return found, default
 
 

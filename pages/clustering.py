@@ -16,6 +16,7 @@ from charts.clustering import (
     transcoder_chart,
     transcoder_frame,
 )
+from fastcore import warm
 from toys.circuits.pipeline import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
 from toys.core.device import resolve_device
 from ui.cache import session_memo, snapshot_tag
@@ -56,6 +57,13 @@ def draw(snap, info) -> None:
 
     def compute():
         with st.status("Collecting activations, counting co-activations, clustering…", expanded=False) as status:
+            for group in ("coactivation", "cluster"):
+                if warm.compiling(group):
+                    status.update(
+                        label=f"Waiting for the {group} kernels to finish compiling (first use since the "
+                        "server started)…"
+                    )
+                    warm.wait(group)
             result = analyse(model, transcoder, cluster_cfg, device=device)
             status.update(
                 label="Analysis done: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()),

@@ -21,6 +21,7 @@ from toys import TMSConfig, TMSTrainer
 from toys.core.data import instance_probability
 from toys.tms.geometry import feature_geometry, ideal_edges, smallest_angle
 from toys.tms.metrics import dimensions_per_feature, n_represented
+from ui import kernels
 from ui.controls import valid_config
 from ui.export import export_panel, export_row
 from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls
@@ -50,11 +51,13 @@ def draw(snap, info) -> None:
     p = instance_probability(cfg)
     x_domain = density_domain(p)
     sweep = sweep_frame(W, p, dimensions_per_feature(W), n_represented(W), snap.final_loss)
+    dpf = dims_per_feature_chart(sweep, x_domain)
+    st.altair_chart(dpf, width="stretch")
+    if not kernels.ready("geometry", "Every feature's dimensionality by polytope"):
+        return
     features = feature_geometry_frame(p, feature_geometry(W))
     inst = min(values["geo_instance"], cfg.n_instances - 1)
 
-    dpf = dims_per_feature_chart(sweep, x_domain)
-    st.altair_chart(dpf, width="stretch")
     scatter = feature_dims_chart(features, x_domain, selected=inst)
     st.altair_chart(scatter, width="stretch")
 
@@ -104,6 +107,8 @@ st.markdown(
 )
 ideal_values = ideal_controls()
 n, d = ideal_values["geo_ideal_n"], ideal_values["geo_ideal_d"]
+if not kernels.ready("geometry", "The ideal configuration"):
+    st.stop()
 points, energy, lines, coh = ideal(n, d, ideal_values["geo_ideal_restarts"])
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Thomson energy", f"{energy:.4f}")

@@ -39,10 +39,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(timeout: float = 90.0):
-    """Yield the base URL of a freshly started app; stop it afterwards."""
+def running_app(timeout: float = 90.0, env: dict[str, str] | None = None):
+    """Yield the base URL of a freshly started app (its environment updated by ``env``); stop it afterwards."""
     port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", SUPERPOSITION_WARMUP="1", **(env or {}))  # as deployed
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -1,9 +1,15 @@
-"""Shared test setup: import ``toys`` before anything loads torch, so OpenMP threads wait passively (see toys)."""
+"""Shared test setup: import ``toys`` before anything loads torch, so OpenMP threads wait passively (see toys);
+no background kernel compilation in the pages run here (AppTest), so that every test sees the engines it asks for
+(the browser tests start a real server, which compiles in the background as deployed)."""
+
+import os
 
 import pytest
 import torch
 
 import toys  # noqa: F401
+
+os.environ["SUPERPOSITION_WARMUP"] = "0"
 
 
 @pytest.fixture

@@ -62,6 +62,8 @@ def _train(state: dict[str, Any], seconds: float | None = None, steps: int | Non
     dt = time.perf_counter() - t0
     if n and dt > 0:
         state["steps_per_s"] = n / dt
+    if trainer.upgrade_engine():
+        state["steps_per_s"] = None  # a new engine: its own rate
     state["snap"] = snap
     if is_diverged(snap):
         state["playing"] = False
@@ -151,7 +153,12 @@ def live_training(
             + (f" · **{wall:,.0f} steps/s**" if wall else "")
             + (f" · engine alone {engine_rate:,.0f} steps/s" if engine_rate else "")
             + f" · {trainer.device}"
-            + (f" · {engine} engine" if (engine := getattr(trainer, "engine_name", None)) else "")
+            + f" · {trainer.engine_name} engine"
+            + (
+                f" (the {trainer.engine_pending} engine is compiling in the background and takes over when ready)"
+                if trainer.engine_pending
+                else ""
+            )
         )
         st.progress(min(1.0, snap.step / trainer.cfg.steps))
         draw(snap, {"playing": state["playing"], "trainer": trainer})

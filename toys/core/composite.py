@@ -76,6 +76,14 @@ class Composite(Advancing):
     def engine_name(self) -> str:
         return " + ".join(sorted({t.engine_name for t in self.parts}))
 
+    @property
+    def engine_pending(self) -> str | None:
+        return next((t.engine_pending for t in self.parts if t.engine_pending), None)
+
+    def upgrade_engine(self) -> bool:
+        switched = [t.upgrade_engine() for t in self.parts]  # every part, no short cut
+        return any(switched)
+
     def snapshot(self) -> Snapshot:
         raise NotImplementedError
 

@@ -86,11 +86,16 @@ class Trainer(Protocol):
     @property
     def engine_name(self) -> str: ...
 
+    @property
+    def engine_pending(self) -> str | None: ...
+
     def advance(self, k: int) -> int: ...
 
     def advance_for(self, seconds: float, chunk: int = 50) -> int: ...
 
     def run(self) -> Snapshot: ...
+
+    def upgrade_engine(self) -> bool: ...
 
     def snapshot(self) -> Snapshot: ...
 
@@ -133,6 +138,7 @@ class StepTrainer(Advancing):
 
     toy: str = ""
     engine_name: str = "autograd"
+    engine_pending: str | None = None  # a faster engine it switches to once that one's kernels are ready
 
     def __init__(self, cfg: ConfigBase, n_loss_columns: int) -> None:
         self.cfg = cfg
@@ -148,6 +154,10 @@ class StepTrainer(Advancing):
     @property
     def done(self) -> bool:
         return self.step >= self.cfg.steps
+
+    def upgrade_engine(self) -> bool:
+        """Switch to a faster engine that has become ready (see ``toys.tms.train.TMSTrainer``); True if it did."""
+        return False
 
     def advance(self, k: int) -> int:
         """Run up to k steps (fewer at the end of the budget). Returns the number run."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fastcore import warm
 from toys.core.composite import Lockstep
 from toys.core.data import instance_probability
 from toys.core.memory import check_fits, tms_step_bytes
@@ -36,8 +37,11 @@ class TMSTrainer(StepTrainer):
                 "best seed of every instance"
             )
         super().__init__(cfg, cfg.n_instances)
-        engine = choose_engine(cfg, self.device, engine)
-        if engine == "autograd" or (engine == "cuda_graph" and not fused_kernel_applies(cfg)):
+        chosen = choose_engine(cfg, self.device, engine)
+        self._wanted = None  # the fast engine, while its kernels compile in the background (fastcore.warm)
+        if engine == "auto" and chosen == "numba" and warm.compiling("tms"):
+            self._wanted, chosen = chosen, "autograd"
+        if chosen == "autograd" or (chosen == "cuda_graph" and not fused_kernel_applies(cfg)):
             check_fits(
                 tms_step_bytes(cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden),
                 self.device,
@@ -46,10 +50,28 @@ class TMSTrainer(StepTrainer):
         self.params = init_tms_params(cfg, self.device, self.generator)
         self.sampler = FeatureSampler(cfg, self.device)
         self.importance = torch.as_tensor(importance(cfg), device=self.device)  # (F,)
-        self.engine = ENGINE_CLASSES[engine](
-            cfg, self.params, self.importance, self.sampler, self.generator, self.schedule
-        )
+        self.engine = self._engine(chosen)
         self.optimizer = self.engine.optimizer
+
+    def _engine(self, name: str):
+        return ENGINE_CLASSES[name](self.cfg, self.params, self.importance, self.sampler, self.generator, self.schedule)
+
+    @property
+    def engine_pending(self) -> str | None:
+        """The fast engine this trainer switches to once its kernels have compiled (None: it runs it already)."""
+        return self._wanted
+
+    def upgrade_engine(self) -> bool:
+        """Switch to the pending fast engine if its kernels are ready, keeping weights and optimizer state; True
+        when it switched."""
+        if self._wanted is None or warm.compiling("tms"):
+            return False
+        old = self.optimizer
+        self.engine = self._engine(self._wanted)
+        self.optimizer = self.engine.optimizer
+        self.optimizer.state.update(old.state)  # same parameter tensors: Adam's moments and step carry over
+        self._wanted = None
+        return True
 
     @property
     def engine_name(self) -> str:

@@ -1,0 +1,87 @@
+"""Cold start of the real server: ``python -m bench serve``.
+
+Starts ``streamlit run app.py`` twice, first with an empty numba cache (a fresh container, as every Streamlit Cloud
+wake-up is) and then with the cache the first run left (a warm restart), and drives headless Chromium (Debian's
+``chromium``, through Playwright) as a visitor would:
+
+- Superposition: open the page, press Play, wait for the first trained step (the caption's step > 0);
+- Feature geometry: open the page, wait for its first chart, then for the polytope chart (which needs the numba
+  polytope kernel: while it compiles in the background the page says so and shows the rest).
+
+Every time is counted from the server process's start. ``longest_wait_s`` is the longest the visitor waited on
+one interaction (page open to first chart, Play to first step). Goal: cold within 2× warm, no wait over 2 s.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+
+from tests.browser import browser_page, chromium_path, running_app, wait_idle
+
+
+def _first_step(page, timeout: float = 300.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for cap in page.query_selector_all("[data-testid='stCaptionContainer']"):
+            text = cap.inner_text()
+            if text.startswith("step ") and int(text.split()[1].replace(",", "")) > 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError("no trained step")
+
+
+def visit(cache_dir: str) -> dict:
+    """One server start with NUMBA_CACHE_DIR=cache_dir and one visitor's first interactions, timed."""
+    t0 = time.perf_counter()
+    out: dict = {}
+    with running_app(timeout=300, env={"NUMBA_CACHE_DIR": cache_dir}) as url, browser_page() as page:
+        out["server_up_s"] = time.perf_counter() - t0
+        opened = time.perf_counter()
+        page.goto(url + "/superposition")
+        page.get_by_role("button", name="Play").wait_for(timeout=300_000)
+        out["superposition_open_s"] = time.perf_counter() - opened
+        clicked = time.perf_counter()
+        page.get_by_role("button", name="Play").click()
+        _first_step(page)
+        out["play_to_first_step_s"] = time.perf_counter() - clicked
+        out["first_trained_step_s"] = time.perf_counter() - t0
+        engine = [c.inner_text() for c in page.query_selector_all("[data-testid='stCaptionContainer']")]
+        out["engine_at_first_step"] = next((t.split(" · ")[-1] for t in engine if t.startswith("step ")), None)
+        page.get_by_role("button", name="Pause").click()
+        opened = time.perf_counter()
+        page.goto(url + "/geometry")
+        page.wait_for_selector(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=300_000
+        )
+        out["geometry_first_chart_s"] = time.perf_counter() - opened
+        page.wait_for_selector("text=grouped by polytope", timeout=600_000)
+        out["geometry_polytopes_s"] = time.perf_counter() - t0
+        wait_idle(page)
+    out["longest_wait_s"] = max(out["superposition_open_s"], out["play_to_first_step_s"], out["geometry_first_chart_s"])
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def bench_serve() -> dict:
+    if chromium_path() is None:
+        raise SystemExit("Debian's chromium is needed: apt-get install chromium")
+    cache = tempfile.mkdtemp(prefix="numba_cache_")
+    cold = visit(cache)  # empty cache: a fresh container
+    warm = visit(cache)  # the cache the cold start left
+    return {
+        "bench": "serve",
+        "cold": cold,
+        "warm": warm,
+        "ratio_first_step": round(cold["first_trained_step_s"] / warm["first_trained_step_s"], 2),
+        "ratio_geometry_first_chart": round(cold["geometry_first_chart_s"] / warm["geometry_first_chart_s"], 2),
+        "unit": "s",
+    }
+
+
+CASES = {"serve": bench_serve}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(CASES):
+        print(json.dumps(CASES[name]()), flush=True)
