@@ -20,8 +20,6 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import AgglomerativeClustering, SpectralClustering
-from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from fastcore import cluster as fc
 from fastcore import coactivation as co
@@ -199,6 +197,8 @@ def _n_clusters(cfg: ClusterConfig, n_true: int, n_live: int) -> int:
 
 def cluster(S: np.ndarray, cfg: ClusterConfig, n_true: int) -> np.ndarray:
     """Labels (n,) of the n latents with similarity S (n, n) by ``cfg.method`` (see ``ClusterConfig``)."""
+    from sklearn.cluster import AgglomerativeClustering, SpectralClustering  # here: a second of import time
+
     n = S.shape[0]
     if n == 0:
         return np.zeros(0, np.int64)
@@ -245,6 +245,8 @@ def purity(true: np.ndarray, pred: np.ndarray) -> float:
 
 def scores(true: np.ndarray, pred: np.ndarray, n_true: int) -> dict[str, float]:
     """ARI, AMI (scikit-learn), purity, clusters found (and those of two or more latents) vs true circuits."""
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
     true, pred = np.asarray(true, np.int64), np.asarray(pred, np.int64)
     if len(true) == 0:
         return {"ari": math.nan, "ami": math.nan, "purity": math.nan, "found": 0, "found_2plus": 0, "true": n_true}
