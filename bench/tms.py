@@ -15,6 +15,7 @@ config (so kernel compilation and library loading are left out).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import resource
@@ -23,8 +24,10 @@ import subprocess
 import sys
 import time
 
+import numba
 import torch
 
+import fastcore
 from bench.reference import ReferenceTMS
 from toys import TMSConfig, TMSTrainer
 from toys.core.device import device_label, resolve_device
@@ -178,7 +181,9 @@ def cuda_peak_mem(build, device: torch.device, steps: int = MEM_STEPS) -> float:
     return round(peak / 2**20, 2)
 
 
-def bench_case(name: str, device: str = "auto", seconds: float | None = None, rounds: int = 3) -> dict:
+def bench_case(
+    name: str, device: str = "auto", seconds: float | None = None, rounds: int = 3, memory: bool = True
+) -> dict:
     """Time ``name`` (a key of CONFIGS) with ours and the reference on ``device``; one JSON-ready dict."""
     dev = resolve_device(device)
     cfg = CONFIGS[name]
@@ -211,7 +216,7 @@ def bench_case(name: str, device: str = "auto", seconds: float | None = None, ro
     engine = trainer.engine_name
     fused = getattr(trainer.engine, "fused_kernel", None)
     del trainer, ours, ref, reference
-    peak = peak_memory("bench.tms", name, lambda which: _build(name, which, dev), dev)
+    peak = peak_memory("bench.tms", name, lambda which: _build(name, which, dev), dev) if memory else {}
     extra = {"engine": engine + (" (triton kernel)" if fused else " (torch ops)" if fused is False else "")}
     return result(name, dev, cfg, extra, ours_rates, ref_rates, peak, startup, rounds, seconds)
 
@@ -255,10 +260,64 @@ def result(
 def cases(device: str = "auto") -> list[str]:
     """The cases ``python -m bench`` runs on this device by default."""
     on_gpu = resolve_device(device).type == "cuda"
-    return [name for name in CONFIGS if on_gpu or name not in GPU_ONLY]
+    return [name for name in CONFIGS if on_gpu or name not in GPU_ONLY] + ([] if on_gpu else ["tms_intro_contended"])
+
+
+# Another process keeping every core busy with BLAS products, as other visitors' training does on a shared server.
+COMPETITOR = """
+import time, numpy as np
+a = np.random.default_rng(0).random((600, 600))
+end = time.time() + float(__import__("sys").argv[1])
+while time.time() < end:
+    a @ a
+"""
+
+
+@contextlib.contextmanager
+def competing_process(seconds: float = 900.0):
+    """A competing process on every core for the duration of the block (``seconds`` at most)."""
+    proc = subprocess.Popen([sys.executable, "-c", COMPETITOR, str(seconds)])
+    time.sleep(1.0)  # let it load numpy and start
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def app_threads():
+    """The thread counts the app gives each visitor's trainer (ui.live): one torch and one numba thread."""
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    fastcore.set_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_threads)
+        fastcore.set_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def bench_contended(device: str = "auto") -> dict:
+    """``tms_intro`` idle and under a competing process, with the library's default threads and with the app's
+    one thread per trainer (``app_threads``: one torch thread for both loops, one numba thread for ours)."""
+    out = {"bench": "tms_intro_contended", "device": device_label(resolve_device(device)), "unit": "steps/s"}
+
+    def brief(r: dict) -> dict:
+        return {k: r[k] for k in ("ours", "reference", "ratio", "ours_rounds", "reference_rounds")}
+
+    out["idle"] = brief(bench_case("tms_intro", device, memory=False))
+    with app_threads():
+        out["idle_app_threads"] = brief(bench_case("tms_intro", device, memory=False))
+    with competing_process():
+        out["contended"] = brief(bench_case("tms_intro", device, memory=False))
+        with app_threads():
+            out["contended_app_threads"] = brief(bench_case("tms_intro", device, memory=False))
+    return out
 
 
 CASES = {name: (lambda device="auto", _name=name: bench_case(_name, device)) for name in CONFIGS}
+CASES["tms_intro_contended"] = bench_contended
 
 
 def module_main(argv: list[str], default: list[str], bench_case, mem_probe) -> None:

@@ -42,3 +42,9 @@ import numba  # after the environment above
 
 numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
+
+
+def set_threads(n: int) -> None:
+    """Threads for the parallel kernels called from the calling thread from now on (numba's setting is per thread),
+    at most NUMBA_NUM_THREADS."""
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))

@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 import torch
 
+import fastcore
 from toys import Snapshot, Trainer, is_diverged
 from ui.text import literal
 
@@ -24,10 +25,13 @@ WALL_WINDOW_S = 5.0  # the shown rate is steps ÷ wall time over this much of th
 
 # Every visitor's trainer runs on its own script thread. torch's intra-op thread pool on top of that oversubscribes
 # a small machine: measured on 2 busy cores, a 3→6 model trained at 9–31 steps/s with 2 intra-op threads and at
-# 820–1500 with 1; a 100→40 model at 3 vs 40–45. One intra-op thread per trainer, unless the deployer sets
-# OMP_NUM_THREADS (which torch reads at start-up).
+# 820–1500 with 1; a 100→40 model at 3 vs 40–45. numba's parallel kernels likewise: with another process on both
+# cores, the fused TMS step (tms_intro) ran about 2,100 steps/s on 2 threads (a step waits for the descheduled
+# thread) and 3,600 on 1 (`python -m bench tms_intro_contended`). One thread of each per trainer, unless the
+# deployer sets OMP_NUM_THREADS / NUMBA_NUM_THREADS (read at start-up).
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(1)
+KERNEL_THREADS = None if "NUMBA_NUM_THREADS" in os.environ else 1
 
 
 def _state(key: str) -> dict[str, Any]:
@@ -53,6 +57,8 @@ def wall_rate(ticks: list[tuple[float, int]], now: float, step: int, window: flo
 
 def _train(state: dict[str, Any], seconds: float | None = None, steps: int | None = None) -> None:
     trainer: Trainer = state["trainer"]
+    if KERNEL_THREADS:
+        fastcore.set_threads(KERNEL_THREADS)  # per thread: this visitor's script thread
     t0 = time.perf_counter()
     if steps is not None:
         n = trainer.advance(steps)
