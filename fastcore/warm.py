@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -135,8 +136,21 @@ WARMUP = Warmup()
 start, compiling, wait = WARMUP.start, WARMUP.compiling, WARMUP.wait
 
 
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this process when the one that started it is gone (a stopped server leaves no compiler behind)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     """Compile the named groups (all by default) into the cache, printing each name when it is done."""
+    _exit_with_parent()
     for group in argv or GROUPS:
         COMPILE[group]()
         print(group, flush=True)

@@ -72,3 +72,29 @@ def test_the_live_caption_says_which_engine_is_on_its_way(monkeypatch):
     at.button(key="tms_step").click().run()
     caption = " ".join(c.value for c in at.caption)
     assert not at.exception and "autograd engine" in caption and "numba engine is compiling" in caption
+
+
+def test_the_compile_child_ends_when_its_server_is_gone(tmp_path):
+    """A stopped server leaves no compiler running: the child watches its parent and exits with it."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=root)  # empty cache: minutes of work
+    starter = (
+        "import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-m', 'fastcore.warm']); "
+        "print(p.pid, flush=True); time.sleep(3)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True, env=env)
+    child = int(parent.stdout.readline())
+    parent.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and Path(f"/proc/{child}").exists():
+        if Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+            break
+        time.sleep(0.2)
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"
