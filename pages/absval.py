@@ -7,7 +7,7 @@ import streamlit as st
 from charts.common import instance_labels, pick_instances
 from charts.neurons import neuron_chart, neuron_frame, output_loss_chart, output_loss_frame
 from charts.tms import loss_chart, loss_frame
-from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, feature_importance, linear_baseline
+from toys.compute.absval import AbsConfig, AbsTrainer, affordable_samples, evaluate, feature_importance, linear_baseline
 from toys.core.composite import Pair, PairTrainer, split
 from toys.core.data import instance_probability
 from toys.tms.metrics import (
@@ -130,7 +130,8 @@ def draw(snap, info) -> None:
     p = instance_probability(cfg)
     labels = instance_labels(p)
     shown = pick_instances(cfg.n_instances, MAX_SHOWN)
-    n_samples = EVAL_SAMPLES_PLAYING if info["playing"] else EVAL_SAMPLES_PAUSED
+    wanted = EVAL_SAMPLES_PLAYING if info["playing"] else EVAL_SAMPLES_PAUSED
+    n_samples = affordable_samples(cfg, wanted)  # big models: fewer held-out samples, the page never stalls
     if len(shown) < cfg.n_instances:
         st.caption(f"Showing {len(shown)} of {cfg.n_instances} instances, spread evenly over the sweep.")
 
@@ -146,6 +147,11 @@ def draw(snap, info) -> None:
     )
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]]
     st.dataframe(summary, hide_index=True, width="stretch")
+    if n_samples < wanted:
+        st.caption(
+            f"Held-out loss and best linear readout on {n_samples:,} samples, not the usual {wanted:,}: this model is "
+            "large, and the page keeps its evaluation to about a second."
+        )
     if not info["playing"]:
         loss_and_summary_export("abs", lc, losses, summary)
     if pair:

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from toys.compute.absval import AbsConfig, AbsTrainer, evaluate, feature_importance, linear_baseline, sample, target
+from toys.compute.absval import (
+    AbsConfig,
+    AbsTrainer,
+    affordable_samples,
+    evaluate,
+    feature_importance,
+    linear_baseline,
+    sample,
+    target,
+)
 from toys.core.composite import Pair, PairTrainer, split
 from toys.tms.metrics import neuron_counts, neuron_monosemanticity, neuron_roles
 
@@ -252,3 +261,15 @@ def test_cli_prints_final_and_linear_baseline_loss(capsys, tmp_path):
 def test_feature_importance_is_its_outputs(target, want):
     cfg = AbsConfig(n_features=4, target=target, importance_decay=0.5)
     np.testing.assert_allclose(feature_importance(cfg), want)
+
+
+def test_affordable_samples_keeps_small_models_whole_and_bounds_big_ones():
+    small = AbsConfig()
+    assert affordable_samples(small, 20_000) == 20_000
+    big = AbsConfig(n_features=200, n_hidden=200, n_instances=40)
+    n = affordable_samples(big, 20_000, budget=1e9, floor=1000)
+    assert n == 1000  # the floor: 40 × (200·200 + 200·200 + 2·201² + 201·200) multiply-adds per sample
+    mid = AbsConfig(n_features=50, n_hidden=50, n_instances=10)
+    per_sample = 10 * (50 * 50 + 50 * 50 + 2 * 51**2 + 51 * 50)
+    n = affordable_samples(mid, 20_000, budget=1e9)
+    assert 1000 < n < 20_000 and n * per_sample <= 1e9 < (n + 1) * per_sample  # as many as the budget buys

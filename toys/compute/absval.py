@@ -182,6 +182,18 @@ def _held_out(cfg: AbsConfig, n_samples: int, generator: torch.Generator) -> tup
     return sample(cfg, p, n_samples, generator)
 
 
+EVAL_BUDGET = 1e9  # multiply-adds of one held-out evaluation plus its linear baseline, about a second on one core
+
+
+def affordable_samples(cfg: AbsConfig, wanted: int, budget: float = EVAL_BUDGET, floor: int = 1000) -> int:
+    """Held-out samples for ``evaluate`` and ``linear_baseline`` within ``budget`` multiply-adds (never fewer than
+    ``floor``, never more than ``wanted``). Per sample and instance: the forward pass (F·H + H·O), the
+    least-squares fit (about 2·(F + 1)² for its QR) and its prediction ((F + 1)·O)."""
+    F, H, O = cfg.n_features, cfg.n_hidden, cfg.n_outputs
+    per_sample = cfg.n_instances * (F * H + H * O + 2 * (F + 1) ** 2 + (F + 1) * O)
+    return int(min(wanted, max(floor, budget // per_sample)))
+
+
 def evaluate(snap: Snapshot, n_samples: int = 20_000, seed: int = 12_345) -> tuple[np.ndarray, np.ndarray]:
     """Held-out loss of a snapshot without dropout: (importance-weighted loss (I,), MSE per output (I, O))."""
     cfg = AbsConfig.from_dict(snap.config)
