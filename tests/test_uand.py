@@ -13,6 +13,7 @@ from toys.compute.uand import (
     CASES,
     UANDConfig,
     UANDTrainer,
+    affordable_gates,
     and_targets,
     gate_error_rates,
     gate_pairs,
@@ -217,3 +218,57 @@ def test_cli_prints_gates_for_trained_and_handmade(capsys):
     line = json.loads(capsys.readouterr().out)
     assert line["toy"] == "uand" and line["d"] == [4, 16] and line["n_gates"] == 15
     assert len(line["trained_gates"]) == len(line["handmade_gates"]) == 2 and line["linear_gates"] == 0
+
+
+# --------------------------------------------------------------------------------------- a sample of the gates
+
+
+def test_a_sample_of_gates_holds_their_own_cases():
+    full = gate_pairs(12)
+    held = held_out_cases(12, 3, 4, seed=0, max_gates=20)
+    assert held.sampled and held.n_total == 66 and len(held.gates) == 20
+    assert (np.diff(held.gates) > 0).all()  # distinct, in gate order
+    np.testing.assert_array_equal(held.pairs, full[held.gates])
+    for g, (i, j) in enumerate(held.pairs):
+        for c, (a, b) in enumerate(CASES):
+            for case in held.active[g, c]:
+                assert len(set(case)) == 3 and (i in case) == bool(a) and (j in case) == bool(b)
+    assert not held_out_cases(12, 3, 4, seed=0, max_gates=66).sampled
+
+
+def test_sampled_network_and_linear_outputs_read_the_sampled_gates_columns():
+    """network_outputs and linear_gates on a sample equal the whole network run by brute force on the expanded
+    inputs, each row read at its own gate's column."""
+    cfg = UANDConfig(n_inputs=9, n_active=3, eval_cases=4, tolerance=0.3)
+    held = held_out_cases(9, 3, 4, seed=1, max_gates=10)
+    rng = np.random.default_rng(3)
+    W1, b1 = rng.normal(size=(9, 7)), rng.normal(size=7)
+    W2, b2 = rng.normal(size=(7, 36)), rng.normal(size=36)
+    x = held.dense(9)  # (G·4·K, m), gate-major
+    y = (np.maximum(x @ W1 + b1, 0.0) @ W2 + b2).reshape(10, 4, 4, 36)
+    want = np.stack([y[g, :, :, col] for g, col in enumerate(held.gates)])
+    np.testing.assert_allclose(network_outputs(W1, b1, W2, b2, held), want, atol=1e-12)
+    W, b = linear_readout(cfg)
+    lin = (x @ W + b).reshape(10, 4, 4, 36)
+    want_rates = gate_error_rates(np.stack([lin[g, :, :, c] for g, c in enumerate(held.gates)]), held, 0.3)
+    np.testing.assert_array_equal(linear_gates(cfg, held)["error_rates"], want_rates)
+
+
+def test_a_sampled_count_estimates_the_full_count():
+    """The hand-made circuit at m = 40 (780 gates) scored on all gates and on a sample of 300: the estimate is
+    within four standard deviations of a sample of 300 drawn without replacement from the 780."""
+    cfg = UANDConfig(n_inputs=40, n_active=2, eval_cases=8, handmade_q=0.1)
+    full = handmade_gates(cfg, 200, held=held_out_cases(40, 2, 8, seed=1))
+    held = held_out_cases(40, 2, 8, seed=1, max_gates=300)
+    est = handmade_gates(cfg, 200, held=held)
+    share = full["gates"] / 780
+    sd = 780 * np.sqrt(share * (1 - share) / 300 * (780 - 300) / (780 - 1))
+    assert 0 < full["gates"] < 780 and abs(est["gates"] - full["gates"]) <= 4 * sd
+
+
+def test_affordable_gates_covers_small_configs_and_bounds_big_ones():
+    assert affordable_gates(UANDConfig()) is None  # 66 gates: all of them
+    big = UANDConfig(n_inputs=128, d_max=2048)
+    n = affordable_gates(big)
+    per_gate = 4 * big.eval_cases * 3 * int(instance_widths(big).sum())
+    assert 300 <= n < big.n_gates and n * per_gate <= 3e8 + 300 * per_gate

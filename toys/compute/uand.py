@@ -101,10 +101,23 @@ def and_targets(x: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Held-out cases: ``active`` (G, 4, K, n_active) indices of the on inputs, per gate and case type (CASES)."""
+    """Held-out cases: ``active`` (G, 4, K, n_active) indices of the on inputs, per gate and case type (CASES), of
+    the gates ``gates`` (indices into all ``n_total`` gates; all of them unless a sample was asked for)."""
 
     active: np.ndarray
     pairs: np.ndarray
+    gates: np.ndarray
+    n_total: int
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.gates) < self.n_total
+
+    def count(self, rates: np.ndarray, max_error_rate: float) -> int:
+        """Gates computed (error rate ≤ ``max_error_rate``): counted, or estimated from the sample as
+        n_total × (share of sampled gates computed)."""
+        hits = int((rates <= max_error_rate).sum())
+        return round(hits * self.n_total / len(self.gates)) if self.sampled else hits
 
     @property
     def target(self) -> np.ndarray:
@@ -119,10 +132,27 @@ class HeldOut:
         return x
 
 
-def held_out_cases(m: int, k: int, n_cases: int, seed: int) -> HeldOut:
-    """For every gate (i, j): n_cases draws of each case type, the other active inputs drawn without i and j."""
+EVAL_BUDGET = 3e8  # multiply-adds of one evaluation of every width's trained network on the held-out cases
+
+
+def affordable_gates(cfg: UANDConfig, budget: float = EVAL_BUDGET, floor: int = 300) -> int | None:
+    """Gates to evaluate so that the trained networks of every width are scored within ``budget`` multiply-adds
+    (per gate: 4·K cases × (n_active + 1) × Σ widths); None when all of them fit. At least ``floor``."""
+    per_gate = len(CASES) * cfg.eval_cases * (cfg.n_active + 1) * int(instance_widths(cfg).sum())
+    affordable = max(floor, int(budget // per_gate))
+    return None if affordable >= cfg.n_gates else affordable
+
+
+def held_out_cases(m: int, k: int, n_cases: int, seed: int, max_gates: int | None = None) -> HeldOut:
+    """For every gate (i, j): n_cases draws of each case type, the other active inputs drawn without i and j.
+    ``max_gates``: at most that many gates, a uniform sample of them (its own random stream), for large m."""
     rng = np.random.default_rng(seed)
     pairs = gate_pairs(m)
+    n_total = len(pairs)
+    gates = np.arange(n_total)
+    if max_gates is not None and n_total > max_gates:
+        gates = np.sort(np.random.default_rng([seed, 1]).choice(n_total, size=max_gates, replace=False))
+        pairs = pairs[gates]
     G = len(pairs)
     active = np.empty((G, len(CASES), n_cases, k), dtype=np.int64)
     rows = np.arange(G)
@@ -137,7 +167,7 @@ def held_out_cases(m: int, k: int, n_cases: int, seed: int) -> HeldOut:
         if b:
             cols.append(np.broadcast_to(pairs[:, 1, None, None], (G, n_cases, 1)))
         active[:, c] = np.concatenate(cols + [others], axis=2)
-    return HeldOut(active, pairs)
+    return HeldOut(active, pairs, gates, n_total)
 
 
 def gate_error_rates(outputs: np.ndarray, held: HeldOut, tolerance: float) -> np.ndarray:
@@ -153,7 +183,8 @@ def network_outputs(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarr
     for start in range(0, G, 256):  # chunks of gates bound the memory
         sl = slice(start, min(G, start + 256))
         h = np.maximum(W1[held.active[sl]].sum(axis=-2) + b1, 0.0).reshape(sl.stop - start, C * K, -1)  # (g, 4K, d)
-        out[sl] = np.einsum("gcd,dg->gc", h, W2[:, sl]) + b2[sl, None]
+        cols = held.gates[sl]
+        out[sl] = np.einsum("gcd,dg->gc", h, W2[:, cols]) + b2[cols, None]
     return out.reshape(G, C, K)
 
 
@@ -208,7 +239,8 @@ def handmade_gates(cfg: UANDConfig, d: int, q: float | None = None, held: HeldOu
     q = cfg.handmade_q if q is None else q
     held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1) if held is None else held
     if q == 0.0:
-        val = held_out_cases(cfg.n_inputs, cfg.n_active, max(2, cfg.eval_cases // 2), cfg.seed + 2)
+        sample = len(held.gates) if held.sampled else None  # validate on as many gates as are reported
+        val = held_out_cases(cfg.n_inputs, cfg.n_active, max(2, cfg.eval_cases // 2), cfg.seed + 2, sample)
         scores = []
         for qq in Q_GRID:
             rates = gate_error_rates(
@@ -221,7 +253,7 @@ def handmade_gates(cfg: UANDConfig, d: int, q: float | None = None, held: HeldOu
     return {
         "d": int(d),
         "q": float(q),
-        "gates": int((rates <= cfg.max_error_rate).sum()),
+        "gates": held.count(rates, cfg.max_error_rate),
         "error_rates": rates,
         "subsets": S,
     }
@@ -253,10 +285,10 @@ def linear_gates(cfg: UANDConfig, held: HeldOut | None = None) -> dict:
     """Gates the best linear readout of the inputs computes (the no-computation baseline)."""
     held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1) if held is None else held
     W, b = linear_readout(cfg)
-    gates = np.arange(len(held.pairs))[:, None, None, None]
-    out = W[held.active, gates].sum(axis=-1) + b[:, None, None]  # (G, 4, K): only the on inputs count
+    gates = held.gates[:, None, None, None]
+    out = W[held.active, gates].sum(axis=-1) + b[held.gates, None, None]  # (G, 4, K): only the on inputs count
     rates = gate_error_rates(out, held, cfg.tolerance)
-    return {"gates": int((rates <= cfg.max_error_rate).sum()), "error_rates": rates}
+    return {"gates": held.count(rates, cfg.max_error_rate), "error_rates": rates}
 
 
 def neuron_density(W1: np.ndarray) -> np.ndarray:
@@ -324,7 +356,7 @@ def trained_gates(snap: Snapshot, held: HeldOut | None = None) -> list[dict]:
         W1, b1 = snap["W1"][i, :, :d].astype(np.float64), snap["b1"][i, :d].astype(np.float64)
         W2, b2 = snap["W2"][i, :d].astype(np.float64), snap["b2"][i].astype(np.float64)
         rates = gate_error_rates(network_outputs(W1, b1, W2, b2, held), held, cfg.tolerance)
-        out.append({"d": int(d), "gates": int((rates <= cfg.max_error_rate).sum()), "error_rates": rates})
+        out.append({"d": int(d), "gates": held.count(rates, cfg.max_error_rate), "error_rates": rates})
     return out
 
 
