@@ -4,9 +4,11 @@ import streamlit as st
 
 from ui.badge import device_badge
 from ui.kernels import start_warmup
+from ui.sessions import start_reaper
 
 st.set_page_config(page_title="Superposition Playground", page_icon=":material/scatter_plot:", layout="wide")
 start_warmup()  # once per server process: the numba kernels compile in the background
+start_reaper()  # once per server process: closed tabs' sessions are freed
 
 
 def landing() -> None:

@@ -39,8 +39,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(timeout: float = 90.0, env: dict[str, str] | None = None):
-    """Yield the base URL of a freshly started app (its environment updated by ``env``); stop it afterwards."""
+def running_app(timeout: float = 90.0, env: dict[str, str] | None = None, log_path: Path | None = None):
+    """Yield the base URL of a freshly started app (its environment updated by ``env``; its output written to
+    ``log_path`` if given); stop it afterwards."""
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1", SUPERPOSITION_WARMUP="1", **(env or {}))  # as deployed
     proc = subprocess.Popen(
@@ -61,7 +62,7 @@ def running_app(timeout: float = 90.0, env: dict[str, str] | None = None):
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if log_path is None else open(log_path, "w"),  # noqa: SIM115  closed with the process
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -70,7 +71,8 @@ def running_app(timeout: float = 90.0, env: dict[str, str] | None = None):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{proc.stdout.read()}")
+                output = proc.stdout.read() if log_path is None else Path(log_path).read_text()
+                raise RuntimeError(f"streamlit exited early:\n{output}")
             try:
                 with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
                     if r.status == 200:

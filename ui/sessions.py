@@ -1,0 +1,78 @@
+"""What a closed tab held is freed within a minute.
+
+Streamlit keeps a disconnected session (for a reconnect) in a store whose entries expire after
+``server.disconnectedSessionTTL`` seconds (30 here, in ``.streamlit/config.toml``) — but only when the store is
+next touched, which happens when another session connects or leaves. With no further traffic a closed tab's
+trainers stayed in memory indefinitely. ``start_reaper`` (called by app.py; once per server process) looks every
+``REAP_S`` seconds: each expired session is shut down and its state (trainers, snapshots, analyses) dropped.
+
+This reaches into Streamlit's session manager (``_session_mgr._session_storage._cache``, a TTLCache with
+``expire()``), checked by ``tests/test_sessions.py`` for the pinned Streamlit; where that shape is missing the
+reaper does nothing and says so once in the server log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import threading
+import time
+
+from streamlit import runtime
+
+REAP_S = 10.0
+_LOG = logging.getLogger("superposition.sessions")
+_started = threading.Event()
+_lock = threading.Lock()
+
+
+def _expiring_store():
+    """Streamlit's store of disconnected sessions and the lock its manager takes around it, if this version has
+    the shape this module relies on; else (None, None)."""
+    if not runtime.exists():
+        return None, None
+    manager = getattr(runtime.get_instance(), "_session_mgr", None)
+    cache = getattr(getattr(manager, "_session_storage", None), "_cache", None)
+    if not callable(getattr(cache, "expire", None)):
+        return None, None
+    return cache, getattr(manager, "_storage_lock", None) or contextlib.nullcontext()
+
+
+def reap() -> int:
+    """Shut down the disconnected sessions whose time for a reconnect has run out and drop their state; returns
+    how many."""
+    cache, lock = _expiring_store()
+    if cache is None:
+        return 0
+    with lock:
+        removed = cache.expire()
+    for _, info in removed:
+        session = info.session
+        session.shutdown()
+        session.session_state.clear()
+    if removed:
+        gc.collect()
+        _LOG.warning("freed %d closed session(s)", len(removed))
+    return len(removed)
+
+
+def _loop() -> None:
+    if _expiring_store()[0] is None:
+        _LOG.warning("this Streamlit has no expiring session store: closed sessions are freed by Streamlit alone")
+        return
+    while True:
+        time.sleep(REAP_S)
+        try:
+            reap()
+        except Exception:  # noqa: BLE001  one bad session must not end the reaper
+            _LOG.exception("reaping closed sessions failed")
+
+
+def start_reaper() -> None:
+    """Start the reaper thread (once per process; later calls return at once)."""
+    with _lock:
+        if _started.is_set():
+            return
+        _started.set()
+    threading.Thread(target=_loop, name="session-reaper", daemon=True).start()
