@@ -83,6 +83,18 @@ class Engine:
     name = ""
     optimizer: torch.optim.Optimizer
 
+    def __init__(
+        self,
+        cfg: TMSConfig,
+        params: dict[str, torch.Tensor],
+        importance: torch.Tensor,
+        sampler: FeatureSampler,
+        generator: torch.Generator,
+        schedule: Schedule,
+    ) -> None:
+        self.cfg, self.params, self.importance = cfg, params, importance
+        self.sampler, self.generator, self.schedule = sampler, generator, schedule
+
     def step(self, step: int, x: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
@@ -97,18 +109,9 @@ class AutogradEngine(Engine):
 
     name = "autograd"
 
-    def __init__(
-        self,
-        cfg: TMSConfig,
-        params: dict[str, torch.Tensor],
-        importance: torch.Tensor,
-        sampler: FeatureSampler,
-        generator: torch.Generator,
-        schedule: Schedule,
-    ) -> None:
-        self.cfg, self.params, self.importance = cfg, params, importance
-        self.sampler, self.generator, self.schedule = sampler, generator, schedule
-        self.optimizer = make_optimizer(cfg, list(params.values()))
+    def __init__(self, *inputs) -> None:
+        super().__init__(*inputs)
+        self.optimizer = make_optimizer(self.cfg, list(self.params.values()))
 
     def step(self, step: int, x: torch.Tensor | None = None) -> torch.Tensor:
         cfg, params = self.cfg, self.params
@@ -128,18 +131,11 @@ class NumbaEngine(Engine):
 
     name = "numba"
 
-    def __init__(
-        self,
-        cfg: TMSConfig,
-        params: dict[str, torch.Tensor],
-        importance: torch.Tensor,
-        sampler: FeatureSampler,
-        generator: torch.Generator,
-        schedule: Schedule,
-    ) -> None:
+    def __init__(self, *inputs) -> None:
         from fastcore.tms import TMSGrads, seed_key
 
-        self.schedule = schedule
+        super().__init__(*inputs)
+        cfg, params, importance = self.cfg, self.params, self.importance
         W, b = params["W"], params["b"]
         W.grad, b.grad = torch.zeros_like(W), torch.zeros_like(b)
         self.optimizer = make_optimizer(cfg, [W, b], fused=True)
@@ -179,17 +175,9 @@ class CUDAGraphEngine(Engine):
 
     name = "cuda_graph"
 
-    def __init__(
-        self,
-        cfg: TMSConfig,
-        params: dict[str, torch.Tensor],
-        importance: torch.Tensor,
-        sampler: FeatureSampler,
-        generator: torch.Generator,
-        schedule: Schedule,
-    ) -> None:
-        self.cfg, self.params, self.importance = cfg, params, importance
-        self.sampler, self.generator, self.schedule = sampler, generator, schedule
+    def __init__(self, *inputs) -> None:
+        super().__init__(*inputs)
+        cfg, params, importance = self.cfg, self.params, self.importance
         dev = params["W"].device
         W, b = params["W"], params["b"]
         W.grad, b.grad = torch.zeros_like(W), torch.zeros_like(b)
