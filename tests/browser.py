@@ -112,6 +112,8 @@ def browser_page(width: int = 1400, height: int = 1000):
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
     """Wait until the app has finished its run (no 'Running...' status widget)."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    # the first run of the page's script has at least begun (right after goto the app may not have started it yet)
+    page.wait_for_selector("[data-testid='stApp']:not([data-test-script-state='initial'])", timeout=timeout_ms)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
 
 

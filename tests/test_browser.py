@@ -128,9 +128,10 @@ def test_a_hostile_link_renders_no_markup(app_url, link):
         page.on("request", lambda r: requested.append(r.url))
         page.goto(app_url + link)
         page.wait_for_selector("text=Device:", timeout=120_000)
+        alert = "[data-testid='stAlert'], [data-testid='stAlertContainer']"
+        page.wait_for_selector(alert, timeout=120_000)  # times out (fails) if the bad parameter is not reported
         wait_idle(page)
-        alerts = page.query_selector_all("[data-testid='stAlert'], [data-testid='stAlertContainer']")
-        assert alerts, "the bad parameter is not reported"
+        alerts = page.query_selector_all(alert)
         assert "evil.example" in page.inner_text("body") or "Hacked" in page.inner_text("body")  # shown as text
         assert not page.query_selector_all("a[href*='evil.example'], img[src*='evil.example']")
         for alert in alerts:
