@@ -55,18 +55,8 @@ CONFIGS = {
         importance_decay=0.9,
         model="relu_output",
     ),
-    "tms_sweep4k": TMSConfig(
-        n_instances=4000,
-        n_features=20,
-        n_hidden=5,
-        batch_size=1024,
-        lr=1e-3,
-        p_max=1.0,
-        p_min=0.01,
-        importance_decay=0.9,
-        model="relu_output",
-    ),
 }
+CONFIGS["tms_sweep4k"] = CONFIGS["tms_sweep"].replace(n_instances=4000)
 GPU_ONLY = ("tms_sweep4k",)  # too slow for the reference loop on a 2-core CPU
 TIMED_STEPS = 2_000_000  # the trainers' budget while timed: not reached (checked)
 MEM_STEPS = 100  # steps run while memory is measured, with the config's own budget of 10,000 steps

@@ -38,9 +38,9 @@ class TMSTrainer(StepTrainer):
             )
         super().__init__(cfg, cfg.n_instances)
         chosen = choose_engine(cfg, self.device, engine)
-        self._wanted = None  # the fast engine, while its kernels compile in the background (fastcore.warm)
+        self.engine_pending = None  # the fast engine, while its kernels compile in the background (fastcore.warm)
         if engine == "auto" and chosen == "numba" and warm.compiling("tms"):
-            self._wanted, chosen = chosen, "autograd"
+            self.engine_pending, chosen = chosen, "autograd"
         if chosen == "autograd" or (chosen == "cuda_graph" and not fused_kernel_applies(cfg)):
             check_fits(
                 tms_step_bytes(cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden),
@@ -56,21 +56,16 @@ class TMSTrainer(StepTrainer):
     def _engine(self, name: str):
         return ENGINE_CLASSES[name](self.cfg, self.params, self.importance, self.sampler, self.generator, self.schedule)
 
-    @property
-    def engine_pending(self) -> str | None:
-        """The fast engine this trainer switches to once its kernels have compiled (None: it runs it already)."""
-        return self._wanted
-
     def upgrade_engine(self) -> bool:
         """Switch to the pending fast engine if its kernels are ready, keeping weights and optimizer state; True
         when it switched."""
-        if self._wanted is None or warm.compiling("tms"):
+        if self.engine_pending is None or warm.compiling("tms"):
             return False
         old = self.optimizer
-        self.engine = self._engine(self._wanted)
+        self.engine = self._engine(self.engine_pending)
         self.optimizer = self.engine.optimizer
         self.optimizer.state.update(old.state)  # same parameter tensors: Adam's moments and step carry over
-        self._wanted = None
+        self.engine_pending = None
         return True
 
     @property
