@@ -23,10 +23,11 @@ import scipy.sparse as sp
 
 from fastcore import cluster as fc
 from fastcore import coactivation as co
-from toys.circuits.planted import CircuitsConfig, CircuitsTrainer
+from toys.circuits.planted import CircuitsConfig, CircuitsTrainer, circuits_transient_bytes
 from toys.circuits.transcoder import TranscoderConfig, TranscoderTrainer, collect_activations, dead_latents
 from toys.core.composite import Sequential, pack, unpack
 from toys.core.config import ConfigBase, check_choice, check_range
+from toys.core.memory import HELD_SNAPSHOTS, Cost, estimate, logged_steps
 from toys.core.snapshot import Snapshot
 
 METHODS = ("average", "components", "spectral", "agglomerative")
@@ -85,6 +86,22 @@ class PipelineConfig(ConfigBase):
     @property
     def log_every(self) -> int:
         return self.circuits.log_every
+
+
+@estimate.register(PipelineConfig)
+def pipeline_cost(cfg: PipelineConfig) -> Cost:
+    """Training cost of a pipeline: the circuits model alone, then the transcoder beside the trained model (which
+    stays, without its step's temporaries), whichever holds more; each snapshot also stacks both loss curves. A step
+    is one stage's step: the larger of the two. Knobs of the transcoder carry the flat dict's ``tc_`` prefix."""
+    model = estimate(cfg.circuits)
+    tc = estimate(cfg.transcoder, model=cfg.circuits)
+    stacked = HELD_SNAPSHOTS * 16 * (logged_steps(cfg.circuits) + logged_steps(cfg.transcoder))  # float64, int64
+    second = model.bytes - circuits_transient_bytes(cfg.circuits) + tc.bytes + stacked
+    return Cost(
+        max(model.bytes, second),
+        max(model.flops, tc.flops),
+        model.knobs + tuple(f"tc_{k}" for k in tc.knobs),
+    )
 
 
 @dataclass(frozen=True)

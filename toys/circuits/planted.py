@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from toys.core.config import TrainingConfig, check_choice, check_range
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
@@ -70,6 +71,41 @@ class CircuitsConfig(TrainingConfig):
     @property
     def n_outputs(self) -> int:
         return self.n_circuits * self.outputs_per_circuit
+
+
+def param_count(cfg: CircuitsConfig) -> int:
+    """Parameters of the shared MLP: W_in (N, d_model), b_in (N,), W_out (O, N), b_out (O,)."""
+    N, O = cfg.n_neurons, cfg.n_outputs
+    return N * cfg.d_model + N + O * N + O
+
+
+def sample_bytes(cfg: CircuitsConfig, batch: int) -> int:
+    """Most bytes ``CircuitsSampler.sample`` holds at once for ``batch`` samples (draws, masks, inputs, labels)."""
+    return FLOAT_BYTES * batch * (5 * cfg.n_features + 3 * cfg.n_outputs + 2 * cfg.n_circuits)
+
+
+def circuits_transient_bytes(cfg: CircuitsConfig) -> int:
+    """The circuits trainer's largest temporaries: building the embedding (float64, with its QR) or one step (the
+    batch, the MLP's activations, the error and their gradients)."""
+    d, N, O, F = cfg.d_model, cfg.n_neurons, cfg.n_outputs, cfg.n_features
+    init = 8 * (3 * d * F + F * F)
+    step = sample_bytes(cfg, cfg.batch_size) + FLOAT_BYTES * cfg.batch_size * (F + d + 4 * N + 6 * O)
+    return max(init, step)
+
+
+@estimate.register(CircuitsConfig)
+def circuits_cost(cfg: CircuitsConfig) -> Cost:
+    """Training cost of the circuits model (autograd): the fixed embedding E (d_model, F), the MLP and one step.
+    Per step: B·(F·d + 2·d·N + 3·N·O) multiply-adds, twice."""
+    d, N, O, F, B = cfg.d_model, cfg.n_neurons, cfg.n_outputs, cfg.n_features, cfg.batch_size
+    params = param_count(cfg)
+    flops = 2 * B * (F * d + 2 * d * N + 3 * N * O) + 20 * B * (F + d + N + O) + ADAM_FLOPS * params
+    arrays = FLOAT_BYTES * d * F + 8 * (F + O)  # E, the circuit of every feature and output
+    return Cost(
+        trainer_bytes(cfg, 1, params, FLOAT_BYTES * d * F, circuits_transient_bytes(cfg), arrays),
+        flops,
+        ("batch_size", "n_neurons", "d_model", "n_circuits", "circuit_size", "steps", "log_every"),
+    )
 
 
 def feature_circuit(cfg: CircuitsConfig) -> np.ndarray:

@@ -17,8 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from toys.circuits.planted import FrozenCircuits
+from toys.circuits.planted import CircuitsConfig, FrozenCircuits, param_count, sample_bytes
 from toys.core.config import TrainingConfig, check_choice, check_range
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
@@ -54,6 +55,37 @@ class TranscoderConfig(TrainingConfig):
         check_range("dead_window", self.dead_window, 1, 100_000_000, integer=True)
 
 
+INIT_SAMPLES = 4096  # samples of the model's MLP that set the transcoder's initial biases
+
+
+@estimate.register(TranscoderConfig)
+def transcoder_cost(cfg: TranscoderConfig, model: CircuitsConfig | None = None) -> Cost:
+    """Training cost of a transcoder of the circuits model ``model`` (its sizes set the transcoder's): a frozen copy
+    of the model, the transcoder (autograd), and a step: a batch through the model, the latents, the
+    reconstruction and their gradients. Per step: B·(F·d + d·N + N·O) multiply-adds for the model's batch and
+    3·B·n·(d + O) for the transcoder's forward and backward, twice.
+
+    ``estimate(cfg, model=circuits_cfg)``; without ``model`` there is nothing to size it by: TypeError.
+    """
+    if not isinstance(model, CircuitsConfig):
+        raise TypeError(
+            "a transcoder's cost depends on the circuits model it reads: estimate(cfg, model=<its CircuitsConfig>)"
+        )
+    n, B, k = cfg.n_latents, cfg.batch_size, cfg.k
+    d, N, O, F = model.d_model, model.n_neurons, model.n_outputs, model.n_features
+    params = n * d + n + d + n * O + O  # W_enc, b_enc, b_pre, W_dec, b_dec
+    held = FLOAT_BYTES * (param_count(model) + d * F + n)  # the frozen model and E, samples since each latent fired
+    io = FLOAT_BYTES * (d + 2 * N + O)  # per sample: the model's MLP input, activations and output
+    init = sample_bytes(model, INIT_SAMPLES) + INIT_SAMPLES * io
+    step = sample_bytes(model, B) + B * io + FLOAT_BYTES * B * (3 * d + 5 * n + 6 * O) + 16 * B * k
+    flops = 2 * B * (F * d + d * N + N * O) + 6 * B * n * (d + O) + 20 * B * (F + N + O + n + d) + ADAM_FLOPS * params
+    return Cost(
+        trainer_bytes(cfg, len(LOSS_COLUMNS), params, held, max(init, step), arrays=FLOAT_BYTES * n),
+        flops,
+        ("batch_size", "n_latents", "steps", "log_every"),
+    )
+
+
 def encode(params: dict[str, torch.Tensor], r: torch.Tensor, sparsity: str, k: int) -> torch.Tensor:
     """Latent activations z (B, n_latents) for MLP inputs r (B, d_model)."""
     pre = torch.addmm(params["b_enc"], r - params["b_pre"], params["W_enc"].T)  # (B, n_latents)
@@ -84,7 +116,7 @@ class TranscoderTrainer(StepTrainer):
         gen = self.generator
         W_dec = torch.randn(n, O, generator=gen, device=self.device)
         W_dec /= W_dec.norm(dim=1, keepdim=True)
-        r, y = self.model.sample_io(4096, gen)
+        r, y = self.model.sample_io(INIT_SAMPLES, gen)
         self.params = {
             "W_enc": (torch.randn(n, d, generator=gen, device=self.device) / d**0.5).requires_grad_(),
             "b_enc": torch.zeros(n, device=self.device).requires_grad_(),

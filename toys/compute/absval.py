@@ -29,6 +29,7 @@ from toys.core.config import (
     check_range,
 )
 from toys.core.data import decay_importance, instance_probability
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
@@ -76,6 +77,27 @@ class AbsConfig(TrainingConfig):
     @property
     def n_outputs(self) -> int:
         return self.n_features // 2 if self.target in PAIR_TARGETS else self.n_features
+
+
+@estimate.register(AbsConfig)
+def abs_cost(cfg: AbsConfig) -> Cost:
+    """Training cost of an absolute-value config (autograd; the trainer keeps no evaluation set).
+
+    Drawing a batch holds about 5 floats per (instance, sample, feature) and its labels; then the step holds the
+    batch, the hidden activations (about 6 floats per hidden unit, dropout and SoLU included), the outputs, the
+    error and their gradients (about 7 per output). Per step: two batched matrix products forward and three
+    backward, I·B·H·(F + O) multiply-adds in all, twice.
+    """
+    I, B, F, H, O = cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden, cfg.n_outputs
+    params = I * (H * F + H + O * H + O)
+    step = FLOAT_BYTES * I * B * max(5 * F + O, F + 6 * H + 7 * O)
+    held = FLOAT_BYTES * (I + O)  # probabilities, importances
+    flops = 6 * I * B * H * (F + O) + 20 * I * B * (F + H + O) + ADAM_FLOPS * params
+    return Cost(
+        trainer_bytes(cfg, I, params, held, step),
+        flops,
+        ("batch_size", "n_instances", "n_features", "n_hidden", "steps", "log_every"),
+    )
 
 
 def importance(cfg: AbsConfig) -> np.ndarray:

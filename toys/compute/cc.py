@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from toys.core.config import TrainingConfig, check_choice, check_interval, check_range
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, set_lr
 
@@ -100,6 +101,42 @@ class CCConfig(TrainingConfig):
     def width(self) -> int:
         """Width D of the space W_in reads from: d_embed with an embedding, n_features without."""
         return self.d_embed if self.embedded else self.n_features
+
+
+def mixes(cfg: CCConfig) -> bool:
+    """Whether the labels' path carries a mixing R (every mode but ``clean`` and a random one with σ = 0)."""
+    return not (cfg.mixing == "clean" or (cfg.mixing == "random" and cfg.sigma_max == 0.0))
+
+
+@estimate.register(CCConfig)
+def cc_cost(cfg: CCConfig) -> Cost:
+    """Training cost of a compressed-computation config (hand-written gradients, AdamW).
+
+    Held: the frozen embedding (I, F, D) and the mixing R (I, F, F). Building them holds a second copy of the
+    embedding (or of R) for a moment. A step holds the labels, the residual, the error and its gradient (about 6
+    floats per (instance, sample, feature)), the MLP's activations and their gradients (6 per neuron) and the folded
+    weights; a snapshot adds the folded weights A, B and R to the parameters. Per step: ten batched products of
+    I·B·F·H multiply-adds, the mixing's I·B·F², and folding and unfolding the embedding, 4·I·F·D·H, twice.
+    """
+    I, B, F, H, D = cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.d_mlp, cfg.width
+    params = 2 * I * D * H  # W_in (I, D, H), W_out (I, H, D)
+    embed = FLOAT_BYTES * I * F * D if cfg.embedded else 0
+    mixing = FLOAT_BYTES * I * F * F
+    init = max(embed, 2 * mixing) + FLOAT_BYTES * (F * D + F * F)
+    step = FLOAT_BYTES * (6 * I * B * F + 6 * I * B * H + 4 * I * F * H + 4 * B * F)
+    flops = (
+        12 * I * B * F * H
+        + (8 * I * F * D * H if cfg.embedded else 0)
+        + (2 * I * B * F * F if mixes(cfg) else 0)
+        + 20 * I * B * (F + H)
+        + ADAM_FLOPS * params
+    )
+    knobs = ("batch_size", "n_instances", "n_features", "d_mlp", *(("d_embed",) if cfg.embedded else ()))
+    return Cost(
+        trainer_bytes(cfg, I, params, embed + mixing, max(init, step), arrays=FLOAT_BYTES * I * F * (2 * H + F)),
+        flops,
+        knobs + ("steps", "log_every"),
+    )
 
 
 def naive_loss_per_feature(n_features: int, d_mlp: int, value_law: str = "uniform_pm1") -> float:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from toys.core.config import TrainingConfig, check_interval, check_range
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
@@ -73,6 +74,28 @@ class UANDConfig(TrainingConfig):
     @property
     def n_gates(self) -> int:
         return self.n_inputs * (self.n_inputs - 1) // 2
+
+
+@estimate.register(UANDConfig)
+def uand_cost(cfg: UANDConfig) -> Cost:
+    """Training cost of a U-AND config: every width padded to d_max (autograd). The trainer builds no held-out cases
+    (the analyses do, within their own budget: ``affordable_gates``).
+
+    Building the parameters holds a second copy of them for a moment. A step holds the drawn inputs and their G
+    AND labels, the hidden activations (about 6 floats per (instance, sample, neuron)) and the outputs, errors and
+    their gradients (about 8 per (instance, sample, gate)). Per step: I·B·d_max·(3·G + 2·m) multiply-adds, twice.
+    """
+    I, B, m, D, G = cfg.n_instances, cfg.batch_size, cfg.n_inputs, cfg.d_max, cfg.n_gates
+    params = I * (m * D + D + D * G + G)  # W1 (I, m, D), b1 (I, D), W2 (I, D, G), b2 (I, G)
+    held = FLOAT_BYTES * I * D + 16 * G  # the width mask, the gates' input pairs (int64)
+    init = FLOAT_BYTES * (params + I * D * G)
+    step = FLOAT_BYTES * (8 * I * B * G + 6 * I * B * D + 3 * B * G + 2 * B * m)
+    flops = 2 * I * B * D * (3 * G + 2 * m) + 20 * I * B * (D + G) + ADAM_FLOPS * params
+    return Cost(
+        trainer_bytes(cfg, I, params, held, max(init, step)),
+        flops,
+        ("n_inputs", "d_max", "batch_size", "n_instances", "steps", "log_every"),
+    )
 
 
 def instance_widths(cfg: UANDConfig) -> np.ndarray:

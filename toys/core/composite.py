@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from toys.core.memory import HELD_SNAPSHOTS, Cost, estimate, logged_steps
 from toys.core.snapshot import Snapshot
 from toys.core.train import Advancing, Trainer
 
@@ -164,6 +165,14 @@ class Pair:
 
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a.to_dict(), "b": self.b.to_dict()}
+
+
+@estimate.register(Pair)
+def pair_cost(pair: Pair) -> Cost:
+    """Both variants train at once: their costs add, and each snapshot also holds both loss curves side by side
+    (float64, one column per instance)."""
+    side_by_side = sum(8 * logged_steps(c) * getattr(c, "n_instances", 1) for c in (pair.a, pair.b))
+    return estimate(pair.a) + estimate(pair.b) + Cost(HELD_SNAPSHOTS * side_by_side, 0)
 
 
 class PairTrainer(Lockstep):

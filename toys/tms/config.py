@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from toys.core.config import ACTIVATIONS, TrainingConfig, check_choice, check_interval, check_range, parse_probabilities
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 
 MODEL_KINDS = ("linear", "relu_output", "relu_hidden")
 VALUE_LAWS = ("uniform01", "one", "discrete123", "uniform_half_one")
@@ -98,3 +99,27 @@ class TMSConfig(TrainingConfig):
     @property
     def paired_features(self) -> int:
         return 2 * (self.correlated_pairs + self.anticorrelated_pairs)
+
+
+@estimate.register(TMSConfig)
+def tms_cost(cfg: TMSConfig) -> Cost:
+    """Training cost of a TMS config: its ``restarts`` seeds of every instance as one model of n = I·K instances.
+
+    The heaviest engine counts: autograd (which also runs while the numba kernels compile) draws the batch (up to
+    6 floats per (instance, sample, feature) while drawing), then holds it with the forward and backward tensors of
+    every instance (about 9 floats per (instance, sample, feature) and 6 per (instance, sample, hidden unit),
+    dropout included); the numba kernel only its float64 partial gradients. Per step: five batched matrix products
+    of n·B·H·F multiply-adds (two forward, three backward) and elementwise work on the batch.
+    """
+    n, B, F, H = cfg.n_instances * cfg.restarts, cfg.batch_size, cfg.n_features, cfg.n_hidden
+    params = n * (H * F + F)  # W (n, H, F), b (n, F)
+    autograd = FLOAT_BYTES * n * B * max(6 * F, 9 * F + 6 * H)
+    numba = 8 * (n + 16) * (H + 1) * F  # float64 partial gradients of at most n + 16 (instance, chunk) items
+    held = 2 * FLOAT_BYTES * n * F + FLOAT_BYTES * F  # feature probabilities (torch and numpy), importance
+    flops = 12 * n * B * H * F + 30 * n * B * F + 10 * n * B * H + ADAM_FLOPS * params
+    knobs = ("batch_size", "n_instances", *(("restarts",) if cfg.restarts > 1 else ()))
+    return Cost(
+        trainer_bytes(cfg, n, params, held, max(autograd, numba)),
+        flops,
+        knobs + ("n_features", "n_hidden", "steps", "log_every"),
+    )

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from toys.core.config import TrainingConfig, check_interval, check_range
-from toys.core.memory import check_fits, tms_step_bytes
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, check_fits, estimate, tms_step_bytes, trainer_bytes
 from toys.core.train import StepTrainer, make_optimizer, set_lr
 from toys.tms.metrics import REPRESENTED_NORM, feature_norms, superposition_score
 from toys.tms.model import init_tms_params, tms_forward, tms_loss_and_grads
@@ -204,13 +204,41 @@ class PhaseTrainer(StepTrainer):
         }
 
 
+EVAL_CHUNK = 2048  # value points per instance that ``expected_loss`` evaluates at once
+
+
+@estimate.register(PhaseConfig)
+def phase_cost(cfg: PhaseConfig) -> Cost:
+    """Training cost of a phase grid: n instances trained on batches of every pattern × ``value_samples`` values.
+
+    Held: the per-sample weights (n, P·V, F). A step draws the batch and runs the hand-written forward and backward
+    (about 8 floats per (instance, sample, feature), 2 per hidden unit); a snapshot evaluates the expected loss on
+    ``EVAL_CHUNK`` value points at a time (about 4 floats per (instance, point, feature), 1 per hidden unit). Per
+    step: five batched matrix products of n·P·V·H·F multiply-adds.
+    """
+    n, F, H = cfg.n_instances, cfg.n_features, cfg.n_hidden
+    B = cfg.n_patterns * cfg.value_samples
+    params = n * (H * F + F)
+    weight = FLOAT_BYTES * n * B * F
+    step = FLOAT_BYTES * n * B * (8 * F + 2 * H) + n * B * F  # + the mask of active ReLUs
+    ev = min(cfg.eval_values, EVAL_CHUNK)
+    evaluation = FLOAT_BYTES * n * ev * (4 * F + H) + 8 * n * cfg.n_patterns
+    held = weight + FLOAT_BYTES * n * (cfg.n_patterns + F)  # + pattern probabilities and importances
+    flops = 12 * n * B * H * F + 30 * n * B * F + ADAM_FLOPS * params
+    return Cost(
+        trainer_bytes(cfg, n, params, held, max(step, evaluation), arrays=8 * n),
+        flops,
+        ("value_samples", "seeds", "n_importance", "n_density", "n_features", "eval_values", "steps", "log_every"),
+    )
+
+
 def eval_points(n_features: int, n_values: int, seed: int = 0) -> torch.Tensor:
     """A fixed scrambled-Sobol set of value vectors in [0, 1)ⁿ. -> (n_values, n) float32"""
     return torch.quasirandom.SobolEngine(n_features, scramble=True, seed=seed).draw(n_values).float()
 
 
 @torch.no_grad()
-def expected_loss(cfg: PhaseConfig, W: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+def expected_loss(cfg: PhaseConfig, W: torch.Tensor, b: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
     """E[mean_f I_f (x_f − x'_f)²] per instance: exact over presence patterns, quasi-Monte Carlo over values.
 
     Every instance sees the same value points, so the seeds of a cell are compared on equal terms. W (I, H, F),
