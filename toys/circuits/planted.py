@@ -205,13 +205,18 @@ class CircuitsTrainer(StepTrainer):
         return arrays
 
 
+def model_config(snap: Snapshot) -> CircuitsConfig:
+    """The config of a circuits model's snapshot; ValueError for a snapshot of another toy."""
+    if snap.toy != "circuits":
+        raise ValueError(f"need a circuits snapshot, got toy={snap.toy!r}")
+    return CircuitsConfig.from_dict(snap.config)
+
+
 class FrozenCircuits:
     """A trained circuits model (from its snapshot) on a device: draws inputs and gives the MLP's input and output."""
 
     def __init__(self, snap: Snapshot, device: torch.device | str) -> None:
-        if snap.toy != "circuits":
-            raise ValueError(f"need a circuits snapshot, got toy={snap.toy!r}")
-        self.cfg = CircuitsConfig.from_dict(snap.config)
+        self.cfg = model_config(snap)
         self.device = torch.device(device)
         self.params = {k: torch.as_tensor(snap[k], device=self.device) for k in ("W_in", "b_in", "W_out", "b_out")}
         self.E = torch.as_tensor(snap["E"], device=self.device)

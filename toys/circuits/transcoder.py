@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from toys.circuits.planted import CircuitsConfig, FrozenCircuits, param_count, sample_bytes
+from toys.circuits.planted import CircuitsConfig, FrozenCircuits, model_config, param_count, sample_bytes
 from toys.core.config import TrainingConfig, check_choice, check_range
 from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.snapshot import Snapshot
@@ -109,7 +109,7 @@ class TranscoderTrainer(StepTrainer):
     toy = "transcoder"
 
     def __init__(self, cfg: TranscoderConfig, model: Snapshot) -> None:
-        super().__init__(cfg, len(LOSS_COLUMNS))
+        super().__init__(cfg, len(LOSS_COLUMNS), estimate(cfg, model=model_config(model)))
         self.model = FrozenCircuits(model, self.device)
         mc = self.model.cfg
         d, O, n = mc.d_model, mc.n_outputs, cfg.n_latents

@@ -1,7 +1,8 @@
 """What training a config costs, estimated from its fields alone, and whether it fits the device.
 
 ``estimate(cfg) -> Cost`` is arithmetic on the config: it allocates nothing and answers in microseconds even for
-absurd sizes, so a page (through the resource governor) can refuse a config before anything is allocated. Each family registers the estimate of its configs next to them
+absurd sizes, so a page (through the resource governor) and every trainer (``StepTrainer.__init__``) can refuse a
+config before anything is allocated. Each family registers the estimate of its configs next to them
 (``@estimate.register(TMSConfig)``); ``toys.core`` itself knows no family. ``Cost.knobs`` names the config fields
 that bring the cost down, most effective first; ``log_every`` is the one to raise rather than lower.
 
@@ -92,11 +93,6 @@ def knob_advice(knobs: tuple[str, ...]) -> str:
     return ", or ".join(parts) if parts else "choose a smaller model"
 
 
-def tms_step_bytes(n_instances: int, batch_size: int, n_features: int, n_hidden: int) -> int:
-    """Upper estimate of the activation memory of one TMS step: batch draw, mask, x, forward, backward."""
-    return FLOAT_BYTES * n_instances * batch_size * (12 * n_features + 6 * n_hidden)
-
-
 def _cgroup_limit() -> int | None:
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
@@ -119,11 +115,16 @@ def available_bytes(device: torch.device) -> int:
     return min(avail, limit) if limit else avail
 
 
-def check_fits(needed: int, device: torch.device, what: str) -> None:
-    """Raise ValueError with sizes when ``needed`` bytes exceed the usable part of the device's free memory."""
+def check_fits(needed: int, device: torch.device, what: str, knobs: tuple[str, ...] = ()) -> None:
+    """Raise ValueError with sizes and the knobs to turn when ``needed`` bytes exceed the usable part of the device's
+    free memory."""
     usable = int(available_bytes(device) * USABLE_FRACTION)
     if needed > usable:
         raise ValueError(
-            f"{what} needs about {needed / 2**30:.1f} GiB per step, more than the {usable / 2**30:.1f} GiB this "
-            f"{device.type.upper()} can spare: lower the batch size, the number of instances or of features"
+            f"{what} needs about {_size(needed)}, more than the {_size(usable)} this {device.type.upper()} can "
+            f"spare: {knob_advice(knobs)}"
         )
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"

@@ -22,6 +22,7 @@ import torch
 
 from toys.core.config import ConfigBase
 from toys.core.device import resolve_device
+from toys.core.memory import Cost, check_fits, estimate
 from toys.core.snapshot import Snapshot
 
 
@@ -133,16 +134,19 @@ class StepTrainer(Advancing):
 
     A subclass sets up parameters and optimizer and implements ``_train_step(lr) -> losses`` (a device tensor of
     ``n_loss_columns``) and ``_arrays()`` (the snapshot's weights), or overrides ``_steps`` to run several steps at
-    once.
+    once. Before anything is allocated, the config's estimated memory (``toys.core.memory.estimate``, or ``cost``
+    where the config alone does not say it) is checked against the device's free memory.
     """
 
     toy: str = ""
     engine_name: str = "autograd"
     engine_pending: str | None = None  # a faster engine it switches to once that one's kernels are ready
 
-    def __init__(self, cfg: ConfigBase, n_loss_columns: int) -> None:
+    def __init__(self, cfg: ConfigBase, n_loss_columns: int, cost: Cost | None = None) -> None:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        cost = estimate(cfg) if cost is None else cost
+        check_fits(cost.bytes, self.device, f"Training this {self.toy or type(cfg).__name__} model", cost.knobs)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
         self.schedule = Schedule.of(cfg)

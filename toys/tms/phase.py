@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from toys.core.config import TrainingConfig, check_interval, check_range
-from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, check_fits, estimate, tms_step_bytes, trainer_bytes
+from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.train import StepTrainer, make_optimizer, set_lr
 from toys.tms.metrics import REPRESENTED_NORM, feature_norms, superposition_score
 from toys.tms.model import init_tms_params, tms_forward, tms_loss_and_grads
@@ -153,11 +153,6 @@ class PhaseTrainer(StepTrainer):
         super().__init__(cfg, cfg.n_instances)
         n_inst, n_feat, n_pat = cfg.n_instances, cfg.n_features, cfg.n_patterns
         batch = n_pat * cfg.value_samples
-        check_fits(
-            tms_step_bytes(n_inst, batch, n_feat, cfg.n_hidden),
-            self.device,
-            f"This grid ({n_inst:,} instances × {n_pat} patterns × {cfg.value_samples} values)",
-        )
         self.params = init_tms_params(cfg, self.device, self.generator)
         patterns = presence_patterns(n_feat)
         _, p = instance_grid(cfg)

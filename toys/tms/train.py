@@ -12,12 +12,12 @@ import torch
 from fastcore import warm
 from toys.core.composite import Lockstep
 from toys.core.data import instance_probability
-from toys.core.memory import check_fits, tms_step_bytes
+from toys.core.memory import Cost, estimate
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, param_arrays
 from toys.tms.config import TMSConfig
 from toys.tms.data import FeatureSampler, importance
-from toys.tms.engines import ENGINE_CLASSES, choose_engine, fused_kernel_applies
+from toys.tms.engines import ENGINE_CLASSES, choose_engine
 from toys.tms.model import init_tms_params
 
 
@@ -25,28 +25,23 @@ class TMSTrainer(StepTrainer):
     """Trains every instance of a TMS config at once (instances are independent: the loss is their sum).
 
     ``engine`` ("auto", "numba", "cuda_graph", "autograd") picks how steps run (see ``toys.tms.engines``); "auto" takes
-    the device's fast engine wherever it applies. ``engine_name`` says which one runs.
+    the device's fast engine wherever it applies. ``engine_name`` says which one runs. ``cost``: the estimate checked
+    before anything is allocated, when it is not the config's own (a best-of-K trainer checks its outer config).
     """
 
     toy = "tms"
 
-    def __init__(self, cfg: TMSConfig, engine: str = "auto") -> None:
+    def __init__(self, cfg: TMSConfig, engine: str = "auto", cost: Cost | None = None) -> None:
         if cfg.restarts != 1:
             raise ValueError(
                 f"restarts={cfg.restarts}: build this trainer with make_tms_trainer, which keeps the "
                 "best seed of every instance"
             )
-        super().__init__(cfg, cfg.n_instances)
+        super().__init__(cfg, cfg.n_instances, cost)
         chosen = choose_engine(cfg, self.device, engine)
         self.engine_pending = None  # the fast engine, while its kernels compile in the background (fastcore.warm)
         if engine == "auto" and chosen == "numba" and warm.compiling("tms"):
             self.engine_pending, chosen = chosen, "autograd"
-        if chosen == "autograd" or (chosen == "cuda_graph" and not fused_kernel_applies(cfg)):
-            check_fits(
-                tms_step_bytes(cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden),
-                self.device,
-                f"This model ({cfg.n_instances:,} instances × batch {cfg.batch_size:,} × {cfg.n_features} features)",
-            )
         self.params = init_tms_params(cfg, self.device, self.generator)
         self.sampler = FeatureSampler(cfg, self.device)
         self.importance = torch.as_tensor(importance(cfg), device=self.device)  # (F,)
@@ -110,7 +105,7 @@ class BestOfTrainer(Lockstep):
         inner = cfg.replace(
             n_instances=cfg.n_instances * cfg.restarts, restarts=1, p_values=",".join(repr(float(v)) for v in p)
         )
-        self.inner = TMSTrainer(inner, engine)
+        self.inner = TMSTrainer(inner, engine, estimate(cfg))
         self.parts = (self.inner,)
 
     def snapshot(self) -> Snapshot:
