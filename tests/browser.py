@@ -43,7 +43,8 @@ def running_app(timeout: float = 90.0, env: dict[str, str] | None = None, log_pa
     """Yield the base URL of a freshly started app (its environment updated by ``env``; its output written to
     ``log_path`` if given); stop it afterwards."""
     port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", SUPERPOSITION_WARMUP="1", **(env or {}))  # as deployed
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SUPERPOSITION_")}  # the deployed defaults
+    env = dict(inherited, PYTHONUNBUFFERED="1", SUPERPOSITION_WARMUP="1", **(env or {}))  # as deployed
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -1,26 +1,37 @@
-"""Live training: Play / Pause / Step / Reset and a fragment that advances the trainer and redraws.
+"""Live training: Play / Pause / Step / Reset and a fragment that advances the model and redraws.
 
-The trainer lives in ``st.session_state`` (one per visitor and page). While playing, a fragment runs every
-``TICK_S`` seconds, trains for about ``TRAIN_S`` seconds, takes a snapshot and calls the page's draw function.
-A NaN/inf loss pauses training with a message; a config that fails validation leaves the old trainer in place.
+A visitor's model is a ``ui.shared.Viewer`` in ``st.session_state`` (one per visitor and page): their play head on
+the process's one run of that page and config, so visitors of the same config share one training. Before a config
+is built, ``ui.governor`` checks its estimated memory and work per step against the server's budgets; a refused
+config allocates nothing and the visitor keeps the model they had. While playing, a fragment runs every ``TICK_S``
+seconds and, holding one of the server's training slots (or "queued" without one), trains (or replays) for about
+``TRAIN_S`` seconds, takes a snapshot and calls the page's draw function. A NaN/inf loss pauses training with a
+message; a config that fails validation leaves the old model in place.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import fastcore
 from toys import Snapshot, Trainer, is_diverged
+from toys.core.memory import estimate
+from ui.governor import governor
+from ui.shared import FRAME_BYTES, RunStore, Viewer, run_key
 from ui.text import literal
 
 TICK_S = 0.3
 TRAIN_S = 0.25
+STEP_WAIT_S = 2.0  # how long Step waits for a training slot before saying the server is busy
 WALL_WINDOW_S = 5.0  # the shown rate is steps ÷ wall time over this much of the latest play
 
 # Every visitor's trainer runs on its own script thread. torch's intra-op thread pool on top of that oversubscribes
@@ -34,15 +45,53 @@ if "OMP_NUM_THREADS" not in os.environ:
 KERNEL_THREADS = None if "NUMBA_NUM_THREADS" in os.environ else 1
 
 
+_runs = RunStore(TICK_S)
+
+
+def runs() -> RunStore:
+    """The process's shared runs (``ui.shared``): visitors training the same config on the same page watch one."""
+    return _runs
+
+
 def _state(key: str) -> dict[str, Any]:
     return st.session_state.setdefault(
-        key, {"trainer": None, "snap": None, "playing": False, "steps_per_s": None, "ticks": [], "error": None}
+        key,
+        {
+            "trainer": None,
+            "snap": None,
+            "playing": False,
+            "steps_per_s": None,
+            "ticks": [],
+            "error": None,
+            "queued": False,
+            "note": None,
+        },
     )
 
 
-def _reset(state: dict[str, Any], make_trainer: Callable[[Any], Trainer], cfg: Any) -> None:
-    trainer = make_trainer(cfg)
-    state.update(trainer=trainer, snap=trainer.snapshot(), steps_per_s=None, ticks=[], error=None)
+def _owner() -> str:
+    """The visitor: their session's id (one process serves every visitor)."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
+def _reset(state: dict[str, Any], key: str, make_trainer: Callable[[Any], Trainer], cfg: Any) -> str | None:
+    """Build a fresh trainer for ``cfg`` in ``state`` if the governor admits its estimated cost; otherwise return
+    the refusal and leave ``state`` (the model the visitor had) as it was."""
+    gov, owner = governor(), _owner()
+    cost = estimate(cfg)
+    cost = dataclasses.replace(cost, bytes=cost.bytes + FRAME_BYTES)  # and the run's recorded frames
+    rid, refusal = gov.admit(owner, key, cost, shared=run_key(key, cfg))
+    if refusal is not None:
+        return refusal
+    try:
+        trainer = runs().viewer(key, cfg, make_trainer)
+    except BaseException:
+        gov.release(owner, key, rid)
+        raise
+    gov.bind(owner, key, rid, trainer)
+    state.update(trainer=trainer, snap=trainer.snapshot(), steps_per_s=None, ticks=[], error=None, note=None)
+    return None
 
 
 def wall_rate(ticks: list[tuple[float, int]], now: float, step: int, window: float = WALL_WINDOW_S) -> float | None:
@@ -56,20 +105,15 @@ def wall_rate(ticks: list[tuple[float, int]], now: float, step: int, window: flo
 
 
 def _train(state: dict[str, Any], seconds: float | None = None, steps: int | None = None) -> None:
-    trainer: Trainer = state["trainer"]
+    viewer: Viewer = state["trainer"]
     if KERNEL_THREADS:
         fastcore.set_threads(KERNEL_THREADS)  # per thread: this visitor's script thread
-    t0 = time.perf_counter()
     if steps is not None:
-        n = trainer.advance(steps)
+        viewer.advance(steps)
     else:  # chunks of ~1/20 of the tick, so one tick never runs far past its time
-        n = trainer.advance_for(seconds, chunk=max(1, int((state["steps_per_s"] or 20) * seconds / 20)))
-    snap = trainer.snapshot()
-    dt = time.perf_counter() - t0
-    if n and dt > 0:
-        state["steps_per_s"] = n / dt
-    if trainer.upgrade_engine():
-        state["steps_per_s"] = None  # a new engine: its own rate
+        viewer.advance_for(seconds, chunk=max(1, int((viewer.run.rate or 20) * seconds / 20)))
+    snap = viewer.snapshot()
+    state["steps_per_s"] = viewer.run.rate  # the run's engine alone, whoever trained it
     state["snap"] = snap
     if is_diverged(snap):
         state["playing"] = False
@@ -77,8 +121,26 @@ def _train(state: dict[str, Any], seconds: float | None = None, steps: int | Non
             f"Training diverged at step {snap.step} (the loss became NaN or infinite). It is paused; "
             "lower the learning rate or press Reset."
         )
-    elif trainer.done:
+    elif viewer.done:
         state["playing"] = False
+
+
+@contextlib.contextmanager
+def _slot(viewer: Viewer, timeout: float) -> Iterator[bool]:
+    """A training slot for a viewer that will train its run; one that replays recorded frames needs none."""
+    if not viewer.at_frontier:
+        yield True
+        return
+    with governor().slots.hold(timeout) as got:
+        yield got
+
+
+def _busy_note() -> str:
+    slots = governor().slots
+    return (
+        f"The server is busy: {slots.n} models are training at once, its limit (SUPERPOSITION_MAX_TRAINING). "
+        "Press Step again in a moment, or Play to train in turn."
+    )
 
 
 def live_training(
@@ -92,17 +154,26 @@ def live_training(
     state = _state(key)
     if cfg is not None and (state["trainer"] is None or state["trainer"].cfg != cfg):
         try:
-            _reset(state, make_trainer, cfg)
+            refusal = _reset(state, key, make_trainer, cfg)
         except (ValueError, RuntimeError) as e:
             st.error(f"Could not build this model: {literal(e, 400)}")
+        else:
+            if refusal is not None:
+                kept = " The model below is the one you had; it keeps its state." if state["trainer"] else ""
+                st.warning(refusal + kept, icon=":material/block:")
     trainer = state["trainer"]
     if trainer is None:
         st.info("Nothing to train yet: fix the settings above.")
         return
 
+    def rebuild() -> bool:
+        refusal = _reset(state, key, make_trainer, trainer.cfg)
+        state["note"] = refusal
+        return refusal is None
+
     def play() -> None:
-        if trainer.done:
-            _reset(state, make_trainer, trainer.cfg)
+        if trainer.done and not rebuild():
+            return
         state["error"] = None
         state["ticks"] = []
         state["playing"] = True
@@ -112,11 +183,14 @@ def live_training(
 
     def step() -> None:
         state["playing"] = False
-        _train(state, steps=step_size)
+        with _slot(state["trainer"], STEP_WAIT_S) as got:
+            if got:
+                _train(state, steps=step_size)
+        state["note"] = None if got else _busy_note()
 
     def reset() -> None:
         state["playing"] = False
-        _reset(state, make_trainer, trainer.cfg)
+        rebuild()
 
     c1, c2, c3, _c4 = st.columns([1, 1, 1, 3])
     if state["playing"]:
@@ -146,14 +220,22 @@ def live_training(
         wall = None
         if state["playing"]:
             wall = wall_rate(state["ticks"], time.perf_counter(), trainer.step)
-            _train(state, seconds=TRAIN_S)
+            with _slot(trainer, TICK_S) as got:
+                if got:
+                    _train(state, seconds=TRAIN_S)
+            state["queued"] = not got
             if not state["playing"]:
                 st.rerun(scope="app")
         if state["error"]:
             st.error(state["error"])
+        if state["note"]:
+            st.info(state["note"], icon=":material/info:")
         snap = state["snap"]
         engine_rate = state["steps_per_s"]
         status = "training" if state["playing"] else ("done" if trainer.done else "paused")
+        if state["playing"] and state["queued"]:
+            slots = governor().slots
+            status = f"queued: {slots.n} models train at once on this server, {slots.waiting + 1} waiting"
         st.caption(
             f"step **{snap.step:,}** / {trainer.cfg.steps:,} · {status}"
             + (f" · **{wall:,.0f} steps/s**" if wall else "")
