@@ -7,7 +7,7 @@ import importlib
 import json
 import sys
 
-MODULES = ("tms", "geometry", "coactivation", "cc", "charts", "serve")
+MODULES = ("tms", "geometry", "coactivation", "cc", "charts", "shared", "serve")
 OPT_IN = ("serve",)  # run only when named: starts real servers and a browser, minutes
 
 

@@ -108,7 +108,7 @@ def test_divergence_pauses_with_message():
     import torch
 
     at = _page()
-    trainer = at.session_state["tms"]["trainer"]
+    trainer = at.session_state["tms"]["trainer"].run.trainer  # the visitor's viewer of the page's run
     with torch.no_grad():
         trainer.params["W"].fill_(float("nan"))
     at.button(key="tms_step").click().run()

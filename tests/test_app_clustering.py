@@ -44,7 +44,7 @@ def test_steps_through_both_stages_then_analyses():
     at = _page(SMALL)
     at.button(key="clu_step").click().run()
     assert not at.exception
-    assert at.session_state["clu"]["trainer"].stage == "transcoder"
+    assert at.session_state["clu"]["trainer"].run.trainer.stage == "transcoder"
     at.button(key="clu_step").click().run()
     assert not at.exception and not at.error
     assert at.session_state["clu"]["trainer"].done
