@@ -79,3 +79,16 @@ def test_two_visitors_of_one_config_share_one_run():
     assert b.session_state["tms"]["trainer"].step == trained == run.trainer.step == 100
     b.button(key="tms_reset").click().run()  # b's reset moves only b's head
     assert b.session_state["tms"]["trainer"].step == 0 and a.session_state["tms"]["trainer"].step == 100
+
+
+def test_budgets_come_from_the_secrets_file():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.apptest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "pages" / "superposition.py"), default_timeout=120)
+    at.secrets["governor"] = {"session_mb": 1}  # as [governor] session_mb = 1 in .streamlit/secrets.toml
+    at.run()
+    assert not at.exception
+    assert any("SUPERPOSITION_SESSION_MB" in w.value and "1 MB" in w.value for w in at.warning)
+    assert at.session_state["tms"]["trainer"] is None
