@@ -84,13 +84,13 @@ def abs_cost(cfg: AbsConfig) -> Cost:
     """Training cost of an absolute-value config (autograd; the trainer keeps no evaluation set).
 
     Drawing a batch holds about 5 floats per (instance, sample, feature) and its labels; then the step holds the
-    batch, the hidden activations (about 6 floats per hidden unit, dropout and SoLU included), the outputs, the
+    batch, the hidden activations (about 8 floats per hidden unit, dropout and SoLU included), the outputs, the
     error and their gradients (about 7 per output). Per step: two batched matrix products forward and three
     backward, I·B·H·(F + O) multiply-adds in all, twice.
     """
     I, B, F, H, O = cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.n_hidden, cfg.n_outputs
     params = I * (H * F + H + O * H + O)
-    step = FLOAT_BYTES * I * B * max(5 * F + O, F + 6 * H + 7 * O)
+    step = FLOAT_BYTES * I * B * max(5 * F + O, F + 8 * H + 7 * O)
     held = FLOAT_BYTES * (I + O)  # probabilities, importances
     flops = 6 * I * B * H * (F + O) + 20 * I * B * (F + H + O) + ADAM_FLOPS * params
     return Cost(

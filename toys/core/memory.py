@@ -25,6 +25,7 @@ USABLE_FRACTION = 0.5
 PARAM_COPIES = 6  # a trained float32 parameter: itself, its gradient, Adam's two moments, two temporaries of the update
 HELD_SNAPSHOTS = 2  # the snapshot a page shows while the trainer takes the next one
 LOGGED_STEP_BYTES = 48  # a logged step's number in the trainer's list (an int object and its pointer, list slack)
+TRAINER_OVERHEAD = 2**20  # a trainer's Python objects, tensor headers and allocator slack, whatever its sizes
 ADAM_FLOPS = 16  # floating-point operations per parameter of one Adam/AdamW update
 RAISE = ("log_every",)  # knobs that bring the cost down when raised; every other knob is lowered
 
@@ -74,11 +75,12 @@ def trainer_bytes(cfg: Any, columns: int, params: int, held: int = 0, transient:
     trained by Adam (``PARAM_COPIES`` each), holding ``held`` bytes of other tensors, at most ``transient`` bytes of
     temporaries at any moment (a step's batch, activations and gradients; its initialisation; a snapshot's
     evaluation), the list of logged step numbers, and ``HELD_SNAPSHOTS`` snapshots, each a float64 copy of the loss
-    log with its int64 step numbers, a copy of the parameters and ``arrays`` bytes of further arrays."""
+    log with its int64 step numbers, a copy of the parameters and ``arrays`` bytes of further arrays; and
+    ``TRAINER_OVERHEAD``."""
     log, n_logged = log_bytes(cfg, columns), logged_steps(cfg)
     snapshot = 2 * log + 8 * n_logged + FLOAT_BYTES * params + arrays
     own = log + LOGGED_STEP_BYTES * n_logged + PARAM_COPIES * FLOAT_BYTES * params
-    return own + held + transient + HELD_SNAPSHOTS * snapshot
+    return TRAINER_OVERHEAD + own + held + transient + HELD_SNAPSHOTS * snapshot
 
 
 def knob_advice(knobs: tuple[str, ...]) -> str:

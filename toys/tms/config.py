@@ -107,13 +107,13 @@ def tms_cost(cfg: TMSConfig) -> Cost:
 
     The heaviest engine counts: autograd (which also runs while the numba kernels compile) draws the batch (up to
     6 floats per (instance, sample, feature) while drawing), then holds it with the forward and backward tensors of
-    every instance (about 9 floats per (instance, sample, feature) and 6 per (instance, sample, hidden unit),
+    every instance (about 10 floats per (instance, sample, feature) and 6 per (instance, sample, hidden unit),
     dropout included); the numba kernel only its float64 partial gradients. Per step: five batched matrix products
     of n·B·H·F multiply-adds (two forward, three backward) and elementwise work on the batch.
     """
     n, B, F, H = cfg.n_instances * cfg.restarts, cfg.batch_size, cfg.n_features, cfg.n_hidden
     params = n * (H * F + F)  # W (n, H, F), b (n, F)
-    autograd = FLOAT_BYTES * n * B * max(6 * F, 9 * F + 6 * H)
+    autograd = FLOAT_BYTES * n * B * (10 * F + 6 * H)
     numba = 8 * (n + 16) * (H + 1) * F  # float64 partial gradients of at most n + 16 (instance, chunk) items
     held = 2 * FLOAT_BYTES * n * F + FLOAT_BYTES * F  # feature probabilities (torch and numpy), importance
     flops = 12 * n * B * H * F + 30 * n * B * F + 10 * n * B * H + ADAM_FLOPS * params

@@ -207,7 +207,7 @@ def phase_cost(cfg: PhaseConfig) -> Cost:
     """Training cost of a phase grid: n instances trained on batches of every pattern × ``value_samples`` values.
 
     Held: the per-sample weights (n, P·V, F). A step draws the batch and runs the hand-written forward and backward
-    (about 8 floats per (instance, sample, feature), 2 per hidden unit); a snapshot evaluates the expected loss on
+    (about 9 floats per (instance, sample, feature), 2 per hidden unit); a snapshot evaluates the expected loss on
     ``EVAL_CHUNK`` value points at a time (about 4 floats per (instance, point, feature), 1 per hidden unit). Per
     step: five batched matrix products of n·P·V·H·F multiply-adds.
     """
@@ -215,7 +215,7 @@ def phase_cost(cfg: PhaseConfig) -> Cost:
     B = cfg.n_patterns * cfg.value_samples
     params = n * (H * F + F)
     weight = FLOAT_BYTES * n * B * F
-    step = FLOAT_BYTES * n * B * (8 * F + 2 * H) + n * B * F  # + the mask of active ReLUs
+    step = FLOAT_BYTES * n * B * (9 * F + 2 * H) + n * B * F  # + the mask of active ReLUs
     ev = min(cfg.eval_values, EVAL_CHUNK)
     evaluation = FLOAT_BYTES * n * ev * (4 * F + H) + 8 * n * cfg.n_patterns
     held = weight + FLOAT_BYTES * n * (cfg.n_patterns + F)  # + pattern probabilities and importances
