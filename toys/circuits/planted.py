@@ -218,8 +218,8 @@ class FrozenCircuits:
     def __init__(self, snap: Snapshot, device: torch.device | str) -> None:
         self.cfg = model_config(snap)
         self.device = torch.device(device)
-        self.params = {k: torch.as_tensor(snap[k], device=self.device) for k in ("W_in", "b_in", "W_out", "b_out")}
-        self.E = torch.as_tensor(snap["E"], device=self.device)
+        self.params = {k: torch.tensor(snap[k], device=self.device) for k in ("W_in", "b_in", "W_out", "b_out")}
+        self.E = torch.tensor(snap["E"], device=self.device)  # copies: a shared run's snapshot is read-only
         self.sampler = CircuitsSampler(self.cfg, self.device)
 
     @torch.no_grad()

@@ -175,7 +175,7 @@ def collect_activations(
     cfg = TranscoderConfig.from_dict(transcoder.config)
     frozen = FrozenCircuits(model, device)
     names = ("W_enc", "b_enc", "b_pre", "W_dec", "b_dec")
-    params = {k: torch.as_tensor(transcoder[k], device=frozen.device) for k in names}
+    params = {k: torch.tensor(transcoder[k], device=frozen.device) for k in names}
     gen = torch.Generator(device=frozen.device)
     gen.manual_seed(seed)
     blocks, err, var = [], 0.0, 0.0

@@ -220,7 +220,7 @@ def evaluate(snap: Snapshot, n_samples: int = 20_000, seed: int = 12_345) -> tup
     """Held-out loss of a snapshot without dropout: (importance-weighted loss (I,), MSE per output (I, O))."""
     cfg = AbsConfig.from_dict(snap.config)
     x, y = _held_out(cfg, n_samples, torch.Generator().manual_seed(seed))
-    params = {k: torch.as_tensor(snap[k]) for k in ("W1", "b1", "W2", "b2")}
+    params = {k: torch.tensor(snap[k]) for k in ("W1", "b1", "W2", "b2")}  # copies: snapshots may be read-only
     with torch.no_grad():
         _, out = forward(x, params, cfg.activation)
     per_output = ((out - y) ** 2).mean(dim=1).double().numpy()
