@@ -91,8 +91,9 @@ def test_step_trains_only_where_the_run_has_not_been():
     a = Viewer(run, tick_s=0.3)
     a.advance(250)
     b = Viewer(run, tick_s=0.3)
-    assert b.advance(100) == 100 and run.trainer.step == 250
-    assert b.advance(300) == 300 and run.trainer.step == 400
+    # frames at 0 and 250 only: Step +100 shows the next recorded frame, 250, not a frame from before its target
+    assert b.advance(100) == 250 and b.snapshot().step == 250 and run.trainer.step == 250
+    assert b.advance(150) == 150 and run.trainer.step == 400
     assert b.advance(10_000) == CFG.steps - 400 and b.done and run.trainer.step == CFG.steps
 
 

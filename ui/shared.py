@@ -183,12 +183,16 @@ class Viewer:
         return self.run.view(self.head)
 
     def advance(self, k: int) -> int:
-        """Move the head ``k`` steps on (fewer at the end), training the run where it has not been yet."""
+        """Move the head ``k`` steps on (fewer at the end), training the run where it has not been yet. Behind the
+        frontier the head moves to the first recorded frame at or past the target, so that what is shown moves on
+        by at least ``k`` (frames are where the run was drawn, not every step)."""
         target = min(self.head + max(0, int(k)), self.cfg.steps)
         if target > self.run.step:
             with self.run.lock:
                 if target > self.run.step:
                     self.run.train(steps=target - self.run.step)
+        if target < self.run.step:
+            target = self.run.next_frame(target - 1)
         old, self.head = self.head, min(target, self.run.step)
         return self.head - old
 
