@@ -188,7 +188,7 @@ def test_sixteen_visitors_train_at_once(tmp_path):
         pages[0].goto(url + VISITORS[0].path)
         _ready(pages[0], VISITORS[0], tmp_path)
         for page, v in zip(pages[1:], VISITORS[1:]):
-            page.goto(url + v.path, wait_until="commit")  # not "load": the busy server serves its files slowly
+            page.goto(url + v.path, wait_until="commit", timeout=180_000)  # not "load": the busy server is slow
         for page, v in zip(pages, VISITORS):
             _ready(page, v, tmp_path)
             page.evaluate(WATCH, ERRORS)
