@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.clustering import (
     coactivation_chart,
     coactivation_frame,

@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.geometry import (
     density_domain,
     dims_per_feature_chart,

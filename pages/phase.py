@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
 from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
 from toys.tms.metrics import feature_norms, superposition_score

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.common import instance_labels, pick_instances
 from charts.neurons import neuron_chart, neuron_frame
 from charts.tms import (

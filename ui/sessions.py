@@ -51,6 +51,12 @@ def reap() -> int:
         session = info.session
         session.shutdown()
         session.session_state.clear()
+        # what session_state.clear() leaves: widget callbacks and fragments close over the page's models (a
+        # session kept by Streamlit's runtime loop would otherwise keep its last models alive)
+        with contextlib.suppress(AttributeError):
+            session.session_state._new_widget_state.widget_metadata.clear()
+        with contextlib.suppress(AttributeError):
+            session._fragment_storage.clear()
     if removed:
         gc.collect()
         _LOG.warning("freed %d closed session(s)", len(removed))
