@@ -7,6 +7,8 @@ values a widget cannot take; ``check_query_params`` says so in the page first, n
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +126,26 @@ def apply_values(values: dict[str, Any], specs: list[Spec]) -> None:
 def reset_values(specs: list[Spec]) -> None:
     for s in specs:
         st.session_state[s.key] = s.default
+
+
+def _slug(text: str) -> str:
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+
+
+def preset_slugs(presets: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The name each preset goes by in a URL (``?preset=pentagon``), slug -> preset: its title before any colon or
+    parenthesis in lower-case ASCII words joined by hyphens ("Pentagon: 5 features in 2 dims" -> "pentagon",
+    "Hänni et al.: ..." -> "hanni-et-al"); where two titles share that head, the title up to any parenthesis
+    ("published-embedding-noise-only")."""
+    heads = [_slug(re.split(r"[:(]", name, maxsplit=1)[0]) for name in presets]
+    slugs = {}
+    for head, name in zip(heads, presets, strict=True):
+        slug = head if heads.count(head) == 1 else _slug(name.split("(", 1)[0])
+        if not slug or slug in slugs:
+            raise ValueError(f"preset {name!r} has no URL name of its own")
+        slugs[slug] = name
+    return slugs
 
 
 def preset_picker(presets: dict[str, dict[str, Any]], specs: list[Spec], key: str) -> None:
