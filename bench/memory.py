@@ -25,9 +25,18 @@ import time
 from pathlib import Path
 
 from bench import run_cases
-from tests.browser import browser_pages, chromium_path, exceptions_on, running_app, wait_idle
+from tests.browser import (
+    browser_pages,
+    chromium_path,
+    exceptions_on,
+    proc_status,
+    processes,
+    rss_mb,
+    running_app,
+    server_pid,
+    wait_idle,
+)
 from tests.test_browser import PAGES
-from tests.test_load import proc_status, rss_mb, server_pid
 
 POLL_S = 5.0
 AFTER_CLOSE_S = 90.0
@@ -45,16 +54,7 @@ NAV = {  # URL path -> (its title in the sidebar's navigation (app.py), its head
 
 def _children_compiling(pid: int) -> bool:
     """Whether the server's background compiler (``python -m fastcore.warm``, a child process) still runs."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"fastcore.warm" in args and proc_status(int(proc.name)).get("PPid") == str(pid):
-            return True
-    return False
+    return any(proc_status(child).get("PPid") == str(pid) for child, _ in processes(b"fastcore.warm"))
 
 
 def _steps_shown(page) -> int:

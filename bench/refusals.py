@@ -12,9 +12,8 @@ import sys
 import time
 
 from bench import run_cases
-from tests.browser import browser_page, running_app, wait_idle
+from tests.browser import browser_page, rss_mb, running_app, server_pid, wait_idle
 from tests.test_app_governor import HOSTILE
-from tests.test_load import rss_mb, server_pid
 
 
 def _refusal(page, timeout: float = 120.0) -> str:

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [
@@ -108,6 +109,49 @@ def browser_pages(n: int = 1, width: int = 1400, height: int = 1000):
 def browser_page(width: int = 1400, height: int = 1000):
     with browser_pages(1, width, height) as pages:
         yield pages[0]
+
+
+def processes(*words: bytes) -> list[tuple[int, list[bytes]]]:
+    """(pid, command line) of every process whose command line holds each of ``words``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(w in args for w in words):
+            found.append((int(proc.name), args))
+    return found
+
+
+def server_pid(url: str) -> int:
+    """The pid of the ``streamlit run`` serving ``url`` (found by the port on its command line)."""
+    port = str(urlparse(url).port).encode()
+    for pid, args in processes(b"streamlit", b"--server.port"):
+        if args[args.index(b"--server.port") + 1] == port:
+            return pid
+    raise LookupError(f"no streamlit process serves {url}")
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    """``/proc/<pid>/status`` as a dict ({} once the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """A memory field of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: its peak) in MB (10⁶ bytes)."""
+    value = proc_status(pid).get(field)
+    return round(int(value.split()[0]) * 1024 / 1e6, 1) if value else None
+
+
+def alive(pid: int) -> bool:
+    return proc_status(pid).get("State", "Z").split()[0] not in ("Z", "X")
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:

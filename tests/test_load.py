@@ -27,7 +27,16 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.browser import browser_pages, chromium_path, exceptions_on, running_app, wait_idle
+from tests.browser import (
+    alive,
+    browser_pages,
+    chromium_path,
+    exceptions_on,
+    rss_mb,
+    running_app,
+    server_pid,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -90,40 +99,6 @@ WATCH = r"""(errorSelector) => {
   new MutationObserver(read).observe(document.body, {subtree: true, childList: true, characterData: true});
   read();
 }"""
-
-
-def server_pid(url: str) -> int:
-    """The pid of the ``streamlit run`` serving ``url`` (found by the port on its command line)."""
-    port = str(urlparse(url).port).encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"streamlit" in args and b"--server.port" in args and args[args.index(b"--server.port") + 1] == port:
-            return int(proc.name)
-    raise LookupError(f"no streamlit process serves {url}")
-
-
-def proc_status(pid: int) -> dict[str, str]:
-    """``/proc/<pid>/status`` as a dict ({} once the process is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return {}
-    return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
-    """A memory field of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: its peak) in MB (10⁶ bytes)."""
-    value = proc_status(pid).get(field)
-    return round(int(value.split()[0]) * 1024 / 1e6, 1) if value else None
-
-
-def alive(pid: int) -> bool:
-    return proc_status(pid).get("State", "Z").split()[0] not in ("Z", "X")
 
 
 def healthy(url: str, timeout: float = 10.0) -> bool:
