@@ -22,6 +22,7 @@ from toys.compute.absval import AbsConfig, AbsTrainer
 from toys.compute.cc import CCConfig, CCTrainer
 from toys.compute.uand import UANDConfig, UANDTrainer
 from toys.core.composite import Pair, PairTrainer
+from toys.core.saved import load_model, load_trainer, save_model
 from toys.core.snapshot import Snapshot
 from toys.core.train import Trainer, is_diverged
 from toys.tms.config import TMSConfig
@@ -54,5 +55,8 @@ __all__ = [
     "UANDConfig",
     "UANDTrainer",
     "is_diverged",
+    "load_model",
+    "load_trainer",
     "make_tms_trainer",
+    "save_model",
 ]

@@ -25,9 +25,10 @@ from fastcore import cluster as fc
 from fastcore import coactivation as co
 from toys.circuits.planted import CircuitsConfig, CircuitsTrainer, circuits_transient_bytes
 from toys.circuits.transcoder import TranscoderConfig, TranscoderTrainer, collect_activations, dead_latents
-from toys.core.composite import Sequential, pack, unpack
+from toys.core.composite import Sequential, check_parts, pack, part_of, unpack
 from toys.core.config import ConfigBase, check_choice, check_range
 from toys.core.memory import HELD_SNAPSHOTS, Cost, estimate, logged_steps
+from toys.core.saved import register
 from toys.core.snapshot import Snapshot
 
 METHODS = ("average", "components", "spectral", "agglomerative")
@@ -165,6 +166,23 @@ class PipelineTrainer(Sequential):
     def stage(self) -> str:
         return STAGES[self.stage_index]
 
+    def load_snapshot(self, snap: Snapshot) -> None:
+        """Load a saved pipeline: the circuits model, then the transcoder if the file holds one (built from the
+        loaded model, as training builds it)."""
+        if snap.config != self.cfg.to_dict():
+            raise ValueError("the file's config is not this pipeline's config")
+        check_parts(snap, ("model", "transcoder"))
+        model_steps = self.cfg.circuits.steps
+        with_tc = any(k.startswith("transcoder/") for k in snap.arrays)
+        if snap.step < model_steps and with_tc:
+            raise ValueError(f"the file holds a transcoder at step {snap.step}, before the model's {model_steps} steps")
+        if snap.step > model_steps and not with_tc:
+            raise ValueError(f"the file holds no transcoder at step {snap.step}, past the model's {model_steps} steps")
+        self.model.load_snapshot(part_of(snap, "model", self.model, min(snap.step, model_steps)))
+        if with_tc:
+            self.parts = (self.model, self._next_part(1))
+            self.parts[1].load_snapshot(part_of(snap, "transcoder", self.parts[1], snap.step - model_steps))
+
     def snapshot(self) -> Snapshot:
         m = self.model.snapshot()
         parts = {"model": m}
@@ -174,6 +192,9 @@ class PipelineTrainer(Sequential):
             loss = np.vstack([loss, t.loss[:, :1]])
             steps = np.concatenate([steps, self.cfg.circuits.steps + t.loss_steps])
         return pack(self.toy, self.cfg.to_dict(), self.step, loss, steps, parts, stage=self.stage)
+
+
+register("circuit_pipeline", PipelineConfig, PipelineTrainer)
 
 
 def split_snapshot(snap: Snapshot) -> tuple[Snapshot, Snapshot | None]:

@@ -145,6 +145,9 @@ class TranscoderTrainer(StepTrainer):
             var = ((y - y.mean(0)) ** 2).sum(dim=1).mean().clamp_min(1e-12)
             return torch.stack([loss.detach(), err / var, (z > 0).float().sum(dim=1).mean()])
 
+    def _loadable(self) -> dict[str, torch.Tensor]:
+        return self.params | {"since_fired": self.since_fired}
+
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = param_arrays(self.params)
         arrays["since_fired"] = self.since_fired.cpu().numpy().copy()

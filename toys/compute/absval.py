@@ -30,6 +30,7 @@ from toys.core.config import (
 )
 from toys.core.data import decay_importance, instance_probability
 from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
+from toys.core.saved import register
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
@@ -197,6 +198,9 @@ class AbsTrainer(StepTrainer):
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return param_arrays(self.params)
+
+
+register("abs", AbsConfig, AbsTrainer)
 
 
 def _held_out(cfg: AbsConfig, n_samples: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

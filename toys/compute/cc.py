@@ -35,6 +35,7 @@ import torch
 
 from toys.core.config import TrainingConfig, check_choice, check_interval, check_range
 from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
+from toys.core.saved import register
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, set_lr
 
@@ -299,6 +300,9 @@ class CCTrainer(StepTrainer):
         self.optimizer.step()
         return losses
 
+    def _loadable(self) -> dict[str, torch.Tensor]:
+        return {"W_in": self.W_in, "W_out": self.W_out}  # A, B and R follow from them, the embedding and the seed
+
     def _arrays(self) -> dict[str, np.ndarray]:
         with torch.no_grad():
             A = self.W_in if self.E is None else torch.bmm(self.E, self.W_in)
@@ -310,6 +314,9 @@ class CCTrainer(StepTrainer):
                 "B": Bm.cpu().numpy().copy(),  # (I, H, F): what each neuron writes to each feature
                 "R": self.R.cpu().numpy().copy(),  # (I, F, F): mixing in the labels' path
             }
+
+
+register("cc", CCConfig, CCTrainer)
 
 
 def eval_features(

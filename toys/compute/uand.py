@@ -28,6 +28,7 @@ import torch
 
 from toys.core.config import TrainingConfig, check_interval, check_range
 from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
+from toys.core.saved import register
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
@@ -368,6 +369,9 @@ class UANDTrainer(StepTrainer):
         arrays = param_arrays(self.params)
         arrays["widths"] = self.widths.copy()
         return arrays
+
+
+register("uand", UANDConfig, UANDTrainer)
 
 
 def trained_gates(snap: Snapshot, held: HeldOut | None = None) -> list[dict]:

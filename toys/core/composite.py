@@ -49,6 +49,24 @@ def pack(
     return Snapshot(toy, config, step, arrays, loss, loss_steps, {"parts": meta, **extras})
 
 
+def part_of(snap: Snapshot, name: str, part: Trainer, step: int) -> Snapshot:
+    """Part ``name`` of a packed snapshot as a snapshot of ``part``'s toy and config at ``step``, read from the
+    arrays alone (not from ``extras``, which a saved file does not carry): to load into that part."""
+    prefix = f"{name}/"
+    arrays = {k.removeprefix(prefix): v for k, v in snap.arrays.items() if k.startswith(prefix)}
+    if LOSS not in arrays or LOSS_STEPS not in arrays:
+        raise ValueError(f"the file lacks part {name!r}'s loss log")
+    loss, steps = arrays.pop(LOSS), arrays.pop(LOSS_STEPS)
+    return Snapshot(part.toy, part.cfg.to_dict(), step, arrays, loss, steps)
+
+
+def check_parts(snap: Snapshot, names: tuple[str, ...]) -> None:
+    """Every array of a packed snapshot belongs to one of the parts ``names``."""
+    stray = sorted(k for k in snap.arrays if k.split("/", 1)[0] not in names or "/" not in k)
+    if stray:
+        raise ValueError(f"the file holds arrays of no part of this model: {', '.join(map(repr, stray[:5]))}")
+
+
 def unpack(snap: Snapshot) -> dict[str, Snapshot]:
     """The parts' snapshots of a packed snapshot, by part name (in packing order)."""
     out = {}
@@ -183,6 +201,14 @@ class PairTrainer(Lockstep):
         self.cfg = pair
         self.a, self.b = make(pair.a), make(pair.b)
         self.parts = (self.a, self.b)
+
+    def load_snapshot(self, snap: Snapshot) -> None:
+        """Load a saved pair: each variant from its part of the arrays (``StepTrainer.load_snapshot``)."""
+        if snap.config != self.cfg.to_dict():
+            raise ValueError("the file's config is not this pair's config")
+        check_parts(snap, ("a", "b"))
+        for name, part in (("a", self.a), ("b", self.b)):
+            part.load_snapshot(part_of(snap, name, part, snap.step))
 
     def snapshot(self) -> Snapshot:
         sa, sb = self.a.snapshot(), self.b.snapshot()

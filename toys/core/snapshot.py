@@ -115,3 +115,24 @@ def _read_members(z: zipfile.ZipFile, max_bytes: int) -> dict[str, np.ndarray]:
         with z.open(m) as f:
             data[m.filename.removesuffix(".npy")] = np.lib.format.read_array(f, allow_pickle=False)
     return data
+
+
+def names_diff(have: dict, want: dict) -> str:
+    extra, missing = sorted(set(have) - set(want)), sorted(set(want) - set(have))
+    return "; ".join(
+        ([f"unexpected {', '.join(map(repr, extra[:5]))}"] if extra else [])
+        + ([f"missing {', '.join(map(repr, missing[:5]))}"] if missing else [])
+    )
+
+
+def check_arrays(have: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
+    """``have`` (a file's arrays) must carry exactly ``want``'s names, shapes and dtypes, and finite values."""
+    if set(have) != set(want):
+        raise ValueError(f"the file's arrays are not this config's: {names_diff(have, want)}")
+    for name, w in want.items():
+        a = have[name]
+        if not isinstance(a, np.ndarray) or a.shape != w.shape or a.dtype != w.dtype:
+            got = f"{getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}"
+            raise ValueError(f"array {name!r} is {got}; this config's model has {w.dtype} {w.shape}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ValueError(f"array {name!r} holds NaN or infinite values")

@@ -23,7 +23,7 @@ import torch
 from toys.core.config import ConfigBase
 from toys.core.device import resolve_device
 from toys.core.memory import Cost, check_fits, estimate
-from toys.core.snapshot import Snapshot
+from toys.core.snapshot import Snapshot, check_arrays
 
 
 def lr_factor(schedule: str, step, total: int):
@@ -197,6 +197,43 @@ class StepTrainer(Advancing):
 
     def _arrays(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def logged_steps(self, step: int) -> list[int]:
+        """The steps whose losses are logged by the time ``step`` steps have run."""
+        every, total = self.cfg.log_every, self.cfg.steps
+        return [*range(every, step + 1, every)] + ([total] if step == total and total % every else [])
+
+    def _loadable(self) -> dict[str, torch.Tensor]:
+        """The tensors a saved model sets, by their snapshot name (the rest of the snapshot follows from them and
+        the config): the parameters, by default."""
+        return self.params
+
+    def load_snapshot(self, snap: Snapshot) -> None:
+        """Take a snapshot's weights, step and loss log (a saved model), in place, into this fresh trainer of the
+        same config, after checking that its toy, config, array names, shapes, dtypes and loss log are this
+        trainer's and its values finite. Optimizer state starts afresh. ValueError says what does not fit."""
+        if self.step != 0:
+            raise ValueError("a saved model loads into a fresh trainer only")
+        if snap.toy != self.toy:
+            raise ValueError(f"the file holds a {snap.toy!r} model, not a {self.toy!r} one")
+        if snap.config != self.cfg.to_dict():
+            raise ValueError("the file's config is not this trainer's config")
+        if isinstance(snap.step, bool) or not isinstance(snap.step, int) or not 0 <= snap.step <= self.cfg.steps:
+            raise ValueError(f"step {snap.step!r} is not an integer in [0, steps={self.cfg.steps}]")
+        check_arrays(snap.arrays, self._arrays())
+        logged = self.logged_steps(snap.step)
+        want = np.zeros((len(logged), self._loss_log.shape[1]))  # float64
+        check_arrays({"loss": snap.loss}, {"loss": want})
+        if not np.array_equal(snap.loss_steps, logged) or snap.loss_steps.dtype != np.int64:
+            raise ValueError(
+                f"the loss log's steps are not the ones logged by step {snap.step} (every {self.cfg.log_every})"
+            )
+        with torch.no_grad():
+            for name, t in self._loadable().items():
+                t.copy_(torch.tensor(snap.arrays[name]))
+            self._loss_log[: len(logged)] = torch.tensor(snap.loss, dtype=self._loss_log.dtype)
+        self._log_steps = list(logged)
+        self.step = snap.step
 
     def snapshot(self) -> Snapshot:
         n = len(self._log_steps)

@@ -33,6 +33,7 @@ import torch
 
 from toys.core.config import TrainingConfig, check_interval, check_range
 from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
+from toys.core.saved import register
 from toys.core.train import StepTrainer, make_optimizer, set_lr
 from toys.tms.metrics import REPRESENTED_NORM, feature_norms, superposition_score
 from toys.tms.model import init_tms_params, tms_forward, tms_loss_and_grads
@@ -197,6 +198,9 @@ class PhaseTrainer(StepTrainer):
             "b": b.cpu().numpy().copy(),
             "expected_loss": expected_loss(self.cfg, W, b).cpu().numpy().astype(np.float64),
         }
+
+
+register("phase", PhaseConfig, PhaseTrainer)
 
 
 EVAL_CHUNK = 2048  # value points per instance that ``expected_loss`` evaluates at once

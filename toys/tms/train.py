@@ -13,6 +13,7 @@ from fastcore import warm
 from toys.core.composite import Lockstep
 from toys.core.data import instance_probability
 from toys.core.memory import Cost, estimate
+from toys.core.saved import register
 from toys.core.snapshot import Snapshot
 from toys.core.train import StepTrainer, param_arrays
 from toys.tms.config import TMSConfig
@@ -108,6 +109,16 @@ class BestOfTrainer(Lockstep):
         self.inner = TMSTrainer(inner, engine, estimate(cfg))
         self.parts = (self.inner,)
 
+    def load_snapshot(self, snap: Snapshot) -> None:
+        """Load a saved best-of-K model: every seed of an instance starts from the seed that was kept."""
+        if snap.config != self.cfg.to_dict():
+            raise ValueError("the file's config is not this trainer's config")
+        k = self.cfg.restarts
+        arrays = {name: np.repeat(a, k, axis=0) if a.ndim else a for name, a in snap.arrays.items()}
+        loss = np.repeat(snap.loss, k, axis=1) if snap.loss.ndim == 2 else snap.loss
+        inner = Snapshot(self.inner.toy, self.inner.cfg.to_dict(), snap.step, arrays, loss, snap.loss_steps)
+        self.inner.load_snapshot(inner)
+
     def snapshot(self) -> Snapshot:
         snap = self.inner.snapshot()
         n, k = self.cfg.n_instances, self.cfg.restarts
@@ -131,3 +142,6 @@ class BestOfTrainer(Lockstep):
 def make_tms_trainer(cfg: TMSConfig, engine: str = "auto") -> TMSTrainer | BestOfTrainer:
     """The trainer of a TMS config: best-of-``restarts`` when it asks for several seeds per instance."""
     return BestOfTrainer(cfg, engine) if cfg.restarts > 1 else TMSTrainer(cfg, engine)
+
+
+register("tms", TMSConfig, make_tms_trainer)
