@@ -91,7 +91,7 @@ def _roles_table(W1: np.ndarray, i: int) -> pd.DataFrame:
     )
 
 
-def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str, playing: bool) -> None:
+def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str) -> None:
     cfg = AbsConfig.from_dict(snap.config)
     if title:
         st.subheader(title)
@@ -115,13 +115,12 @@ def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str, p
         "A neuron serves a feature when at least half of its squared input weight is on it; ReLU computes "
         "|x| = ReLU(x) + ReLU(−x), one neuron per half."
     )
-    if not playing:
-        export_panel(
-            snap,
-            key,
-            [("Neurons", f"{key}_neurons", nc, neurons), ("Loss per output", f"{key}_outputs", oc, outputs)],
-            f"Export {title or ''}".strip(),
-        )
+    export_panel(
+        snap,
+        key,
+        [("Neurons", f"{key}_neurons", nc, neurons), ("Loss per output", f"{key}_outputs", oc, outputs)],
+        f"Export {title or ''}".strip(),
+    )
 
 
 def draw(snap, info) -> None:
@@ -153,8 +152,7 @@ def draw(snap, info) -> None:
             f"Held-out loss and best linear readout on {n_samples:,} samples, not the usual {wanted:,}: this model is "
             "large, and the page keeps its evaluation to about a second."
         )
-    if not info["playing"]:
-        loss_and_summary_export("abs", lc, losses, summary)
+    loss_and_summary_export("abs", lc, losses, summary, snap)
     if pair:
         for column, s, ev, n in zip(st.columns(2), snaps, evaluations, names):
             with column:
@@ -167,10 +165,9 @@ def draw(snap, info) -> None:
                     n_samples,
                     f"abs_{n.lower()}",
                     f"Variant {n}: {c.activation}" + (f", dropout {c.dropout:g}" if c.dropout else ""),
-                    info["playing"],
                 )
     else:
-        _variant(snap, labels, shown, evaluations[0][1], n_samples, "abs", "", info["playing"])
+        _variant(snap, labels, shown, evaluations[0][1], n_samples, "abs", "")
 
 
 live_training("abs", cfg, _make, draw)

@@ -172,17 +172,16 @@ def draw_cc(snap, info) -> None:
     )
     st.caption(f"Weights of {labels[0]}, folded through the embedding; features sorted by their held-out loss{shown}.")
     st.altair_chart(heat)
-    if not info["playing"]:
-        export_panel(
-            snap,
-            "cc",
-            [
-                ("Loss per active feature", "cc_loss", lpc, lp_df),
-                ("Per-feature loss", "cc_per_feature", pfc, pf_df),
-                ("L/p against the evaluation p", "cc_eval_p", epc, ep_df),
-                ("Neuron × feature weights", "cc_weights", heat, w_df),
-            ],
-        )
+    export_panel(
+        snap,
+        "cc",
+        [
+            ("Loss per active feature", "cc_loss", lpc, lp_df),
+            ("Per-feature loss", "cc_per_feature", pfc, pf_df),
+            *([("L/p against the evaluation p", "cc_eval_p", epc, ep_df)] if epc is not None else []),
+            ("Neuron × feature weights", "cc_weights", heat, w_df),
+        ],
+    )
 
 
 def draw_sweep(snap, info) -> None:
@@ -196,10 +195,9 @@ def draw_sweep(snap, info) -> None:
     left, right = st.columns(2)
     left.altair_chart(sc, width="stretch")
     right.altair_chart(lpc, width="stretch")
-    if not info["playing"]:
-        export_panel(
-            snap, "cc_sweep", [("L/p against σ", "cc_sigma", sc, s_df), ("Loss curves", "cc_sweep_loss", lpc, lp_df)]
-        )
+    export_panel(
+        snap, "cc_sweep", [("L/p against σ", "cc_sigma", sc, s_df), ("Loss curves", "cc_sweep_loss", lpc, lp_df)]
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Drawing the held-out cases…")
@@ -270,16 +268,15 @@ def draw_uand(snap, info) -> None:
     c1, c2 = st.columns(2)
     c1.altair_chart(eh, width="stretch")
     c2.altair_chart(nh, width="stretch")
-    if not info["playing"]:
-        export_panel(
-            snap,
-            "uand",
-            [
-                ("Gates against d", "uand_gates", gc, g_df),
-                ("Per-gate error", "uand_errors", eh, e_df),
-                ("Neuron density", "uand_density", nh, n_df),
-            ],
-        )
+    export_panel(
+        snap,
+        "uand",
+        [
+            ("Gates against d", "uand_gates", gc, g_df),
+            ("Per-gate error", "uand_errors", eh, e_df),
+            ("Neuron density", "uand_density", nh, n_df),
+        ],
+    )
 
 
 cc_tab, uand_tab = st.tabs(["Compressed computation", "Universal AND"])

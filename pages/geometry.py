@@ -77,17 +77,16 @@ def draw(snap, info) -> None:
     st.altair_chart(bars, width="stretch")
     st.dataframe(groups, hide_index=True)
 
-    if not info["playing"]:
-        export_panel(
-            snap,
-            "geo",
-            [
-                ("Dimensions per feature", "geo_dims_per_feature", dpf, sweep),
-                ("Feature dimensionalities", "geo_feature_dims", scatter, features),
-                (f"Instance {inst}", f"geo_instance{inst}", bars, one),
-                ("Polytopes of this instance", f"geo_instance{inst}_polytopes", None, groups),
-            ],
-        )
+    export_panel(
+        snap,
+        "geo",
+        [
+            ("Dimensions per feature", "geo_dims_per_feature", dpf, sweep),
+            ("Feature dimensionalities", "geo_feature_dims", scatter, features),
+            (f"Instance {inst}", f"geo_instance{inst}", bars, one),
+            ("Polytopes of this instance", f"geo_instance{inst}_polytopes", None, groups),
+        ],
+    )
 
 
 live_training("geo", cfg, TMSTrainer, draw)

@@ -96,17 +96,16 @@ def draw(snap, info) -> None:
         arrows = directions_chart(arrows_df, columns=4)
         c2.altair_chart(arrows)
 
-    if not info["playing"]:
-        items = [("Phase diagram", "phase_diagram", chart, cells)]
-        if bounds is not None:
-            items.append(("Exact boundaries", "phase_boundaries", None, bounds))
-        items += [
-            ("Loss of the inspected cell's seeds", "phase_cell_loss", lc, losses),
-            ("Seeds of the inspected cell", "phase_cell_seeds", None, seeds),
-        ]
-        if arrows is not None:
-            items.append(("Feature directions of the inspected cell", "phase_cell_directions", arrows, arrows_df))
-        export_panel(snap, "phase", items)
+    items = [("Phase diagram", "phase_diagram", chart, cells)]
+    if bounds is not None:
+        items.append(("Exact boundaries", "phase_boundaries", None, bounds))
+    items += [
+        ("Loss of the inspected cell's seeds", "phase_cell_loss", lc, losses),
+        ("Seeds of the inspected cell", "phase_cell_seeds", None, seeds),
+    ]
+    if arrows is not None:
+        items.append(("Feature directions of the inspected cell", "phase_cell_directions", arrows, arrows_df))
+    export_panel(snap, "phase", items)
 
 
 live_training("phase", cfg, PhaseTrainer, draw)

@@ -88,8 +88,8 @@ def _summary(snap, shown, labels, metrics) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def _variant(snap, shown, labels, metrics, key: str, playing: bool, columns: int) -> None:
-    """Every chart of one model: norms, neurons (privileged basis), directions (m = 2), WᵀW; exports when paused."""
+def _variant(snap, shown, labels, metrics, key: str, columns: int) -> None:
+    """Every chart of one model: norms, neurons (privileged basis), directions (m = 2), WᵀW; its exports."""
     cfg = TMSConfig.from_dict(snap.config)
     W = snap["W"]  # (I, H, F)
     norms, sup, dims = metrics
@@ -116,8 +116,7 @@ def _variant(snap, shown, labels, metrics, key: str, playing: bool, columns: int
     gram = wtw_heatmaps(gram_df, columns=columns)
     st.altair_chart(gram)
     exports.append(("WᵀW", f"{key}_wtw", gram, gram_df))
-    if not playing:
-        export_panel(snap, key, exports, "Export" + (f" variant {key[-1].upper()}" if key != "tms" else ""))
+    export_panel(snap, key, exports, "Export" + (f" variant {key[-1].upper()}" if key != "tms" else ""))
 
 
 def draw(snap, info) -> None:
@@ -146,16 +145,15 @@ def draw(snap, info) -> None:
     )
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]] if pair else summary
     right.dataframe(summary, hide_index=True, height=260)
-    if not info["playing"]:
-        loss_and_summary_export("tms", lc, losses, summary)
+    loss_and_summary_export("tms", lc, losses, summary, snap)
     if pair:
         for column, s, m, n in zip(st.columns(2), snaps, metrics, names):
             with column:
                 c = TMSConfig.from_dict(s.config)
                 st.subheader(f"Variant {n}: {c.activation}" + (f", dropout {c.dropout:g}" if c.dropout else ""))
-                _variant(s, shown, labels, m, f"tms_{n.lower()}", info["playing"], columns=2)
+                _variant(s, shown, labels, m, f"tms_{n.lower()}", columns=2)
     else:
-        _variant(snap, shown, labels, metrics[0], "tms", info["playing"], columns=5)
+        _variant(snap, shown, labels, metrics[0], "tms", columns=5)
 
 
 def _make(cfg):

@@ -7,6 +7,11 @@ config allocates nothing and the visitor keeps the model they had. While playing
 seconds and, holding one of the server's training slots (or "queued" without one), trains (or replays) for about
 ``TRAIN_S`` seconds, takes a snapshot and calls the page's draw function. A NaN/inf loss pauses training with a
 message; a config that fails validation leaves the old model in place.
+
+Below the view, the model can be saved (safetensors weights + JSON config, from the snapshot of the latest tick, also
+while playing: ``ui.export.model_buttons``) and a saved one loaded (``ui.upload``). A loaded model gets a run of its
+own (``RunStore.own``), paused at its step, and stays while the page's controls stay as they were when it was loaded
+(its config need not be one the controls can make); changing a control trains the controls' config again.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import fastcore
 from toys import Snapshot, Trainer, is_diverged
 from toys.core.memory import estimate
+from toys.core.saved import SavedModel, parse_config, restore
+from ui.export import model_buttons
 from ui.governor import governor
 from ui.shared import FRAME_BYTES, RunStore, Viewer, run_key
 from ui.text import literal
+from ui.upload import check_slot, model_uploader
 
 TICK_S = 0.3
 TRAIN_S = 0.25
@@ -65,6 +73,7 @@ def _state(key: str) -> dict[str, Any]:
             "error": None,
             "queued": False,
             "note": None,
+            "pinned": None,  # the controls' config when a saved model was loaded: it stays while they do
         },
     )
 
@@ -92,6 +101,37 @@ def _reset(state: dict[str, Any], key: str, make_trainer: Callable[[Any], Traine
     gov.bind(owner, key, rid, trainer)
     state.update(trainer=trainer, snap=trainer.snapshot(), steps_per_s=None, ticks=[], error=None, note=None)
     return None
+
+
+def _install(
+    state: dict[str, Any], key: str, make_trainer: Callable[[Any], Trainer], controls_cfg: Any, saved: SavedModel
+) -> None:
+    """Make a saved model the visitor's, paused at its step, if it belongs here, the governor admits it and it loads
+    into a trainer of its config; otherwise raise ValueError and leave ``state`` as it was."""
+    snap = saved.snapshot
+    check_slot(saved, key, state["snap"].toy if state["snap"] is not None else None)
+    cfg = parse_config(snap.toy, snap.config)
+    gov, owner, slot = governor(), _owner(), f"{key}#loaded"
+    cost = estimate(cfg)
+    rid, refusal = gov.admit(owner, slot, dataclasses.replace(cost, bytes=cost.bytes + FRAME_BYTES))
+    if refusal is not None:
+        raise ValueError(refusal)
+    try:
+        viewer = runs().own(restore(make_trainer(cfg), snap))
+    except BaseException:
+        gov.release(owner, slot, rid)
+        raise
+    gov.bind(owner, slot, rid, viewer)
+    state.update(
+        trainer=viewer,
+        snap=viewer.snapshot(),
+        playing=False,
+        steps_per_s=None,
+        ticks=[],
+        error=None,
+        note=None,
+        pinned=controls_cfg,
+    )
 
 
 def wall_rate(ticks: list[tuple[float, int]], now: float, step: int, window: float = WALL_WINDOW_S) -> float | None:
@@ -152,18 +192,26 @@ def live_training(
 ) -> None:
     """Controls and live view for one trainer. ``cfg`` None means the controls are invalid: keep what we have."""
     state = _state(key)
-    if cfg is not None and (state["trainer"] is None or state["trainer"].cfg != cfg):
+    pinned = state["pinned"] is not None and cfg == state["pinned"]
+    if cfg is not None and not pinned and (state["trainer"] is None or state["trainer"].cfg != cfg):
         try:
             refusal = _reset(state, key, make_trainer, cfg)
         except (ValueError, RuntimeError) as e:
             st.error(f"Could not build this model: {literal(e, 400)}")
         else:
+            state["pinned"] = None
             if refusal is not None:
                 kept = " The model below is the one you had; it keeps its state." if state["trainer"] else ""
                 st.warning(refusal + kept, icon=":material/block:")
+
+    def uploader() -> None:
+        with st.expander("Load a saved model"):
+            model_uploader(key, lambda saved: _install(state, key, make_trainer, cfg, saved), state)
+
     trainer = state["trainer"]
     if trainer is None:
         st.info("Nothing to train yet: fix the settings above.")
+        uploader()
         return
 
     def rebuild() -> bool:
@@ -250,5 +298,8 @@ def live_training(
         )
         st.progress(min(1.0, snap.step / trainer.cfg.steps))
         draw(snap, {"playing": state["playing"], "trainer": trainer})
+        with st.expander("Save this model"):
+            model_buttons(snap, key)
 
     view()
+    uploader()

@@ -9,6 +9,7 @@ Each visitor holds a ``Viewer``: their own play head on that run, with the train
 - A viewer behind the run's frontier replays recorded frames at the pace the run was trained; one at the frontier
   trains the run on — at most one visitor per tick (``TICK_S``), so thirty viewers cost about what one does.
 - Pause, Step and Reset move only the visitor's own head; Reset goes back to step 0 and replays.
+- A loaded model (``own``) gets a run of its own, outside the store: its trajectory is not its config's.
 - The store holds runs weakly: a run lives while a viewer does (its visitor's session state), so a closed tab or a
   changed config frees it once nobody else watches it.
 - Frames are read-only numpy arrays shared by every viewer: a page that wrote into one would raise, not corrupt
@@ -247,6 +248,13 @@ class RunStore:
                 for dead in [k for k, r in self._runs.items() if r() is None]:
                     del self._runs[dead]
         return Viewer(run, self.tick_s)
+
+    def own(self, trainer: Any) -> Viewer:
+        """A viewer of a run nobody else watches (a loaded model: its trajectory is not its config's), with the
+        head at the trainer's step. The store does not hold it."""
+        viewer = Viewer(Run(trainer, self.frame_bytes), self.tick_s)
+        viewer.head = viewer.run.step
+        return viewer
 
     def __len__(self) -> int:
         with self._lock:
