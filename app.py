@@ -6,8 +6,14 @@ import toys  # noqa: F401  first: pages run on concurrent threads, and a submodu
 from ui.badge import device_badge
 from ui.kernels import start_warmup
 from ui.sessions import start_reaper
+from ui.talk import talk_mode
 
-st.set_page_config(page_title="Superposition Playground", page_icon=":material/scatter_plot:", layout="wide")
+st.set_page_config(
+    page_title="Superposition Playground",
+    page_icon=":material/scatter_plot:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if talk_mode() else "auto",
+)
 start_warmup()  # once per server process: the numba kernels compile in the background
 start_reaper()  # once per server process: closed tabs' sessions are freed
 

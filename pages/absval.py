@@ -7,6 +7,7 @@ import streamlit as st
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.common import instance_labels, pick_instances
 from charts.neurons import neuron_chart, neuron_frame, output_loss_chart, output_loss_frame
+from charts.talk import enlarge, for_talk
 from charts.tms import loss_chart, loss_frame
 from toys.compute.absval import AbsConfig, AbsTrainer, affordable_samples, evaluate, feature_importance, linear_baseline
 from toys.core.composite import Pair, PairTrainer, split
@@ -24,19 +25,22 @@ from ui.controls import valid_config
 from ui.export import export_panel, loss_and_summary_export
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
+from ui.talk import header
+from ui.talk_views import pick_instance
 
 MAX_SHOWN = 6
 EVAL_SAMPLES_PLAYING, EVAL_SAMPLES_PAUSED = 2_000, 20_000
 
 ensure_app_navigation()
 
-st.title("Absolute value and relatives")
-st.markdown(
+header(
+    "absval",
+    "Absolute value and relatives",
     "Storing features is one thing; **computing** with them is another. Here a hidden layer h = act(W₁x + b₁) and "
     "a readout y = W₂h + b₂ learn |x| of every sparse feature (or x², max(x, y), AND, OR of pairs). ReLU computes "
     "|x| exactly with two neurons per feature, one per half; with fewer neurons than that, features share neurons "
     "in superposition. The **best linear readout** is the no-computation baseline. Switch on a variant B to train "
-    "a second activation or dropout beside the first, from the same seed and data."
+    "a second activation or dropout beside the first, from the same seed and data.",
 )
 
 values = abs_controls()
@@ -170,4 +174,16 @@ def draw(snap, info) -> None:
         _variant(snap, labels, shown, evaluations[0][1], n_samples, "abs", "")
 
 
-live_training("abs", cfg, _make, draw)
+def talk(snap, info) -> None:
+    """Talk mode: one instance's neurons large (variant A of a pair)."""
+    s = split(snap)[0] if snap.extras.get("pair") else snap
+    cfg = AbsConfig.from_dict(s.config)
+    labels = instance_labels(instance_probability(cfg))
+    i = pick_instance(cfg.n_instances, labels, info["aside"])
+    W1 = s["W1"]
+    neurons = neuron_frame(W1, [i], labels, feature_importance(cfg), neuron_monosemanticity(W1))
+    chart = enlarge(neuron_chart(neurons, columns=1), width=860, height=280)
+    st.altair_chart(for_talk(chart.properties(title="Each neuron's input weights, most monosemantic first")))
+
+
+live_training("abs", cfg, _make, draw, talk=talk)

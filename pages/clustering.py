@@ -17,6 +17,7 @@ from charts.clustering import (
     transcoder_chart,
     transcoder_frame,
 )
+from charts.talk import enlarge, for_talk
 from fastcore import warm
 from toys.circuits.pipeline import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
 from toys.core.device import resolve_device
@@ -25,15 +26,17 @@ from ui.clustering_controls import clustering_configs, clustering_controls
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
+from ui.talk import header
 
 ensure_app_navigation()
 
-st.title("Circuit clustering")
-st.markdown(
+header(
+    "clustering",
+    "Circuit clustering",
     "T independent **circuits** (each computes |x| or pairwise ANDs of its own features; only a few are active at "
     "once) share **one MLP**, so it computes them in superposition. A **transcoder** learns sparse latents mapping "
     "the MLP's input to its output. Latents of one circuit should fire together: cluster their **co-activations** "
-    "and score the clusters against the circuits each latent's weights point at."
+    "and score the clusters against the circuits each latent's weights point at.",
 )
 
 values = clustering_controls()
@@ -41,20 +44,8 @@ device = resolve_device("auto").type
 cfg, cluster_cfg = clustering_configs(values, device)
 
 
-def draw(snap, info) -> None:
-    stage = snap.extras["stage"]
-    model_steps = snap.config["steps"]
-    losses = pipeline_loss_frame(snap.loss, snap.loss_steps, model_steps)
-    lc = pipeline_loss_chart(losses, model_steps + snap.config["tc_steps"], model_steps)
-    st.altair_chart(lc, width="stretch")
-    model, transcoder = split_snapshot(snap)
-    tframe = transcoder_frame(transcoder.loss, transcoder.loss_steps) if transcoder is not None else None
-    if tframe is not None and len(tframe):
-        tchart = transcoder_chart(tframe)
-        st.altair_chart(tchart)
-    if stage != "done":
-        st.caption("Clustering runs when both stages have trained: press Play (or Step) to go on.")
-        return
+def _analysis(model, transcoder, snap):
+    """Activations, co-activations and clusterings of a finished pipeline, once per snapshot and settings."""
 
     def compute():
         with st.status("Collecting activations, counting co-activations, clustering…", expanded=False) as status:
@@ -72,7 +63,25 @@ def draw(snap, info) -> None:
             )
         return result
 
-    a = session_memo("clu_analysis", snapshot_tag(snap, cluster_cfg), compute)
+    return session_memo("clu_analysis", snapshot_tag(snap, cluster_cfg), compute)
+
+
+def draw(snap, info) -> None:
+    stage = snap.extras["stage"]
+    model_steps = snap.config["steps"]
+    losses = pipeline_loss_frame(snap.loss, snap.loss_steps, model_steps)
+    lc = pipeline_loss_chart(losses, model_steps + snap.config["tc_steps"], model_steps)
+    st.altair_chart(lc, width="stretch")
+    model, transcoder = split_snapshot(snap)
+    tframe = transcoder_frame(transcoder.loss, transcoder.loss_steps) if transcoder is not None else None
+    if tframe is not None and len(tframe):
+        tchart = transcoder_chart(tframe)
+        st.altair_chart(tchart)
+    if stage != "done":
+        st.caption("Clustering runs when both stages have trained: press Play (or Step) to go on.")
+        return
+
+    a = _analysis(model, transcoder, snap)
     chosen = a.scores[cluster_cfg.method]
     c = st.columns(6)
     c[0].metric("ARI", f"{chosen['ari']:.3f}")
@@ -116,4 +125,21 @@ def draw(snap, info) -> None:
     export_panel(snap, "clu", exports)
 
 
-live_training("clu", cfg, PipelineTrainer, draw, step_size=500)
+def talk(snap, info) -> None:
+    """Talk mode: the training losses until both stages are done, then the co-activations ordered by cluster."""
+    model_steps = snap.config["steps"]
+    if snap.extras["stage"] != "done":
+        losses = pipeline_loss_frame(snap.loss, snap.loss_steps, model_steps)
+        lc = pipeline_loss_chart(losses, model_steps + snap.config["tc_steps"], model_steps)
+        st.altair_chart(for_talk(enlarge(lc, height=330)), width="stretch")
+        return
+    a = _analysis(*split_snapshot(snap), snap)
+    chosen = a.scores[cluster_cfg.method]
+    info["aside"].markdown(
+        f"ARI **{chosen['ari']:.2f}** · clusters found / circuits **{chosen['found']} / {chosen['true']}**"
+    )
+    heat_df = coactivation_frame(a.similarity, a.labels[cluster_cfg.method], a.truth, a.live.nonzero()[0])
+    st.altair_chart(for_talk(coactivation_chart(heat_df, cluster_cfg.similarity, size=330)))
+
+
+live_training("clu", cfg, PipelineTrainer, draw, step_size=500, talk=talk)

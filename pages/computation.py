@@ -22,6 +22,7 @@ from charts.computation import (
     weights_frame,
     weights_heatmap,
 )
+from charts.talk import enlarge, for_talk
 from toys.compute.cc import (
     CCConfig,
     CCTrainer,
@@ -47,10 +48,12 @@ from toys.compute.uand import (
 )
 from ui.cache import session_memo, snapshot_tag
 from ui.cc_controls import (
+    CC_PRESETS,
     CC_STEPS,
     ON_GPU,
     SPECS,
     SWEEP_POINTS,
+    UAND_PRESETS,
     UAND_STEPS,
     cc_config,
     cc_controls,
@@ -58,10 +61,11 @@ from ui.cc_controls import (
     uand_config,
     uand_controls,
 )
-from ui.controls import check_query_params, valid_config
+from ui.controls import check_query_params, preset_slugs, url_preset_warning, valid_config
 from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
+from ui.talk import TALK_PARAMS, header, talk_mode
 
 LIVE_EVAL_SAMPLES = 4000  # held-out samples per tick while training; the config's full count when paused
 EVAL_PS = np.geomspace(1e-3, 0.3, 8)  # feature probabilities the paused model is evaluated at
@@ -70,14 +74,16 @@ EVAL_BUDGET = 2e9  # multiply-adds per held-out evaluation on the page (~1 s); b
 
 ensure_app_navigation()
 
-st.title("Computation in superposition")
-st.markdown(
+header(
+    "computation",
+    "Computation in superposition",
     "The Superposition page *stores* more features than dimensions. Can a network also *compute* more functions "
-    "than it has neurons? Two toys, each with an honest baseline beside it."
+    "than it has neurons? Two toys, each with an honest baseline beside it.",
 )
-for message in check_query_params(SPECS):
+for message in check_query_params(SPECS, TALK_PARAMS):
     st.warning(message)
-if not ON_GPU:
+url_preset_warning(CC_PRESETS, UAND_PRESETS)
+if not ON_GPU and not talk_mode():
     st.info(
         f"No GPU here, so the defaults are scaled down: compressed computation trains {CC_STEPS:,} steps instead of "
         f"the published 10,000 and sweeps σ at {SWEEP_POINTS} points instead of 11; the trained U-AND runs "
@@ -215,15 +221,33 @@ def baselines(cfg_dict: dict, widths: tuple[int, ...]) -> tuple[list[dict], dict
     return [handmade_gates(cfg, d, held=held) for d in widths], linear_gates(cfg, held)
 
 
-def draw_uand(snap, info) -> None:
+def _gates(snap):
+    """The held-out cases, the trained and hand-made circuits' gates at each width, the linear readout's, and the
+    gates-against-d table."""
     cfg = UANDConfig.from_dict(snap.config)
     key = {**cfg.to_dict(), "steps": 1, "device": "cpu"}  # what the held-out cases and baselines depend on
     held = held_out(key)
     trained = trained_gates(snap, held)
-    widths = tuple(sorted({r["d"] for r in trained}))
-    made, linear = baselines(key, widths)
+    made, linear = baselines(key, tuple(sorted({r["d"] for r in trained})))
+    return held, trained, made, linear, gates_frame(trained, made, linear["gates"], cfg.n_gates)
+
+
+def talk_uand(snap, info) -> None:
+    """Talk mode: gates computed against the width d, large."""
+    st.altair_chart(for_talk(enlarge(gates_chart(_gates(snap)[-1]), height=330)), width="stretch")
+
+
+def talk_cc(snap, info) -> None:
+    """Talk mode: loss per active feature against step, with the naive baseline, large."""
+    cfg = CCConfig.from_dict(snap.config)
+    lp_df = lp_frame(snap.loss, snap.loss_steps, instance_labels(cfg), cfg.p)
+    st.altair_chart(for_talk(enlarge(lp_chart(lp_df, _naive(cfg), cfg.steps), height=330)), width="stretch")
+
+
+def draw_uand(snap, info) -> None:
+    cfg = UANDConfig.from_dict(snap.config)
+    held, trained, made, linear, g_df = _gates(snap)
     made_at = {r["d"]: r for r in made}
-    g_df = gates_frame(trained, made, linear["gates"], cfg.n_gates)
     gc = gates_chart(g_df)
     left, right = st.columns([3, 2])
     left.altair_chart(gc, width="stretch")
@@ -278,6 +302,17 @@ def draw_uand(snap, info) -> None:
         ],
     )
 
+
+if talk_mode():  # one model, the one the URL's preset names (compressed computation by default); controls hidden
+    with st.sidebar:
+        cc_values, uand_values = cc_controls(), uand_controls()
+    if st.query_params.get("preset") in preset_slugs(UAND_PRESETS):
+        live_training("uand", valid_config(uand_config, uand_values, "U-AND"), UANDTrainer, draw_uand, talk=talk_uand)
+    else:
+        live_training(
+            "cc", valid_config(cc_config, cc_values, "compressed-computation"), CCTrainer, draw_cc, talk=talk_cc
+        )
+    st.stop()
 
 cc_tab, uand_tab = st.tabs(["Compressed computation", "Universal AND"])
 with cc_tab:

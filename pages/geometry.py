@@ -17,6 +17,7 @@ from charts.geometry import (
     instance_frame,
     sweep_frame,
 )
+from charts.talk import enlarge, for_talk
 from fastcore.geometry import min_coherence, thomson, welch_bound
 from toys import TMSConfig, TMSTrainer
 from toys.core.data import instance_probability
@@ -28,15 +29,17 @@ from ui.export import export_panel, export_row
 from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
+from ui.talk import header, talk_mode
 
 ensure_app_navigation()
 
-st.title("Feature geometry")
-st.markdown(
+header(
+    "geometry",
+    "Feature geometry",
     "One ReLU-output toy model per sparsity, all trained at once. As features get sparser the model stores more "
     "of them per dimension, and not smoothly: the **dimensionality** of a feature, D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)², "
     "sticks at the fractions of the polytopes features form (1 dedicated, 3/4 tetrahedron, 2/3 triangle, "
-    "1/2 digon, 2/5 pentagon, 3/8 square antiprism; Elhage et al. 2022, *Toy Models of Superposition*)."
+    "1/2 digon, 2/5 pentagon, 3/8 square antiprism; Elhage et al. 2022, *Toy Models of Superposition*).",
 )
 
 values = geometry_controls()
@@ -89,7 +92,21 @@ def draw(snap, info) -> None:
     )
 
 
-live_training("geo", cfg, TMSTrainer, draw)
+def talk(snap, info) -> None:
+    """Talk mode: dimensions per feature against 1/(1 − S), large."""
+    cfg = TMSConfig.from_dict(snap.config)
+    W = snap["W"]
+    if not np.isfinite(W).all():
+        st.warning("The weights hold NaN or infinite values: nothing to analyse. Press Reset.")
+        return
+    p = instance_probability(cfg)
+    sweep = sweep_frame(W, p, dimensions_per_feature(W), n_represented(W), snap.final_loss)
+    st.altair_chart(for_talk(enlarge(dims_per_feature_chart(sweep, density_domain(p)), height=330)), width="stretch")
+
+
+live_training("geo", cfg, TMSTrainer, draw, talk=talk)
+if talk_mode():
+    st.stop()
 
 
 @st.cache_data(show_spinner="Searching for the ideal configuration…", max_entries=64)

@@ -5,6 +5,7 @@ import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
+from charts.talk import enlarge, for_talk
 from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
 from toys.tms.metrics import feature_norms, superposition_score
 from toys.tms.phase import (
@@ -24,18 +25,20 @@ from ui.export import export_panel
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
 from ui.phase_controls import phase_config, phase_controls
+from ui.talk import header
 
 MARGIN = 0.1  # decades from the nearest exact boundary for the "away from the boundaries" agreement
 
 ensure_app_navigation()
 
-st.title("Phase diagram")
-st.markdown(
+header(
+    "phase",
+    "Phase diagram",
     "Every cell is a toy model x' = ReLU(WᵀWx + b) whose features are present with density p; the last, "
     "**extra** feature has importance r relative to the others. All cells × seeds train at once as one batched "
     "model; each cell shows its best seed (lowest expected loss), coloured by what it does with the extra "
     "feature. For n = 2, m = 1 the black lines are the exact boundaries between the three candidate solutions "
-    "(drop a feature, or store both as an antipodal pair)."
+    "(drop a feature, or store both as an antipodal pair).",
 )
 
 values = phase_controls()
@@ -108,4 +111,18 @@ def draw(snap, info) -> None:
     export_panel(snap, "phase", items)
 
 
-live_training("phase", cfg, PhaseTrainer, draw)
+def talk(snap, info) -> None:
+    """Talk mode: the phase grid, large, with the exact boundaries."""
+    cfg = PhaseConfig.from_dict(snap.config)
+    grid = phase_grid(cfg, snap["W"], snap["b"], snap["expected_loss"])
+    exact = exact_applies(cfg)
+    cells = phase_frame(cell_table(grid, exact), grid.r, grid.p, grid.W, grid.b)
+    bounds = boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min)) if exact else None
+    r_lo, r_hi = cell_edges(grid.r)
+    p_lo, p_hi = cell_edges(grid.p)
+    title = f"n = {cfg.n_features}, m = {cfg.n_hidden} · step {snap.step:,}"
+    chart = phase_chart(cells, bounds, [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])], title)
+    st.altair_chart(for_talk(enlarge(chart, width=620, height=330)))
+
+
+live_training("phase", cfg, PhaseTrainer, draw, talk=talk)

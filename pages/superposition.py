@@ -34,6 +34,8 @@ from ui.controls import valid_config
 from ui.export import export_panel, loss_and_summary_export
 from ui.live import live_training
 from ui.nav import ensure_app_navigation
+from ui.talk import header
+from ui.talk_views import pick_instance, tms_view
 from ui.tms_controls import tms_config, tms_controls
 
 MAX_SHOWN = 10
@@ -41,12 +43,13 @@ MAX_HEATMAP_CELLS = 4000  # WᵀW cells drawn per tick, across instances
 
 ensure_app_navigation()
 
-st.title("Superposition")
-st.markdown(
+header(
+    "superposition",
+    "Superposition",
     "A linear map W squeezes **n features into m < n dimensions**; W's transpose and a ReLU read them back. "
     "When features are rarely active (sparse), the model stores more features than it has dimensions, in "
     "**superposition**: antipodal pairs, triangles, pentagons. Each instance is an independent model at its "
-    "own feature probability 1−S."
+    "own feature probability 1−S.",
 )
 
 values = tms_controls()
@@ -156,8 +159,15 @@ def draw(snap, info) -> None:
         _variant(snap, shown, labels, metrics[0], "tms", columns=5)
 
 
+def talk(snap, info) -> None:
+    """Talk mode: one instance large (directions and norms when m = 2, else norms and WᵀW)."""
+    cfg = TMSConfig.from_dict((split(snap)[0] if snap.extras.get("pair") else snap).config)
+    instance = pick_instance(cfg.n_instances, _labels(cfg), info["aside"])
+    st.altair_chart(tms_view(snap, instance))
+
+
 def _make(cfg):
     return PairTrainer(cfg, make_tms_trainer) if isinstance(cfg, Pair) else make_tms_trainer(cfg)
 
 
-live_training("tms", cfg, _make, draw)
+live_training("tms", cfg, _make, draw, talk=talk)

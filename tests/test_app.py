@@ -57,14 +57,16 @@ def test_play_then_pause():
 
 def test_preset_switch_changes_config():
     at = _page()
-    at.selectbox(key="tms_preset").select("20→5 with decaying importance").run()
+    at.selectbox(key="tms_preset").select("Decaying importance: 20→5, importance 0.7^i").run()
     assert not at.exception
     cfg = at.session_state["tms"]["trainer"].cfg
     assert (cfg.n_features, cfg.n_hidden, cfg.importance_decay) == (20, 5, 0.7)
     assert not at.error
 
 
-@pytest.mark.parametrize("preset", ["Correlated pairs", "Anticorrelated pairs", "Pentagon: 5 features in 2 dims"])
+@pytest.mark.parametrize(
+    "preset", ["Correlated pairs", "Anticorrelated pairs", "Pentagon: 5 features in 2 dims, best of 4 seeds"]
+)
 def test_other_presets_build(preset):
     at = _page()
     at.selectbox(key="tms_preset").select(preset).run()

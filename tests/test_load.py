@@ -41,8 +41,8 @@ from tests.browser import (
 pytestmark = pytest.mark.browser
 
 TRAIN_S = 60.0
-PENTAGON = "Pentagon: 5 features in 2 dims"
-PENTAGON_QUERY = "n_instances=4&log10_p_max=-1.3"  # the preset's values that are not the defaults
+PENTAGON = "Pentagon: 5 features in 2 dims, best of 4 seeds"
+PENTAGON_QUERY = "n_instances=4&log10_p_max=-1.3&restarts=4"  # the preset's values that are not the defaults
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 
 
@@ -63,7 +63,9 @@ VISITORS = [
     Visitor("sup_default_1", "/superposition", 10_000),
     Visitor("sup_default_2", "/superposition", 10_000),  # shares sup_default_1's run
     Visitor("sup_pentagon_url", "/superposition?" + PENTAGON_QUERY, 10_000),
-    Visitor("sup_pentagon_preset", "/superposition", 10_000, preset=PENTAGON, query=PENTAGON_QUERY),  # shares it
+    Visitor(
+        "sup_pentagon_preset", "/superposition", 10_000, preset=PENTAGON, query=PENTAGON_QUERY + "&preset=pentagon"
+    ),  # shares it
     Visitor("sup_20_to_5", "/superposition?n_features=20&n_hidden=5", 10_000),
     Visitor("sup_20k_steps", "/superposition?steps=20000", 20_000),
     Visitor("abs_default_1", "/absval", 3_000),

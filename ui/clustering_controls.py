@@ -14,6 +14,7 @@ from toys.circuits.pipeline import METHOD_LABELS, METHODS, SIMILARITIES, Cluster
 from toys.circuits.planted import FUNCTIONS, CircuitsConfig
 from toys.circuits.transcoder import SPARSITY, TranscoderConfig
 from ui.controls import Spec, sidebar_controls, valid_config
+from ui.talk import talk_mode
 from ui.text import literal
 
 MODEL = [
@@ -175,7 +176,7 @@ def clustering_configs(values: dict[str, Any], device: str) -> tuple[PipelineCon
     capped = []
     if cfg is not None:
         cfg, cluster, capped = cpu_limits(cfg, cluster, device)
-    if device == "cpu":
+    if device == "cpu" and (capped or not talk_mode()):
         st.info(
             "Running on the CPU: the defaults are sized to finish in well under a minute (8 circuits, 64 neurons, "
             "64 latents, 3,000 + 3,000 steps, 50,000 samples); steps are capped at "

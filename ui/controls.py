@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.errors import StreamlitAPIException
 
+from ui.talk import TALK_PARAMS, arrived, talk_mode
 from ui.text import literal
 
 
@@ -95,12 +98,25 @@ def valid_config(
         return None
 
 
+_REPEATED_KEYS = "_url_repeated_keys"  # session state: what to say, in the rerun, about URL keys given twice
+
+
 def check_query_params(specs: list[Spec], extra_keys: tuple[str, ...] = ()) -> list[str]:
-    """Messages for URL parameters that name no control or hold a value the control cannot take."""
+    """Messages for URL parameters that name no control, hold a value the control cannot take, or come more than
+    once (``extra_keys`` are taken as they are, but for repeats).
+
+    A repeated key keeps its last value, the one Streamlit reads for a select box or a toggle. A slider bound to
+    the URL takes no list: Streamlit would drop the key from the URL (all of the URL when it was the only key)
+    and draw the default, with no word. So the URL is cut to each repeated key's last value and the page reruns
+    at once, before any control is drawn; the controls then read the URL as usual, and the message comes in
+    that rerun."""
     by_key = {s.key: s for s in specs}
-    messages = []
+    messages = st.session_state.pop(_REPEATED_KEYS, [])
+    repeated = {}
     for key in st.query_params:
         values = st.query_params.get_all(key)
+        if len(values) > 1 and (key in by_key or key in extra_keys):
+            repeated[key] = values
         if key in extra_keys:
             continue
         if key not in by_key:
@@ -112,7 +128,23 @@ def check_query_params(specs: list[Spec], extra_keys: tuple[str, ...] = ()) -> l
                 messages.append(
                     f"URL parameter {literal(f'{key}={raw}')} was ignored: {why}. Using the default instead."
                 )
-    return messages
+    if not repeated:
+        return messages
+    said = [
+        f"URL parameter {literal(key)} is given {len(values)} times ({literal(', '.join(values))}); it takes one "
+        f"value, so the last, {literal(values[-1])}, is used."
+        for key, values in repeated.items()
+    ]
+    try:
+        for key, values in repeated.items():
+            st.query_params[key] = values[-1]
+    except StreamlitAPIException:  # a control drawn earlier in this session holds the key: it keeps its value
+        return messages + [
+            f"URL parameter {literal(k)} is given {len(v)} times; it was ignored." for k, v in repeated.items()
+        ]
+    st.session_state[_REPEATED_KEYS] = said
+    st.session_state.pop("_talk_page", None)  # the rerun is still the visitor's arrival on the page (ui.talk)
+    st.rerun()
 
 
 def apply_values(values: dict[str, Any], specs: list[Spec]) -> None:
@@ -148,8 +180,57 @@ def preset_slugs(presets: dict[str, dict[str, Any]]) -> dict[str, str]:
     return slugs
 
 
-def preset_picker(presets: dict[str, dict[str, Any]], specs: list[Spec], key: str) -> None:
-    """A selectbox that loads a preset: every control not named by it goes back to its default."""
+def _state_value(spec: Spec, value: Any) -> Any:
+    return math.log10(value) if spec.kind == "log" else value
+
+
+def active_preset(presets: dict[str, dict[str, Any]], specs: list[Spec]) -> str | None:
+    """The preset the controls hold now (every control it names at its value, every other at its default), if
+    any: its note stays true only while nothing was changed."""
+    for name, values in presets.items():
+        want = {s.key: s.default for s in specs} | {k: _state_value(_spec(specs, k), v) for k, v in values.items()}
+        if all(_same(st.session_state.get(s.key, s.default), want[s.key]) for s in specs):
+            return name
+    return None
+
+
+def _spec(specs: list[Spec], key: str) -> Spec:
+    return next(s for s in specs if s.key == key)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def url_preset_warning(*preset_dicts: dict[str, dict[str, Any]]) -> None:
+    """A warning in the page when the URL names a preset (``?preset=``) that none of the page's pickers has."""
+    wanted = st.query_params.get("preset")
+    if wanted is None:
+        return
+    known = [slug for presets in preset_dicts for slug in preset_slugs(presets)]
+    if wanted not in known:
+        st.warning(
+            f"URL parameter {literal(f'preset={wanted}')} names no preset of this page; it was ignored. "
+            f"Presets: {', '.join(known)}."
+        )
+
+
+def preset_picker(presets: dict[str, dict[str, Any]], specs: list[Spec], key: str) -> DeltaGenerator:
+    """A selectbox that loads a preset: every control not named by it goes back to its default.
+
+    A preset named in the URL (``?preset=pentagon``, its ``preset_slugs`` name) is loaded when the visitor arrives
+    on the page (``ui.talk.arrived``); controls the URL sets itself keep the URL's values. Picking a preset puts
+    its name in the URL. Returns an empty slot under the picker, for the preset's note (``preset_note``)."""
+    slugs = preset_slugs(presets)
+    names = {name: slug for slug, name in slugs.items()}
+    wanted = st.query_params.get("preset")
+    if wanted in slugs and arrived():
+        given = set(st.query_params)
+        reset_values([s for s in specs if s.key not in given])
+        apply_values({k: v for k, v in presets[slugs[wanted]].items() if k not in given}, specs)
+        st.session_state[key] = slugs[wanted]
 
     def _load() -> None:
         name = st.session_state[key]
@@ -157,8 +238,25 @@ def preset_picker(presets: dict[str, dict[str, Any]], specs: list[Spec], key: st
             return
         reset_values(specs)
         apply_values(presets[name], specs)
+        st.query_params["preset"] = names[name]
 
     st.selectbox("Preset", list(presets), index=None, placeholder="Load a preset…", key=key, on_change=_load)
+    return st.empty()
+
+
+def preset_note(
+    slot: DeltaGenerator, presets: dict[str, dict[str, Any]], specs: list[Spec], notes: dict[str, str]
+) -> str | None:
+    """What to look for in the preset the controls hold, in ``slot`` (under the picker), and in talk mode also
+    in the page when it is not one of the talk's demos (which say their own); returns it (None when the controls
+    hold no preset)."""
+    name = active_preset(presets, specs)
+    note = notes.get(name) if name else None
+    if note:
+        slot.caption(f"**What to look for.** {note}")
+        if talk_mode() and not st.session_state.get("_talk_said"):
+            st.markdown(note)
+    return note
 
 
 def draw_group(title: str, specs: list[Spec], disabled: Callable[[Spec], bool] = lambda s: False) -> dict[str, Any]:
@@ -172,14 +270,19 @@ def sidebar_controls(
     preset_key: str,
     groups: list[tuple],
     preset_specs: list[Spec] | None = None,
+    notes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A page's controls: warnings for bad URL parameters in the page, then in the sidebar the preset picker and
-    each group, given as (title, specs) or (title, specs, disabled). Returns the raw control values."""
-    for message in check_query_params(specs):
+    """A page's controls: warnings for bad URL parameters in the page, then in the sidebar the preset picker (with
+    what to look for in the preset the controls hold) and each group, given as (title, specs) or (title, specs,
+    disabled). Returns the raw control values."""
+    for message in check_query_params(specs, TALK_PARAMS):
         st.warning(message)
+    url_preset_warning(presets)
     values: dict[str, Any] = {}
+    picker_specs = specs if preset_specs is None else preset_specs
     with st.sidebar:
-        preset_picker(presets, specs if preset_specs is None else preset_specs, key=preset_key)
+        slot = preset_picker(presets, picker_specs, key=preset_key)
         for title, group, *disabled in groups:
             values |= draw_group(title, group, *disabled)
+    preset_note(slot, presets, picker_specs, notes or {})
     return values

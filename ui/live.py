@@ -34,6 +34,7 @@ from toys.core.saved import SavedModel, parse_config, restore
 from ui.export import model_buttons
 from ui.governor import governor
 from ui.shared import FRAME_BYTES, RunStore, Viewer, run_key
+from ui.talk import take_autoplay, talk_mode
 from ui.text import literal
 from ui.upload import check_slot, model_uploader
 
@@ -189,8 +190,12 @@ def live_training(
     make_trainer: Callable[[Any], Trainer],
     draw: Callable[[Snapshot, dict[str, Any]], None],
     step_size: int = 100,
+    talk: Callable[[Snapshot, dict[str, Any]], None] | None = None,
 ) -> None:
-    """Controls and live view for one trainer. ``cfg`` None means the controls are invalid: keep what we have."""
+    """Controls and live view for one trainer. ``cfg`` None means the controls are invalid: keep what we have.
+
+    In talk mode (``ui.talk``) it plays on arrival, and the view is ``talk(snap, info)`` (the page's one large
+    chart; ``draw`` where the page has none)."""
     state = _state(key)
     pinned = state["pinned"] is not None and cfg == state["pinned"]
     if cfg is not None and not pinned and (state["trainer"] is None or state["trainer"].cfg != cfg):
@@ -240,7 +245,14 @@ def live_training(
         state["playing"] = False
         rebuild()
 
-    c1, c2, c3, _c4 = st.columns([1, 1, 1, 3])
+    talking = talk_mode()
+    if take_autoplay(key) and not state["playing"] and state["error"] is None:
+        play()
+    if talking:  # Play / Pause and Reset only: the view needs the room
+        c1, c3 = st.columns([1, 1, 4])[:2]
+        c2 = None
+    else:
+        c1, c2, c3, _c4 = st.columns([1, 1, 1, 3])
     if state["playing"]:
         c1.button("Pause", icon=":material/pause:", on_click=pause, key=f"{key}_pause", width="stretch")
     else:
@@ -253,14 +265,15 @@ def live_training(
             width="stretch",
             disabled=state["error"] is not None,
         )
-    c2.button(
-        f"Step +{step_size}",
-        icon=":material/skip_next:",
-        on_click=step,
-        key=f"{key}_step",
-        width="stretch",
-        disabled=trainer.done or state["error"] is not None,
-    )
+    if c2 is not None:
+        c2.button(
+            f"Step +{step_size}",
+            icon=":material/skip_next:",
+            on_click=step,
+            key=f"{key}_step",
+            width="stretch",
+            disabled=trainer.done or state["error"] is not None,
+        )
     c3.button("Reset", icon=":material/restart_alt:", on_click=reset, key=f"{key}_reset", width="stretch")
 
     @st.fragment(run_every=TICK_S if state["playing"] else None)
@@ -284,22 +297,31 @@ def live_training(
         if state["playing"] and state["queued"]:
             slots = governor().slots
             status = f"queued: {slots.n} models train at once on this server, {slots.waiting + 1} waiting"
-        st.caption(
+        line, aside = st.columns([3, 2], vertical_alignment="center") if talking else (st, None)
+        line.caption(
             f"step **{snap.step:,}** / {trainer.cfg.steps:,} · {status}"
             + (f" · **{wall:,.0f} steps/s**" if wall else "")
-            + (f" · engine alone {engine_rate:,.0f} steps/s" if engine_rate else "")
-            + f" · {trainer.device}"
-            + f" · {trainer.engine_name} engine"
             + (
-                f" (the {trainer.engine_pending} engine is compiling in the background and takes over when ready)"
-                if trainer.engine_pending
-                else ""
+                ""
+                if talking  # one line at projector size: what the audience needs
+                else (f" · engine alone {engine_rate:,.0f} steps/s" if engine_rate else "")
+                + f" · {trainer.device}"
+                + f" · {trainer.engine_name} engine"
+                + (
+                    f" (the {trainer.engine_pending} engine is compiling in the background and takes over when ready)"
+                    if trainer.engine_pending
+                    else ""
+                )
             )
         )
-        st.progress(min(1.0, snap.step / trainer.cfg.steps))
-        draw(snap, {"playing": state["playing"], "trainer": trainer})
-        with st.expander("Save this model"):
-            model_buttons(snap, key)
+        if not talking:
+            st.progress(min(1.0, snap.step / trainer.cfg.steps))
+        info = {"playing": state["playing"], "trainer": trainer, "aside": aside}
+        (talk if talking and talk is not None else draw)(snap, info)
+        if not talking:  # a projector shows the model, not its files
+            with st.expander("Save this model"):
+                model_buttons(snap, key)
 
     view()
-    uploader()
+    if not talking:
+        uploader()

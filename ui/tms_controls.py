@@ -105,13 +105,14 @@ COMPARE = [
 SPECS = MODEL + DATA + TRAINING + COMPARE
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "Pentagon: 5 features in 2 dims": {
+    "Pentagon: 5 features in 2 dims, best of 4 seeds": {
         "n_features": 5,
         "n_hidden": 2,
         "n_instances": 4,
         "log10_p_max": -1.3,
         "log10_p_min": -1.3,
         "importance_decay": 1.0,
+        "restarts": 4,
     },
     "Anthropic intro: 5→2 across 10 sparsities": {
         "n_features": 5,
@@ -121,7 +122,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "log10_p_min": -1.3,
         "importance_decay": 0.9,
     },
-    "20→5 with decaying importance": {
+    "Decaying importance: 20→5, importance 0.7^i": {
         "n_features": 20,
         "n_hidden": 5,
         "n_instances": 10,
@@ -165,6 +166,27 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+NOTES: dict[str, str] = {
+    "Pentagon: 5 features in 2 dims, best of 4 seeds": "Every instance's five feature directions spread into a "
+    "regular pentagon, 72° apart, each of length about 1 (within ~2,000 steps). One seed alone lands in a "
+    "pentagon about half the time; each instance keeps the best of 4.",
+    "Anthropic intro: 5→2 across 10 sparsities": "Left to right the features get sparser. Dense: the two most "
+    "important features get a dimension each, the rest are dropped (norm 0). Sparse: all five are kept, in "
+    "superposition (yellow bars), ending as a pentagon.",
+    "Decaying importance: 20→5, importance 0.7^i": "Twenty features of falling importance in five dimensions: "
+    "as sparsity grows, more features are represented (bars with norm near 1), the less important ones in "
+    "superposition; WᵀW gains off-diagonal interference.",
+    "Correlated pairs": "Features that fire together would interfere if they shared a direction: look for each "
+    "correlated pair kept orthogonal (WᵀW entry near 0) rather than antipodal, as Elhage et al. (2022) found.",
+    "Anticorrelated pairs": "Features that never fire together can share a direction at no cost: each "
+    "anticorrelated pair is stored antipodally (WᵀW entry near −1), even where others are dropped.",
+    "Privileged basis: 10 features, 5 neurons, importance 0.75^i": "A ReLU on the hidden layer makes the neurons "
+    "a privileged basis: dense features get a neuron each (monosemantic), sparser instances pack several "
+    "features per neuron (polysemantic), most important first.",
+    "ReLU vs GELU: 20→5, importance 0.7^i": "The same model and data with a GELU read-out (variant B): compare "
+    "how many features each represents at each sparsity and their losses.",
+}
+
 
 def tms_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values."""
@@ -172,7 +194,7 @@ def tms_controls() -> dict[str, Any]:
         SPECS,
         PRESETS,
         "tms_preset",
-        [
+        groups=[
             ("Model", MODEL, lambda s: s.key == "activation" and st.session_state.get("model") == "linear"),
             ("Data", DATA),
             ("Training", TRAINING, lambda s: s.key == "weight_decay" and st.session_state.get("optimizer") != "adamw"),
