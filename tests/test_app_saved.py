@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import run_page
 from tests.test_app_computation import SMALL as SMALL_COMPUTATION
 from toys import Snapshot
-from toys.core.saved import weights_bytes
+from toys.core.saved import read_model, weights_bytes
 from ui.live import runs
 
 TIMEOUT = 240
@@ -198,8 +200,6 @@ def _hostile(weights: bytes, config: bytes) -> dict[str, tuple[list, str]]:
 
 
 def _read(weights: bytes, config: bytes) -> dict:
-    from toys.core.saved import read_model
-
     snap = read_model(weights, config).snapshot
     return {f: getattr(snap, f) for f in ("toy", "config", "step", "arrays", "loss", "loss_steps")}
 
@@ -258,3 +258,12 @@ def test_exports_are_there_while_playing():
     _, cfg = _download(at, "tms_model_config")
     assert _read(data, cfg)["step"] == step
     at.button(key="tms_pause").click().run()
+
+
+def test_uploads_are_capped_at_50_mb(trained_page):
+    at, _, _ = trained_page
+    uploader = at.file_uploader(key="tms_upload")
+    assert uploader.proto.max_upload_size_mb == 50 and uploader.proto.multiple_files
+    assert sorted(uploader.proto.type) == [".json", ".safetensors"]
+    config = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == 50
