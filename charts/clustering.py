@@ -7,7 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import FIT_WIDTH, chart_data, decade_domain, lone_points, y_title
+from charts.common import FIT_WIDTH, LABEL_LIMIT, chart_data, decade_domain, lone_points, panel_order, y_title
 
 MAX_HEATMAP_LATENTS = 160  # latents drawn in the co-activation heatmap (160² cells)
 
@@ -30,7 +30,12 @@ def pipeline_loss_chart(df: pd.DataFrame, total_steps: int, model_steps: int, he
             y=alt.Y(
                 "loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"
             ),
-            color=alt.Color("stage:N", title=None, legend=alt.Legend(orient="top")),
+            color=alt.Color(
+                "stage:N",
+                title=None,
+                sort=panel_order(df, "stage"),
+                legend=alt.Legend(orient="top", labelLimit=LABEL_LIMIT),
+            ),
             tooltip=["stage:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
         )
     )
@@ -58,16 +63,19 @@ def transcoder_frame(tc_loss: np.ndarray, steps: np.ndarray) -> pd.DataFrame:
 
 
 def transcoder_chart(df: pd.DataFrame, height: int = 140) -> alt.FacetChart:
+    """Each metric against the transcoder's step, one panel each. Until a line can show, the logged points are
+    drawn on axes from zero: an axis around one value alone labels it with six decimals ("50.000000")."""
+    lone = lone_points(df["step"])
     return (
         alt.Chart(chart_data(df))
-        .mark_line(point=lone_points(df["step"]))
+        .mark_line(point=lone)
         .encode(
-            x=alt.X("step:Q", title="transcoder step"),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            x=alt.X("step:Q", title="transcoder step", scale=alt.Scale(zero=True), axis=alt.Axis(format="~s")),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=lone), axis=alt.Axis(format="~r")),
             tooltip=["metric:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
         )
         .properties(height=height, width=260)
-        .facet(column=alt.Column("metric:N", title=None))
+        .facet(column=alt.Column("metric:N", title=None, sort=panel_order(df, "metric")))
         .resolve_scale(y="independent")
         .properties(title="Transcoder: reconstruction and sparsity")
     )
@@ -216,10 +224,14 @@ def health_frame(fired: np.ndarray, live: np.ndarray, dead_in_training: np.ndarr
 
 def health_chart(df: pd.DataFrame) -> alt.Chart:
     return (
-        alt.Chart(chart_data(df), title="Latent health: firing frequency (dead latents at −7)")
+        alt.Chart(chart_data(df), title="Latent health")
         .mark_bar()
         .encode(
-            x=alt.X("log10_frequency:Q", bin=alt.Bin(extent=[-7, 0], step=0.25), title="log₁₀ firing frequency"),
+            x=alt.X(
+                "log10_frequency:Q",
+                bin=alt.Bin(extent=[-7, 0], step=0.25),
+                title=["log₁₀ firing frequency", "(dead latents at −7)"],
+            ),
             y=alt.Y("count():Q", title="latents"),
             color=alt.Color(
                 "status:N",
@@ -227,6 +239,7 @@ def health_chart(df: pd.DataFrame) -> alt.Chart:
                     domain=["live (clustered)", "rare (left out)", "dead"], range=["#4c78a8", "#f58518", "#e45756"]
                 ),
                 title=None,
+                legend=alt.Legend(labelLimit=LABEL_LIMIT),
             ),
             tooltip=["status:N", "count():Q"],
         )

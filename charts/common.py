@@ -22,12 +22,67 @@ FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 
 Y_TITLE_LINE = 20  # characters per line of a y-axis title
 
+LABEL_LIMIT = 400  # pixels a legend or axis label may take before Vega-Lite cuts it with "…" (its default: 160)
+LEGEND_ROW = 20  # pixels per legend entry of lines as Streamlit draws it (12-pixel labels and their padding)
+LEGEND_ROW_FILLED = 30  # pixels per legend entry of points or bars (Streamlit's larger filled symbols)
+LEGEND_TITLE = 25  # pixels of a legend's title row
+X_AXIS_BAND = 40  # pixels under a plot taken by its x-axis labels and title, which a right-hand legend may use too
+
 
 def y_title(text: str, width: int = Y_TITLE_LINE) -> str | list[str]:
     """A y-axis title wrapped onto lines of at most ``width`` characters: a one-line title longer than the plot is
     tall runs above it and pushes the chart's own title out of view."""
     lines = textwrap.wrap(text, width) or [text]
     return lines[0] if len(lines) == 1 else lines
+
+
+TITLE_CHAR = 8  # pixels per character of a chart title as Streamlit draws it (bold, about 15 pixels high)
+
+
+def wrapped_title(text: str, width: int) -> str | list[str]:
+    """A chart title on lines no wider than ``width`` pixels: a fixed-width chart's title longer than the chart
+    runs past it, into the next column or out of view."""
+    lines = textwrap.wrap(text, max(10, width // TITLE_CHAR)) or [text]
+    return lines[0] if len(lines) == 1 else lines
+
+
+def facet_width(n_panels: int, columns: int, panel: int, spacing: int = 20) -> int:
+    """Pixels across a wrapped facet's panels (its y axis not counted)."""
+    shown = max(1, min(columns, n_panels))
+    return shown * panel + (shown - 1) * spacing
+
+
+def legend_rows(height: int, axis_band: int = X_AXIS_BAND, row: int = LEGEND_ROW) -> int:
+    """Entries of a right-hand legend, ``row`` pixels each, that fit one column beside a plot ``height`` pixels high
+    over an x axis ``axis_band`` high: Streamlit draws a stretched chart in a box as high as its plot and x axis
+    and cuts off whatever of the legend runs below."""
+    return max(1, (height + axis_band - LEGEND_TITLE) // row)
+
+
+def fitted_legend(
+    n_entries: int,
+    height: int,
+    max_columns: int = 2,
+    axis_band: int = X_AXIS_BAND,
+    row: int = LEGEND_ROW,
+    **kwargs,
+) -> tuple[alt.Legend, int]:
+    """A right-hand legend that shows all ``n_entries`` (no symbol limit, labels up to LABEL_LIMIT pixels), and
+    the plot height that holds its rows: ``height`` or more, up to 1.6 times it before a second column (of at most
+    ``max_columns``) takes width from the plot."""
+    tallest = legend_rows(int(1.6 * height), axis_band, row)
+    columns = min(max_columns, max(1, math.ceil(n_entries / tallest)))
+    rows = math.ceil(n_entries / columns) if n_entries else 0
+    need = rows * row + LEGEND_TITLE - axis_band
+    legend = alt.Legend(columns=columns, symbolLimit=0, labelLimit=LABEL_LIMIT, titleLimit=LABEL_LIMIT, **kwargs)
+    return legend, max(height, need)
+
+
+def panel_order(df: pd.DataFrame, field: str = "label") -> list:
+    """The values of ``field`` in the order they first appear in ``df``, for a facet's ``sort``: the frames list
+    instances in ascending order, and Vega-Lite orders panels as strings otherwise, even with ``sort=None``
+    (#0, #11, #13, …, #19, #2, #4)."""
+    return pd.unique(df[field]).tolist() if field in df else []
 
 
 def lone_points(steps) -> bool:

@@ -6,7 +6,17 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import FIT_WIDTH, chart_data, lone_points, pick_instances, y_title
+from charts.common import (
+    FIT_WIDTH,
+    LABEL_LIMIT,
+    LEGEND_ROW_FILLED,
+    chart_data,
+    fitted_legend,
+    lone_points,
+    panel_order,
+    pick_instances,
+    y_title,
+)
 
 NAIVE_COLOR = "#d62728"
 
@@ -31,13 +41,15 @@ def lp_chart(df: pd.DataFrame, naive: float, total_steps: int, height: int = 170
     finite = df[np.isfinite(df["L/p"])]
     hi = max(2.0 * naive, float(finite["L/p"].quantile(0.98)) if len(finite) else naive) if naive > 0 else None
     y_scale = alt.Scale(domain=[0, hi], clamp=True) if hi else alt.Scale(zero=True)
+    order = panel_order(df)
+    legend, height = fitted_legend(len(order), height)
     lines = (
         alt.Chart(chart_data(finite))
         .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
         .encode(
             x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps])),
             y=alt.Y("L/p:Q", scale=y_scale, title=y_title("loss per active feature L/p")),
-            color=alt.Color("label:N", sort=None, title="instance"),
+            color=alt.Color("label:N", sort=order, title="instance", legend=legend),
             tooltip=["label:N", "step:Q", alt.Tooltip("L/p:Q", format=".4f")],
         )
     )
@@ -63,13 +75,15 @@ def per_feature_frame(per_feature: np.ndarray, labels: list[str], naive_sorted: 
 
 
 def per_feature_chart(df: pd.DataFrame, height: int = 170) -> alt.Chart:
+    order = panel_order(df)
+    legend, height = fitted_legend(len(order), height)
     return (
         alt.Chart(chart_data(df), title="Held-out loss per feature, sorted")
         .mark_line(strokeWidth=1.5)
         .encode(
             x=alt.X("rank:Q", title="feature (sorted by its loss)"),
             y=alt.Y("L/p:Q", title="L_i / p"),
-            color=alt.Color("label:N", sort=None, title=None),
+            color=alt.Color("label:N", sort=order, title=None, legend=legend),
             strokeDash=alt.condition(alt.datum.label == "naive", alt.value([6, 4]), alt.value([1, 0])),
             tooltip=["label:N", "rank:Q", alt.Tooltip("L/p:Q", format=".4f")],
         )
@@ -121,13 +135,15 @@ def eval_p_frame(ps: np.ndarray, lp: np.ndarray, labels: list[str]) -> pd.DataFr
 def eval_p_chart(df: pd.DataFrame, naive: float, train_p: float, height: int = 170) -> alt.LayerChart:
     """L/p of the trained weights against the feature probability it is evaluated at (log axis), with the naive
     baseline (the same at every p) and the training p as rules."""
+    order = panel_order(df)
+    legend, height = fitted_legend(len(order), height, row=LEGEND_ROW_FILLED)
     lines = (
         alt.Chart(chart_data(df))
         .mark_line(point=True, strokeWidth=1.5)
         .encode(
             x=alt.X("p:Q", scale=alt.Scale(type="log"), title="evaluation feature probability p"),
             y=alt.Y("L/p:Q", scale=alt.Scale(zero=False), title=y_title("held-out L/p")),
-            color=alt.Color("label:N", sort=None, title="instance"),
+            color=alt.Color("label:N", sort=order, title="instance", legend=legend),
             tooltip=["label:N", alt.Tooltip("p:Q", format=".3g"), alt.Tooltip("L/p:Q", format=".4f")],
         )
     )
@@ -187,7 +203,7 @@ def weights_heatmap(df: pd.DataFrame) -> alt.FacetChart:
             tooltip=["feature:Q", "neuron:Q", alt.Tooltip("weight:Q", format=".3f")],
         )
         .properties(width=420, height=180)
-        .facet(row=alt.Row("matrix:N", title=None))
+        .facet(row=alt.Row("matrix:N", title=None, sort=panel_order(df, "matrix")))
         .properties(title="Neuron × feature weights")
     )
 
@@ -220,6 +236,7 @@ def gates_chart(df: pd.DataFrame, height: int = 210) -> alt.Chart:
                 "circuit:N",
                 sort=["trained", "hand-made", "linear readout (no computation)", "gates = d", "all gates"],
                 scale=alt.Scale(range=["#1f77b4", "#ff7f0e", "#7f7f7f", NAIVE_COLOR, "#bbbbbb"]),
+                legend=alt.Legend(symbolLimit=0, labelLimit=LABEL_LIMIT),
             ),
             strokeDash=dash,
             tooltip=["circuit:N", "d:Q", "gates:Q"],
@@ -240,7 +257,7 @@ def error_histogram(df: pd.DataFrame, max_rate: float) -> alt.LayerChart:
         .encode(
             x=alt.X("error_rate:Q", bin=alt.Bin(extent=[0, 1], step=0.05), title="per-gate error rate"),
             y=alt.Y("count():Q", stack=None, title="gates"),
-            color=alt.Color("circuit:N"),
+            color=alt.Color("circuit:N", sort=panel_order(df, "circuit"), legend=alt.Legend(labelLimit=LABEL_LIMIT)),
             tooltip=["circuit:N", "count():Q"],
         )
     )
@@ -266,7 +283,7 @@ def density_histogram(df: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("density:Q", bin=alt.Bin(extent=[0, 1], step=0.05), title="participation ratio / m"),
             y=alt.Y("count():Q", stack=None, title="neurons"),
-            color="circuit:N",
+            color=alt.Color("circuit:N", sort=panel_order(df, "circuit"), legend=alt.Legend(labelLimit=LABEL_LIMIT)),
             tooltip=["circuit:N", "count():Q"],
         )
         .properties(height=160, autosize=FIT_WIDTH)

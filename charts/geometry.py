@@ -9,7 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import FIT_WIDTH, chart_data, decade_domain, y_title
+from charts.common import FIT_WIDTH, LEGEND_ROW_FILLED, chart_data, decade_domain, fitted_legend, y_title
 
 # as fastcore.geometry.POLYTOPE_NAMES, for the colour scale
 POLYTOPE_NAMES = (
@@ -57,17 +57,18 @@ def sticky_frame() -> pd.DataFrame:
     return df
 
 
-def polytope_color(legend: bool = True) -> alt.Color:
-    """Colour by polytope name on a fixed scale; every layer uses the same one so that they share one legend."""
-    return alt.Color(
-        "polytope:N",
-        scale=POLYTOPE_SCALE,
-        title="polytope",  # not at the bottom: a bottom legend
-        legend=alt.Legend(orient="right") if legend else None,
-    )  # would eat a fitted chart's height
+def polytope_legend(height: int, axis_band: int = 40) -> tuple[alt.Legend, int]:
+    """The polytope legend, every name in it, and the plot height that holds it beside a plot ``height`` high."""
+    return fitted_legend(len(POLYTOPE_NAMES), height, axis_band=axis_band, row=LEGEND_ROW_FILLED, orient="right")
 
 
-def _sticky_layers(x_max: float, legend: bool = True) -> list[alt.Chart]:
+def polytope_color(legend: alt.Legend | None = None) -> alt.Color:
+    """Colour by polytope name on a fixed scale; every layer uses the same one so that they share one legend
+    (on the right: a bottom legend would eat a fitted chart's height)."""
+    return alt.Color("polytope:N", scale=POLYTOPE_SCALE, title="polytope", legend=legend)
+
+
+def _sticky_layers(x_max: float, legend: alt.Legend | None = None) -> list[alt.Chart]:
     """The sticky fractions as dashed lines, labelled inside the plot's right end (clear of the legend)."""
     data = chart_data(sticky_frame())
     rules = (
@@ -116,7 +117,7 @@ def dims_per_feature_chart(df: pd.DataFrame, x_domain: list[float], height: int 
             alt.Tooltip("loss:Q", format=".3e"),
         ]
     )
-    return alt.layer(*_sticky_layers(x_domain[1], legend=False), line, points).properties(
+    return alt.layer(*_sticky_layers(x_domain[1]), line, points).properties(
         height=height, title="Dimensions per feature m/‖W‖²_F", autosize=FIT_WIDTH
     )
 
@@ -144,13 +145,14 @@ def feature_dims_chart(
     """Every feature's D_i against 1/(1 − S), coloured by its polytope; sticky fractions drawn as lines."""
     x = alt.X("inv_density:Q", scale=alt.Scale(type="log", domain=x_domain), title="1 / (1 − S)")
     y = alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title=y_title("feature dimensionality D_i"))
+    legend, height = polytope_legend(height)
     points = (
         alt.Chart(chart_data(df))
         .mark_circle(size=22, opacity=0.6)
         .encode(
             x=x,
             y=y,
-            color=polytope_color(),
+            color=polytope_color(legend),
             tooltip=[
                 "instance:Q",
                 "feature:Q",
@@ -162,7 +164,7 @@ def feature_dims_chart(
             ],
         )
     )
-    layers = [*_sticky_layers(x_domain[1]), points]
+    layers = [*_sticky_layers(x_domain[1], legend), points]
     if selected is not None and len(df):
         sel = df[df["instance"] == selected].iloc[:1]
         layers.append(
@@ -207,13 +209,14 @@ def group_frame(one: pd.DataFrame) -> pd.DataFrame:
 def instance_chart(one: pd.DataFrame, title: str, height: int = 160) -> alt.LayerChart:
     """D_i of one instance's features, grouped into their polytopes, with the sticky fractions."""
     n = max(len(one), 1)
+    legend, height = polytope_legend(height, axis_band=40 if n <= 60 else 20)  # no x labels past 60 bars
     bars = (
         alt.Chart(chart_data(one))
         .mark_bar()
         .encode(
             x=alt.X("position:O", title="features, grouped by polytope", axis=alt.Axis(labels=n <= 60, ticks=n <= 60)),
             y=alt.Y("D:Q", scale=alt.Scale(domain=[0, Y_MAX], clamp=True), title="D_i"),
-            color=polytope_color(),
+            color=polytope_color(legend),
             tooltip=[
                 "feature:Q",
                 "group:Q",
@@ -226,7 +229,7 @@ def instance_chart(one: pd.DataFrame, title: str, height: int = 160) -> alt.Laye
     rules = (
         alt.Chart(chart_data(sticky_frame()))
         .mark_rule(strokeDash=[4, 3], opacity=0.6)
-        .encode(y="value:Q", color=polytope_color(), tooltip=["fraction:N", "polytope:N"])
+        .encode(y="value:Q", color=polytope_color(legend), tooltip=["fraction:N", "polytope:N"])
     )
     return alt.layer(bars, rules).properties(height=height, title=title, autosize=FIT_WIDTH)
 
@@ -269,23 +272,28 @@ def edge_frame(df: pd.DataFrame, edges: list[tuple[int, int]]) -> pd.DataFrame:
 
 
 def ideal_chart(df: pd.DataFrame, edges: pd.DataFrame, title: str, size: int = 320) -> alt.LayerChart:
-    """Points on the unit circle/sphere (fixed axes [-1.15, 1.15]); in 3-d, nearer points are larger and darker."""
+    """Points on the unit circle/sphere (fixed axes [-1.15, 1.15]); in 3-d, nearer points are larger and darker.
+
+    Both axes span ``size`` pixels by their scales' ranges, and the view grows around title and plot ("pad"), so
+    a page that stretches the chart to its column's width still draws a circle, whole (a stretched view's plot
+    took the column's width and lost height to the title)."""
     lim = 1.15
-    scale = alt.Scale(domain=[-lim, lim], nice=False)
+    x_scale = alt.Scale(domain=[-lim, lim], nice=False, range=[0, size])
+    y_scale = alt.Scale(domain=[-lim, lim], nice=False, range=[size, 0])
     circle = pd.DataFrame({"t": np.linspace(0, 2 * np.pi, 121)})
     circle["x"], circle["y"] = np.cos(circle["t"]), np.sin(circle["t"])
     outline = (
         alt.Chart(chart_data(circle))
         .mark_line(color="#bbbbbb", strokeDash=[3, 3])
-        .encode(x=alt.X("x:Q", scale=scale, axis=None), y=alt.Y("y:Q", scale=scale, axis=None), order="t:Q")
+        .encode(x=alt.X("x:Q", scale=x_scale, axis=None), y=alt.Y("y:Q", scale=y_scale, axis=None), order="t:Q")
     )
     depth = alt.Scale(domain=[-1, 1], range=[0.25, 1.0])
     lines = (
         alt.Chart(chart_data(edges))
         .mark_line(color="#4c78a8")
         .encode(
-            x=alt.X("x:Q", scale=scale),
-            y=alt.Y("y:Q", scale=scale),
+            x=alt.X("x:Q", scale=x_scale),
+            y=alt.Y("y:Q", scale=y_scale),
             detail="edge:N",
             order="end:O",
             opacity=alt.Opacity("depth:Q", scale=depth, legend=None),
@@ -295,11 +303,13 @@ def ideal_chart(df: pd.DataFrame, edges: pd.DataFrame, title: str, size: int = 3
         alt.Chart(chart_data(df))
         .mark_circle(color="#e45756")
         .encode(
-            x=alt.X("x:Q", scale=scale),
-            y=alt.Y("y:Q", scale=scale),
+            x=alt.X("x:Q", scale=x_scale),
+            y=alt.Y("y:Q", scale=y_scale),
             size=alt.Size("depth:Q", scale=alt.Scale(domain=[-1, 1], range=[30, 160]), legend=None),
             opacity=alt.Opacity("depth:Q", scale=depth, legend=None),
             tooltip=["point:Q"] + [alt.Tooltip(f"{c}:Q", format=".3f") for c in df.columns if c.startswith("c")],
         )
     )
-    return alt.layer(outline, lines, points).properties(width=size, height=size, title=title)
+    return alt.layer(outline, lines, points).properties(
+        width=size, height=size, title=title, autosize=alt.AutoSizeParams(type="pad")
+    )

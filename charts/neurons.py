@@ -8,7 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import chart_data
+from charts.common import LABEL_LIMIT, chart_data, facet_width, panel_order, wrapped_title
 
 
 def neuron_frame(
@@ -66,7 +66,16 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
                 "feature:O",
                 scale=alt.Scale(scheme="plasma"),
                 title="feature (by importance)",
-                legend=alt.Legend(columns=2) if n_features <= 24 else None,
+                legend=alt.Legend(
+                    orient="bottom",  # below the panels: beside them it would run past a narrow column
+                    direction="horizontal",
+                    columns=min(n_features, 12),
+                    symbolLimit=0,
+                    labelLimit=LABEL_LIMIT,
+                    titleLimit=LABEL_LIMIT,
+                )
+                if n_features <= 24
+                else None,
             ),
             order=alt.Order("feature:O"),
             tooltip=[
@@ -78,8 +87,13 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
             ],
         )
         .properties(width=150, height=160)
-        .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
-        .properties(title="Neurons (most monosemantic first): input weight on each feature")
+        .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
+        .properties(
+            title=wrapped_title(
+                "Neurons (most monosemantic first): input weight on each feature",
+                facet_width(df["label"].nunique(), columns, 150),
+            )
+        )
     )
 
 
@@ -134,6 +148,11 @@ def output_loss_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
     return (
         alt.layer(bars, ticks, data=chart_data(df))
         .properties(width=150, height=140)
-        .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
-        .properties(title="Loss per output: trained (bars) and best linear readout (red ticks)")
+        .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
+        .properties(
+            title=wrapped_title(
+                "Loss per output: trained (bars) and best linear readout (red ticks)",
+                facet_width(df["label"].nunique(), columns, 150),
+            )
+        )
     )

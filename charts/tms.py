@@ -6,9 +6,19 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import FIT_WIDTH, chart_data, decade_domain, lone_points
+from charts.common import (
+    FIT_WIDTH,
+    chart_data,
+    decade_domain,
+    facet_width,
+    fitted_legend,
+    lone_points,
+    panel_order,
+    wrapped_title,
+)
 
 SUPERPOSITION_SCALE = alt.Scale(domain=[0, 1], scheme="viridis", clamp=True)
+PANEL = 130  # pixels: side of one instance's square panel of feature directions
 
 
 def loss_frame(loss: np.ndarray, steps: np.ndarray, labels: list[str]) -> pd.DataFrame:
@@ -27,6 +37,8 @@ def loss_frame(loss: np.ndarray, steps: np.ndarray, labels: list[str]) -> pd.Dat
 def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 160) -> alt.Chart:
     """Loss per instance against step: x fixed to the step budget, y a log axis that moves only by decades."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
+    order = panel_order(df)
+    legend, height = fitted_legend(len(order), height)
     return (
         alt.Chart(chart_data(finite), title="Loss per instance")
         .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
@@ -35,7 +47,7 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 160) -> alt.Cha
             y=alt.Y(
                 "loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"
             ),
-            color=alt.Color("label:N", sort=None, title="instance", scale=alt.Scale(scheme="viridis")),
+            color=alt.Color("label:N", sort=order, title="instance", scale=alt.Scale(scheme="viridis"), legend=legend),
             tooltip=["label:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
         )
         .properties(height=height, autosize=FIT_WIDTH)
@@ -77,8 +89,12 @@ def norm_bars(df: pd.DataFrame, columns: int = 5, max_norm: float = 1.5) -> alt.
             ],
         )
         .properties(width=110, height=alt.Step(8 if df["feature"].nunique() > 20 else 14))
-        .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
-        .properties(title="Feature norms, coloured by superposition")
+        .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
+        .properties(
+            title=wrapped_title(
+                "Feature norms, coloured by superposition", facet_width(df["label"].nunique(), columns, 110)
+            )
+        )
     )
 
 
@@ -117,7 +133,7 @@ def wtw_heatmaps(df: pd.DataFrame, columns: int = 5) -> alt.FacetChart:
             tooltip=["row:O", "col:O", alt.Tooltip("value:Q", format=".3f")],
         )
         .properties(width=cell * n, height=cell * n)
-        .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
+        .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
         .properties(title="WᵀW")
     )
 
@@ -144,11 +160,13 @@ def directions_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], su
 
 
 def directions_chart(df: pd.DataFrame, columns: int = 5, lim: float = 1.5) -> alt.FacetChart:
-    """Feature directions in the 2-d hidden space as arrows, fixed axes [-lim, lim]."""
-    scale = alt.Scale(domain=[-lim, lim], clamp=True)
+    """Feature directions in the 2-d hidden space as arrows, on equal axes: [-lim, lim] over ``PANEL`` pixels each
+    (by the scales' ranges too, so no view size can stretch one axis)."""
+    x_scale = alt.Scale(domain=[-lim, lim], clamp=True, range=[0, PANEL])
+    y_scale = alt.Scale(domain=[-lim, lim], clamp=True, range=[PANEL, 0])
     base = alt.Chart().encode(
-        x=alt.X("x:Q", scale=scale, axis=alt.Axis(title=None, tickCount=3)),
-        y=alt.Y("y:Q", scale=scale, axis=alt.Axis(title=None, tickCount=3)),
+        x=alt.X("x:Q", scale=x_scale, axis=alt.Axis(title=None, tickCount=3)),
+        y=alt.Y("y:Q", scale=y_scale, axis=alt.Axis(title=None, tickCount=3)),
     )
     lines = base.mark_line(strokeWidth=2).encode(
         detail="feature:N", order="end:O", color=alt.Color("superposition:Q", scale=SUPERPOSITION_SCALE)
@@ -163,7 +181,11 @@ def directions_chart(df: pd.DataFrame, columns: int = 5, lim: float = 1.5) -> al
     )
     return (
         alt.layer(lines, tips, data=chart_data(df))
-        .properties(width=130, height=130)
-        .facet(facet=alt.Facet("label:N", sort=None, title=None), columns=columns)
-        .properties(title="Feature directions in the hidden plane")
+        .properties(width=PANEL, height=PANEL)
+        .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
+        .properties(
+            title=wrapped_title(
+                "Feature directions in the hidden plane", facet_width(df["label"].nunique(), columns, PANEL)
+            )
+        )
     )
