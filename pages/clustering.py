@@ -83,7 +83,7 @@ def draw(snap, info) -> None:
 
     a = _analysis(model, transcoder, snap)
     chosen = a.scores[cluster_cfg.method]
-    c = st.columns(6)
+    c = st.columns(3) + st.columns(3)  # three to a row: at six, values such as "0.123 · 4.2" are cut short
     c[0].metric("ARI", f"{chosen['ari']:.3f}")
     c[1].metric("AMI", f"{chosen['ami']:.3f}")
     c[2].metric("purity", f"{chosen['purity']:.3f}")

@@ -74,7 +74,7 @@ def draw(snap, info) -> None:
     groups = group_frame(one)
     st.subheader(
         f"Instance {inst}: 1 − S = {p[inst]:.3g} · {int((one['group'] >= 0).sum())} of {cfg.n_features} "
-        f"features represented in {len(groups)} polytopes"
+        f"features represented in {len(groups)} polytope{'' if len(groups) == 1 else 's'}"
     )
     bars = instance_chart(one, f"D_i of instance {inst}'s features, grouped by polytope")
     st.altair_chart(bars, width="stretch")

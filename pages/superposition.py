@@ -122,6 +122,17 @@ def _variant(snap, shown, labels, metrics, key: str, columns: int) -> None:
     export_panel(snap, key, exports, "Export" + (f" variant {key[-1].upper()}" if key != "tms" else ""))
 
 
+# the summary's long headers, shortened to fit the page's width (a full name under each header's help)
+SUMMARY_COLUMNS = {
+    "mean superposition": st.column_config.NumberColumn("superposition", help="mean superposition score"),
+    "mean dimensionality": st.column_config.NumberColumn("dimensionality", help="mean feature dimensionality"),
+    "monosemantic neurons": st.column_config.NumberColumn(
+        "monosemantic", help="neurons with at least 90% of their squared weight on one feature"
+    ),
+    "polysemantic neurons": st.column_config.NumberColumn("polysemantic", help="the other neurons"),
+}
+
+
 def draw(snap, info) -> None:
     pair = bool(snap.extras.get("pair"))
     snaps = split(snap) if pair else (snap,)
@@ -139,15 +150,14 @@ def draw(snap, info) -> None:
     names = ["A", "B"] if pair else [""]
     cols = np.concatenate([np.asarray(shown) + k * cfg.n_instances for k in range(len(names))])
     losses = loss_frame(snap.loss[:, cols], snap.loss_steps, [f"{n} {labels[i]}".strip() for n in names for i in shown])
-    left, right = st.columns([3, 2])
     lc = loss_chart(losses, cfg.steps)
-    left.altair_chart(lc, width="stretch")
+    st.altair_chart(lc, width="stretch")
     metrics = [_metrics(s) for s in snaps]
     summary = pd.concat(
         [_summary(s, shown, labels, m).assign(variant=n or "—") for s, m, n in zip(snaps, metrics, names)]
     )
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]] if pair else summary
-    right.dataframe(summary, hide_index=True, height=260)
+    st.dataframe(summary, hide_index=True, width="stretch", column_config=SUMMARY_COLUMNS)
     loss_and_summary_export("tms", lc, losses, summary, snap)
     if pair:
         for column, s, m, n in zip(st.columns(2), snaps, metrics, names):
