@@ -95,17 +95,17 @@ def _roles_table(W1: np.ndarray, i: int) -> pd.DataFrame:
     )
 
 
-def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str) -> None:
+def _variant(snap, labels, shown, per_output, n_samples, key: str, title: str, columns: int = 3) -> None:
     cfg = AbsConfig.from_dict(snap.config)
     if title:
         st.subheader(title)
     W1 = snap["W1"]
     neurons = neuron_frame(W1, shown, labels, feature_importance(cfg), neuron_monosemanticity(W1))
-    nc = neuron_chart(neurons, columns=3)
+    nc = neuron_chart(neurons, columns=columns)
     st.altair_chart(nc)
     _, linear = _baseline(snap.config, n_samples)
     outputs = output_loss_frame(per_output, linear, shown, labels)
-    oc = output_loss_chart(outputs, columns=3)
+    oc = output_loss_chart(outputs, columns=columns)
     st.altair_chart(oc)
     pick = st.selectbox(
         "Which neurons compute which feature, in instance",
@@ -169,6 +169,7 @@ def draw(snap, info) -> None:
                     n_samples,
                     f"abs_{n.lower()}",
                     f"Variant {n}: {c.activation}" + (f", dropout {c.dropout:g}" if c.dropout else ""),
+                    columns=2,  # three panels run past half the page
                 )
     else:
         _variant(snap, labels, shown, evaluations[0][1], n_samples, "abs", "")

@@ -96,7 +96,7 @@ def draw(snap, info) -> None:
     arrows = arrows_df = None
     if cfg.n_hidden == 2:
         arrows_df = directions_frame(W, np.arange(cfg.seeds), labels, superposition_score(W))
-        arrows = directions_chart(arrows_df, columns=4)
+        arrows = directions_chart(arrows_df, columns=2)  # four panels run past half the page
         c2.altair_chart(arrows)
 
     items = [("Phase diagram", "phase_diagram", chart, cells)]
