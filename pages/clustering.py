@@ -1,5 +1,6 @@
 """Circuit clustering: recover a toy model's planted circuits from its transcoder's latent co-activations."""
 
+import altair as alt
 import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
@@ -138,8 +139,12 @@ def talk(snap, info) -> None:
     info["aside"].markdown(
         f"ARI **{chosen['ari']:.2f}** · clusters found / circuits **{chosen['found']} / {chosen['true']}**"
     )
-    heat_df = coactivation_frame(a.similarity, a.labels[cluster_cfg.method], a.truth, a.live.nonzero()[0])
-    st.altair_chart(for_talk(coactivation_chart(heat_df, cluster_cfg.similarity, size=330)))
+    labels = a.labels[cluster_cfg.method]
+    heat = coactivation_chart(
+        coactivation_frame(a.similarity, labels, a.truth, a.live.nonzero()[0]), cluster_cfg.similarity, 330
+    )
+    cont = contingency_chart(contingency_frame(labels, a.truth))
+    st.altair_chart(for_talk(alt.hconcat(heat, cont, spacing=60).resolve_scale(color="independent")))
 
 
 live_training("clu", cfg, PipelineTrainer, draw, step_size=500, talk=talk)

@@ -122,7 +122,7 @@ def talk(snap, info) -> None:
     p_lo, p_hi = cell_edges(grid.p)
     title = f"n = {cfg.n_features}, m = {cfg.n_hidden} · step {snap.step:,}"
     chart = phase_chart(cells, bounds, [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])], title)
-    st.altair_chart(for_talk(enlarge(chart, width=620, height=330)))
+    st.altair_chart(for_talk(enlarge(chart, width=900, height=330)))
 
 
 live_training("phase", cfg, PhaseTrainer, draw, talk=talk)

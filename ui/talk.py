@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 FONT_PX = 24  # the smallest text in talk mode, at 1280×720
 TALK_PARAMS = ("talk", "preset", "instance")  # URL parameters every page takes beside its controls
@@ -151,6 +152,15 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 """
 
 
+def _link(where, demo: Demo, label: str, icon: str) -> None:
+    """A link to ``demo`` in talk mode: within the app (the session and its models stay), or a plain link where
+    the page runs without the app's navigation (a page run on its own, as in tests)."""
+    try:
+        where.page_link(f"pages/{demo.page}.py", label=label, icon=icon, query_params=demo.query)
+    except StreamlitPageNotFoundError:
+        where.markdown(f"[{label}]({demo.url})")
+
+
 def header(page: str, title: str, intro: str) -> None:
     """A page's title and introduction; in talk mode its hidden controls, a short title, the demo's previous /
     next links and what to look for. Call first on every page."""
@@ -167,12 +177,9 @@ def header(page: str, title: str, intro: str) -> None:
     here, before, after = _neighbours(page, preset)
     left, prev, nxt = st.columns([6, 1, 1], vertical_alignment="center")
     left.markdown(f"## {here.title if here else title}")
-    if before is not None:
-        prev.page_link(
-            f"pages/{before.page}.py", label="Previous", icon=":material/arrow_back:", query_params=before.query
-        )
-    if after is not None:
-        nxt.page_link(f"pages/{after.page}.py", label="Next", icon=":material/arrow_forward:", query_params=after.query)
+    for column, demo, label, icon in ((prev, before, "Previous", "arrow_back"), (nxt, after, "Next", "arrow_forward")):
+        if demo is not None:
+            _link(column, demo, label, f":material/{icon}:")
     st.session_state["_talk_said"] = here is not None
     if here is not None:
         st.markdown(here.look_for)
