@@ -23,7 +23,7 @@ FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 Y_TITLE_LINE = 20  # characters per line of a y-axis title
 
 LABEL_LIMIT = 400  # pixels a legend or axis label may take before Vega-Lite cuts it with "…" (its default: 160)
-LEGEND_ROW = 20  # pixels per legend entry of lines as Streamlit draws it (12-pixel labels and their padding)
+LEGEND_ROW = 20  # pixels per legend entry of stroke symbols as Streamlit draws it (12-pixel labels and padding)
 LEGEND_ROW_FILLED = 30  # pixels per legend entry of points or bars (Streamlit's larger filled symbols)
 LEGEND_TITLE = 25  # pixels of a legend's title row
 X_AXIS_BAND = 40  # pixels under a plot taken by its x-axis labels and title, which a right-hand legend may use too

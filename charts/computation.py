@@ -42,7 +42,7 @@ def lp_chart(df: pd.DataFrame, naive: float, total_steps: int, height: int = 170
     hi = max(2.0 * naive, float(finite["L/p"].quantile(0.98)) if len(finite) else naive) if naive > 0 else None
     y_scale = alt.Scale(domain=[0, hi], clamp=True) if hi else alt.Scale(zero=True)
     order = panel_order(df)
-    legend, height = fitted_legend(len(order), height)
+    legend, height = fitted_legend(len(order), height, symbolType="stroke")  # rows as thin as lines
     lines = (
         alt.Chart(chart_data(finite))
         .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
@@ -76,7 +76,7 @@ def per_feature_frame(per_feature: np.ndarray, labels: list[str], naive_sorted: 
 
 def per_feature_chart(df: pd.DataFrame, height: int = 170) -> alt.Chart:
     order = panel_order(df)
-    legend, height = fitted_legend(len(order), height)
+    legend, height = fitted_legend(len(order), height, symbolType="stroke")  # rows as thin as lines
     return (
         alt.Chart(chart_data(df), title="Held-out loss per feature, sorted")
         .mark_line(strokeWidth=1.5)

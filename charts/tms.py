@@ -38,7 +38,7 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 160) -> alt.Cha
     """Loss per instance against step: x fixed to the step budget, y a log axis that moves only by decades."""
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     order = panel_order(df)
-    legend, height = fitted_legend(len(order), height)
+    legend, height = fitted_legend(len(order), height, symbolType="stroke")  # rows as thin as lines
     return (
         alt.Chart(chart_data(finite), title="Loss per instance")
         .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
