@@ -50,6 +50,9 @@ def _stack_extent(df: pd.DataFrame) -> float:
     return math.ceil(extent * 2) / 2 if math.isfinite(extent) else 1.0
 
 
+PANEL = 140  # pixels across one instance's panel: five of them fit the page beside the sidebar
+
+
 def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
     """Per neuron, its weights on every feature as a stacked bar (positive up, negative down), neurons sorted
     from most to least monosemantic, one panel per instance. Features are coloured in importance order (feature 0,
@@ -86,12 +89,12 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
                 alt.Tooltip("monosemanticity:Q", format=".2f"),
             ],
         )
-        .properties(width=150, height=160)
+        .properties(width=PANEL, height=160)
         .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
         .properties(
             title=wrapped_title(
                 "Neurons (most monosemantic first): input weight on each feature",
-                facet_width(df["label"].nunique(), columns, 150),
+                facet_width(df["label"].nunique(), columns, PANEL),
             )
         )
     )
@@ -147,12 +150,12 @@ def output_loss_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
     )
     return (
         alt.layer(bars, ticks, data=chart_data(df))
-        .properties(width=150, height=140)
+        .properties(width=PANEL, height=140)
         .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
         .properties(
             title=wrapped_title(
                 "Loss per output: trained (bars) and best linear readout (red ticks)",
-                facet_width(df["label"].nunique(), columns, 150),
+                facet_width(df["label"].nunique(), columns, PANEL),
             )
         )
     )

@@ -157,7 +157,8 @@ def draw(snap, info) -> None:
         [_summary(s, shown, labels, m).assign(variant=n or "—") for s, m, n in zip(snaps, metrics, names)]
     )
     summary = summary[["variant"] + [c for c in summary.columns if c != "variant"]] if pair else summary
-    st.dataframe(summary, hide_index=True, width="stretch", column_config=SUMMARY_COLUMNS)
+    same = {} if pair else {k: None for k in ("activation", "dropout")}  # one model: its settings are in the sidebar
+    st.dataframe(summary, hide_index=True, width="stretch", column_config=SUMMARY_COLUMNS | same)
     loss_and_summary_export("tms", lc, losses, summary, snap)
     if pair:
         for column, s, m, n in zip(st.columns(2), snaps, metrics, names):

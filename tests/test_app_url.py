@@ -28,9 +28,20 @@ def test_repeated_url_key_is_reported_and_its_last_value_used(others):
     assert at.slider(key="n_features").value == 7
 
 
-def test_summary_table_headers_are_short_enough_to_show():
+def test_summary_table_fits_the_page():
+    """Its headers shortened, one model's settings left to the sidebar: the table cut at "represent…" in a 2/5
+    column."""
     at = run_page("superposition", {**SMALL, "model": "relu_hidden"}, timeout=300)
     assert not at.exception
     (table,) = [d for d in at.dataframe if "instance" in d.value.columns]
-    labels = [c.get("label") for c in json.loads(table.proto.columns).values() if c.get("label")]
+    config = json.loads(table.proto.columns)
+    labels = [c.get("label") for c in config.values() if c.get("label")]
     assert labels and all(len(label) <= 14 for label in labels)
+    assert config["activation"] == {"hidden": True} and config["dropout"] == {"hidden": True}  # in the sidebar
+
+
+def test_pair_summary_keeps_what_tells_the_variants_apart():
+    at = run_page("superposition", {**SMALL, "compare_activation": "gelu"}, timeout=300)
+    assert not at.exception
+    (table,) = [d for d in at.dataframe if "instance" in d.value.columns]
+    assert "activation" not in json.loads(table.proto.columns)

@@ -249,8 +249,8 @@ def test_facet_titles_fit_over_their_panels():
     outputs = output_loss_frame(np.ones((N_INSTANCES, 3)), None, four, labels)
     feats = feature_frame(W, four, labels, feature_norms(W), superposition_score(W), feature_dimensionality(W))
     for chart, panel in (
-        (neuron_chart(neurons, columns=2), 150),
-        (output_loss_chart(outputs, columns=2), 150),
+        (neuron_chart(neurons, columns=2), 140),
+        (output_loss_chart(outputs, columns=2), 140),
         (norm_bars(feats, columns=2), 110),
     ):
         title = chart.to_dict()["title"]
