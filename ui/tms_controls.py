@@ -168,21 +168,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 NOTES: dict[str, str] = {
     "Pentagon: 5 features in 2 dims, best of 4 seeds": "Every instance's five feature directions spread into a "
-    "regular pentagon, 72° apart, each of length about 1 (within ~2,000 steps). One seed alone lands in a "
-    "pentagon about half the time; each instance keeps the best of 4.",
-    "Anthropic intro: 5→2 across 10 sparsities": "Left to right the features get sparser. Dense: the two most "
-    "important features get a dimension each, the rest are dropped (norm 0). Sparse: all five are kept, in "
-    "superposition (yellow bars), ending as a pentagon.",
-    "Decaying importance: 20→5, importance 0.7^i": "Twenty features of falling importance in five dimensions: "
-    "as sparsity grows, more features are represented (bars with norm near 1), the less important ones in "
-    "superposition; WᵀW gains off-diagonal interference.",
-    "Correlated pairs": "Features that fire together would interfere if they shared a direction: look for each "
-    "correlated pair kept orthogonal (WᵀW entry near 0) rather than antipodal, as Elhage et al. (2022) found.",
-    "Anticorrelated pairs": "Features that never fire together can share a direction at no cost: each "
-    "anticorrelated pair is stored antipodally (WᵀW entry near −1), even where others are dropped.",
+    "regular pentagon, 72° apart, all of one length (a little over 1). One seed alone lands in a pentagon about "
+    "half the time; each instance keeps the best of 4.",
+    "Anthropic intro: 5→2 across 10 sparsities": "Left to right the features get sparser. The densest instances "
+    "give the two most important features a dimension each and drop the other three (norm 0); sparser ones keep "
+    "four as two antipodal pairs (yellow bars: in superposition), and the sparsest four or all five, a pentagon.",
+    "Decaying importance: 20→5, importance 0.7^i": "Twenty features of falling importance in five dimensions: as "
+    "features get sparser, more of them are represented (norm near 1), from five, one per dimension, to about a "
+    "dozen, the less important ones in superposition; WᵀW gains off-diagonal interference.",
+    "Correlated pairs": "Features 0–1 and 2–3 fire together. In WᵀW of the sparser instances each correlated pair "
+    "is kept orthogonal (entry near 0) and every feature sits antipodal (−1) to one of the other pair, as Elhage "
+    "et al. (2022) found; in the densest instance each pair shares one direction (entries near 0.5, norms near 0.7).",
+    "Anticorrelated pairs": "Features 0–1 and 2–3 never fire together, so an antipodal pair of them (WᵀW −1) never "
+    "interferes. Each instance ends as a square of two antipodal pairs: see in WᵀW whether those are the "
+    "anticorrelated partners or features of different pairs; at these sparsities both cost almost nothing, and "
+    "single seeds land either way.",
     "Privileged basis: 10 features, 5 neurons, importance 0.75^i": "A ReLU on the hidden layer makes the neurons "
-    "a privileged basis: dense features get a neuron each (monosemantic), sparser instances pack several "
-    "features per neuron (polysemantic), most important first.",
+    "a privileged basis: in the densest instances each neuron carries one feature (monosemantic); as features get "
+    "sparser the neurons turn polysemantic, several features each (the table counts both kinds).",
     "ReLU vs GELU: 20→5, importance 0.7^i": "The same model and data with a GELU read-out (variant B): compare "
     "how many features each represents at each sparsity and their losses.",
 }
@@ -204,6 +207,7 @@ def tms_controls() -> dict[str, Any]:
                 lambda s: s.key == "compare_dropout" and st.session_state.get("compare_activation") == "off",
             ),
         ],
+        notes=NOTES,
     )
 
 
