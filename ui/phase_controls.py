@@ -75,11 +75,33 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+NOTES: dict[str, str] = {
+    "n = 2, m = 1 with the exact boundaries (20 × 20)": "Each cell is coloured by what its best seed does with the "
+    "extra feature: not learned (dense and unimportant), a dedicated dimension (dense and important), or "
+    "superposition, an antipodal pair (sparse). Look for the colours to follow the black exact boundaries; the "
+    "agreement beside the chart counts the cells that match.",
+    "n = 3, m = 2 (20 × 20)": "No closed form here, so no black lines: the colours are the trained models' own. Look "
+    "for the same three regions as for n = 2, m = 1: the extra feature dropped when dense and unimportant, given a "
+    "dimension when dense and important, stored in superposition when sparse; the inspected cell's seeds are drawn "
+    "as arrows.",
+    "Quick look: n = 2, m = 1, 10 × 10": "A coarse grid that trains quickly: look for the three colours (extra "
+    "feature not learned, dedicated, superposed) on their sides of the black exact boundaries; the second agreement "
+    "figure, for cells away from a boundary, should be near 100%.",
+    "Fine: n = 2, m = 1, 40 × 40, 8 seeds (GPU)": "Four times the cells and twice the seeds: the borders between "
+    "colours trace the black exact boundaries more finely, meeting at the triple point (r = 1, p = 4/7); compare "
+    "the agreement with the 20 × 20 grid's.",
+}
+
+
 def phase_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values (``phase_row``/``phase_col`` pick the
     cell to inspect and are not part of the config)."""
     return sidebar_controls(
-        SPECS, PRESETS, "phase_preset", [("Grid", GRID), ("Training", TRAINING), ("Inspect a cell", VIEW)]
+        SPECS,
+        PRESETS,
+        "phase_preset",
+        [("Grid", GRID), ("Training", TRAINING), ("Inspect a cell", VIEW)],
+        notes=NOTES,
     )
 
 
