@@ -61,6 +61,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+NOTES: dict[str, str] = {
+    "CPU: 100 features → 10 dims, 24 sparsities": "Dimensions per feature is 1 while ten features hold a dimension "
+    "each and falls as features get sparser: look for where it lingers at the dashed fractions, 1/2 (antipodal "
+    "pairs) above all, the stickiness Elhage et al. (2022) found; below, each feature's D_i gathers on those "
+    "fractions, coloured by its polytope.",
+    "GPU: 200 features → 20 dims, 30 sparsities": "A larger sweep, closer to Elhage et al.'s (2022): 30,000 steps "
+    "suit a GPU. Look for the same steps in dimensions per feature and D_i clustering on the dashed polytope "
+    "fractions, over more features and down to 1 − S = 0.001; compare with the CPU preset's.",
+    "Small: 40 features → 8 dims": "A smaller sweep that trains faster: dimensions per feature leaves 1 as "
+    "features get sparser; look for its plateaus at the dashed fractions and for the polytopes of the inspected "
+    "instance in the bars and table below.",
+}
+
+
 def geometry_controls() -> dict[str, Any]:
     """Draw the presets and the training and view controls in the sidebar; return the raw control values."""
     return sidebar_controls(
@@ -69,6 +83,7 @@ def geometry_controls() -> dict[str, Any]:
         "geo_preset",
         [("Model", MODEL), ("Data", DATA), ("Training", TRAINING), ("View", VIEW)],
         preset_specs=TRAIN_SPECS + VIEW,
+        notes=NOTES,
     )
 
 
