@@ -126,6 +126,38 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+NOTES: dict[str, str] = {
+    "Easy: 3 features, 6 neurons (two per feature), 6 seeds": "Six seeds of one small model at one sparsity. Look "
+    "for loss / linear near 0 in the table: |x| computed almost exactly, mostly with two neurons per feature, one "
+    "per half (the roles table); a seed may instead pair one neuron with an always-on one passing x through "
+    "(|x| = 2·ReLU(x) − x), or stall higher.",
+    "|x| in superposition: 100 features → 40 neurons, importance 0.8^i": "Elhage et al.'s (2022) setting, dense "
+    "(first instance) to sparse. Two neurons per feature leave room for 20 features: look for the dense instances "
+    "spending monosemantic pairs on the most important ones, and compare in the table how many features the "
+    "sparser ones represent, with how many polysemantic neurons, and their loss / linear.",
+    "Asymmetric superposition: 100 → 40, importance 0.8^i, very sparse": "One very sparse model (p = 0.01). In "
+    "the neuron chart look for polysemantic neurons that carry one feature with a large weight and others with "
+    "smaller weights of the opposite sign, the asymmetric superposition of Elhage et al. (2022); the table counts "
+    "the features represented by its 40 neurons.",
+    "x² of 6 features, 12 neurons": "x² is curved, so ReLUs can only approximate it: look for each output's bar far "
+    "below the best linear readout's red tick. The denser instances spend two neurons per feature, one per half, "
+    "with a negative bias; the sparsest shares neurons between features (polysemantic).",
+    "max(x, y) of 3 pairs, 12 neurons": "max(x, y) = y + ReLU(x − y): look for neurons with equal and opposite "
+    "weights on the two features of a pair (one bar up, one down), and each output's bar under the linear "
+    "readout's red tick; the linear readout comes closer at the sparser instances, where a pair's two features "
+    "rarely come together.",
+    "AND of 3 binary pairs, 12 neurons": "AND(a, b) = ReLU(a + b − 1) takes one neuron per pair, reading both "
+    "inputs with a negative bias (a neuron reading |a − b| also serves). Look for neurons that read both features "
+    "of a pair, and a held-out loss near 0, far below the best linear readout's, in every instance.",
+    "ReLU vs GELU on |x| (3 features, 6 neurons)": "Variant B swaps ReLU for GELU, same seed and data: compare "
+    "the two variants' loss / linear in the table, and whether GELU neurons still split each feature into halves "
+    "(the roles tables).",
+    "Does dropout privilege the basis? (|x|, 20 → 10, dropout 0.3 vs none)": "Variant B trains with dropout 0.3 "
+    "on the hidden layer: compare the monosemantic and polysemantic neuron counts of A and B in the table, and "
+    "their neuron charts, at each sparsity; dropout's price shows in the loss.",
+}
+
+
 def abs_controls() -> dict[str, Any]:
     """Draw the presets and every control; return the raw control values."""
     return sidebar_controls(
@@ -146,6 +178,7 @@ def abs_controls() -> dict[str, Any]:
                 lambda s: s.key == P + "compare_dropout" and st.session_state.get(P + "compare_activation") == "off",
             ),
         ],
+        notes=NOTES,
     )
 
 
