@@ -22,7 +22,7 @@ from charts.computation import (
     weights_frame,
     weights_heatmap,
 )
-from charts.talk import enlarge, for_talk
+from charts.talk import TALK_H, enlarge, for_talk
 from toys.compute.cc import (
     CCConfig,
     CCTrainer,
@@ -234,14 +234,14 @@ def _gates(snap):
 
 def talk_uand(snap, info) -> None:
     """Talk mode: gates computed against the width d, large."""
-    st.altair_chart(for_talk(enlarge(gates_chart(_gates(snap)[-1]), height=330)), width="stretch")
+    st.altair_chart(for_talk(enlarge(gates_chart(_gates(snap)[-1]), height=TALK_H)), width="stretch")
 
 
 def talk_cc(snap, info) -> None:
     """Talk mode: loss per active feature against step, with the naive baseline, large."""
     cfg = CCConfig.from_dict(snap.config)
     lp_df = lp_frame(snap.loss, snap.loss_steps, instance_labels(cfg), cfg.p)
-    st.altair_chart(for_talk(enlarge(lp_chart(lp_df, _naive(cfg), cfg.steps), height=330)), width="stretch")
+    st.altair_chart(for_talk(enlarge(lp_chart(lp_df, _naive(cfg), cfg.steps), height=TALK_H)), width="stretch")
 
 
 def draw_uand(snap, info) -> None:
@@ -304,9 +304,10 @@ def draw_uand(snap, info) -> None:
 
 
 if talk_mode():  # one model, the one the URL's preset names (compressed computation by default); controls hidden
-    with st.sidebar:
-        cc_values, uand_values = cc_controls(), uand_controls()
-    if st.query_params.get("preset") in preset_slugs(UAND_PRESETS):
+    uand_shown, note = st.query_params.get("preset") in preset_slugs(UAND_PRESETS), st.container()
+    with st.sidebar:  # what to look for goes to the page, for the model shown
+        cc_values, uand_values = cc_controls(None if uand_shown else note), uand_controls(note if uand_shown else None)
+    if uand_shown:
         live_training("uand", valid_config(uand_config, uand_values, "U-AND"), UANDTrainer, draw_uand, talk=talk_uand)
     else:
         live_training(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from toys.compute.cc import CC_VALUE_LAWS, CCConfig
 from toys.compute.uand import UANDConfig
 from toys.core.config import SCHEDULES
 from toys.core.device import resolve_device
-from ui.controls import Spec, draw_group, preset_picker
+from ui.controls import Spec, draw_group, preset_note, preset_picker
 
 ON_GPU = resolve_device("auto").type == "cuda"
 CC_STEPS = 10_000 if ON_GPU else 3_000
@@ -90,6 +92,25 @@ CC_PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
+CC_NOTES: dict[str, str] = {
+    "Published: embedding noise vs clean labels (Bhagat et al. 2025)": "Two instances of the published model: #0 "
+    "learns labels carrying the embedding's noise, #1 clean labels. Watch L/p against the dashed naive baseline "
+    "(1/12 here): the noisy instance ends below it, the clean one on it, so the advantage comes from the embedding "
+    "noise (Bhagat et al. 2025).",
+    "Published: embedding noise only (Braun et al. 2025)": "The model as Braun et al. (2025) trained it: L/p ends "
+    "below the dashed naive baseline (about 0.067 against 1/12 ≈ 0.083), as if 50 neurons computed 100 ReLUs; the "
+    "clean-labels presets show where that advantage comes from.",
+    "Published: clean labels only": "The embedding's mixing removed from the labels: L/p settles on the dashed "
+    "naive baseline, 1/12, within a few percent; without the noise there is no compressed computation to see.",
+    "Published σ sweep (0 to 0.2, 11 points)": "Look at the mixing-magnitude sweep: held-out L/p against σ is "
+    "U-shaped, on the naive line at σ = 0, below it near the grey line (the embedding's own σ ≈ 1/√1000), and above "
+    "it at large σ, where the mixing costs more than the model can exploit.",
+    "Quick CPU demo (3,000 steps)": "The published comparison cut to 3,000 steps for a CPU: compare instance #0 "
+    "(labels with the embedding's noise) and #1 (clean labels) with the dashed naive line, where at the published "
+    "10,000 steps the first ends below and the second on it; in the σ sweep, compare σ = 0 with the σ nearest the "
+    "grey line.",
+}
+
 UAND_MODEL = [
     Spec("uand_n_inputs", "Boolean inputs m", "int", 12, 4, 128),
     Spec("uand_n_active", "Inputs on at a time", "int", 2, 2, 8),
@@ -151,6 +172,19 @@ UAND_PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+UAND_NOTES: dict[str, str] = {
+    "Small: 12 inputs, 66 gates": "Trained networks of five widths (d = 8 to 96) beside the hand-made construction, "
+    "on all 66 ANDs of 12 inputs: look where each curve crosses the dashed gates = d line (above it, more ANDs "
+    "than neurons) and how far both sit above the linear readout, which computes none.",
+    "Hänni et al.: 100 inputs, 2 on, hand-made beats d": "The hand-made construction (each neuron reads 5% of the "
+    "inputs) shows at once: at every width it computes more of the 4,950 ANDs than it has neurons, about 900 at "
+    "d = 100 and 2,400 at d = 500 (Hänni et al. 2024); compare the trained networks with it as they train (slow on "
+    "a CPU).",
+    "Denser inputs: 24 inputs, 3 on": "Three inputs on at a time, so every neuron sees more interference: compare "
+    "the trained and hand-made curves against the dashed gates = d line with the Small preset's, and the "
+    "per-gate error histogram of the widest network.",
+}
+
 SPECS = CC_SPECS + UAND_SPECS
 
 
@@ -163,10 +197,14 @@ def _groups_in_columns(groups: list[tuple[str, list[Spec]]]) -> dict[str, Any]:
     return values
 
 
-def cc_controls() -> dict[str, Any]:
-    """Presets and controls of the compressed-computation model and its σ sweep; returns the raw values."""
-    preset_picker(CC_PRESETS, CC_SPECS, key="cc_preset")
-    return _groups_in_columns([("Model", CC_MODEL), ("Training", CC_TRAINING), ("σ sweep", CC_SWEEP)])
+def cc_controls(talk_note: DeltaGenerator | None = None) -> dict[str, Any]:
+    """Presets and controls of the compressed-computation model and its σ sweep, with what to look for in the
+    preset they hold (in talk mode said in ``talk_note`` too); returns the raw values."""
+    slot = preset_picker(CC_PRESETS, CC_SPECS, key="cc_preset")
+    values = _groups_in_columns([("Model", CC_MODEL), ("Training", CC_TRAINING), ("σ sweep", CC_SWEEP)])
+    with talk_note if talk_note is not None else nullcontext():
+        preset_note(slot, CC_PRESETS, CC_SPECS, CC_NOTES)
+    return values
 
 
 def cc_config(values: dict[str, Any]) -> CCConfig:
@@ -199,11 +237,16 @@ def sweep_config(values: dict[str, Any]) -> CCConfig:
     )
 
 
-def uand_controls() -> dict[str, Any]:
-    preset_picker(UAND_PRESETS, UAND_SPECS, key="uand_preset")
-    return _groups_in_columns(
+def uand_controls(talk_note: DeltaGenerator | None = None) -> dict[str, Any]:
+    """Presets and controls of the universal-AND circuits, with what to look for in the preset they hold (in talk
+    mode said in ``talk_note`` too); returns the raw values."""
+    slot = preset_picker(UAND_PRESETS, UAND_SPECS, key="uand_preset")
+    values = _groups_in_columns(
         [("Circuits", UAND_MODEL), ("Held-out evaluation", UAND_EVAL), ("Training", UAND_TRAINING)]
     )
+    with talk_note if talk_note is not None else nullcontext():
+        preset_note(slot, UAND_PRESETS, UAND_SPECS, UAND_NOTES)
+    return values
 
 
 def uand_config(values: dict[str, Any]) -> UANDConfig:
