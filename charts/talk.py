@@ -10,9 +10,10 @@ import altair as alt
 import pandas as pd
 
 from charts.common import chart_data
-from charts.tms import SUPERPOSITION_SCALE
+from charts.tms import SUPERPOSITION_SCALE, wtw_panel
 
 FONT = 24  # pixels: the smallest text of a talk chart, readable at 1280×720 from the back of a room
+TALK_H = 280  # pixels: the plot height of a talk chart with a legend or title above it, at 720 high
 PLOT = 300  # pixels: side of a talk chart's square plot, what fits under the title at 720 high
 
 
@@ -75,18 +76,7 @@ def norm_panel(df: pd.DataFrame, title: str, max_norm: float = 1.5, width: int =
 
 def gram_panel(df: pd.DataFrame, title: str, side: int = PLOT) -> alt.Chart:
     """One instance's WᵀW (``charts.tms.wtw_frame`` rows) on the fixed diverging scale [-1, 1], square."""
-    return (
-        alt.Chart(chart_data(df), title=title)
-        .mark_rect()
-        .encode(
-            x=alt.X("col:O", axis=None),
-            y=alt.Y("row:O", axis=None),
-            color=alt.Color(
-                "value:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue", reverse=True, clamp=True), title="WᵀW"
-            ),
-        )
-        .properties(width=side, height=side)
-    )
+    return wtw_panel(df).properties(width=side, height=side, title=title)
 
 
 def tms_talk_chart(

@@ -117,10 +117,8 @@ def wtw_frame(W: np.ndarray, instances: np.ndarray, labels: list[str]) -> pd.Dat
     return pd.concat(frames, ignore_index=True)
 
 
-def wtw_heatmaps(df: pd.DataFrame, columns: int = 5) -> alt.FacetChart:
-    """WᵀW per instance on a fixed diverging scale [-1, 1]."""
-    n = int(df["row"].max()) + 1 if len(df) else 1
-    cell = max(3, min(14, 110 // n))
+def wtw_panel(df: pd.DataFrame) -> alt.Chart:
+    """WᵀW cells (``wtw_frame`` rows) on a fixed diverging scale [-1, 1], unsized and unfaceted."""
     return (
         alt.Chart(chart_data(df))
         .mark_rect()
@@ -132,6 +130,15 @@ def wtw_heatmaps(df: pd.DataFrame, columns: int = 5) -> alt.FacetChart:
             ),
             tooltip=["row:O", "col:O", alt.Tooltip("value:Q", format=".3f")],
         )
+    )
+
+
+def wtw_heatmaps(df: pd.DataFrame, columns: int = 5) -> alt.FacetChart:
+    """WᵀW per instance on a fixed diverging scale [-1, 1]."""
+    n = int(df["row"].max()) + 1 if len(df) else 1
+    cell = max(3, min(14, 110 // n))
+    return (
+        wtw_panel(df)
         .properties(width=cell * n, height=cell * n)
         .facet(facet=alt.Facet("label:N", sort=panel_order(df), title=None), columns=columns)
         .properties(title="WᵀW")

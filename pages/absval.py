@@ -184,7 +184,9 @@ def talk(snap, info) -> None:
     W1 = s["W1"]
     neurons = neuron_frame(W1, [i], labels, feature_importance(cfg), neuron_monosemanticity(W1))
     chart = enlarge(neuron_chart(neurons, columns=1), width=860, height=280)
-    st.altair_chart(for_talk(chart.properties(title="Each neuron's input weights, most monosemantic first")))
+    st.altair_chart(
+        for_talk(chart.properties(title="Each neuron's input weights, most monosemantic first")), width="content"
+    )
 
 
 live_training("abs", cfg, _make, draw, talk=talk)

@@ -18,7 +18,7 @@ from charts.clustering import (
     transcoder_chart,
     transcoder_frame,
 )
-from charts.talk import enlarge, for_talk
+from charts.talk import TALK_H, enlarge, for_talk
 from fastcore import warm
 from toys.circuits.pipeline import METHOD_LABELS, PipelineTrainer, analyse, split_snapshot
 from toys.core.device import resolve_device
@@ -132,7 +132,7 @@ def talk(snap, info) -> None:
     if snap.extras["stage"] != "done":
         losses = pipeline_loss_frame(snap.loss, snap.loss_steps, model_steps)
         lc = pipeline_loss_chart(losses, model_steps + snap.config["tc_steps"], model_steps)
-        st.altair_chart(for_talk(enlarge(lc, height=330)), width="stretch")
+        st.altair_chart(for_talk(enlarge(lc, height=TALK_H)), width="stretch")
         return
     a = _analysis(*split_snapshot(snap), snap)
     chosen = a.scores[cluster_cfg.method]
@@ -144,7 +144,7 @@ def talk(snap, info) -> None:
         coactivation_frame(a.similarity, labels, a.truth, a.live.nonzero()[0]), cluster_cfg.similarity, 330
     )
     cont = contingency_chart(contingency_frame(labels, a.truth))
-    st.altair_chart(for_talk(alt.hconcat(heat, cont, spacing=60).resolve_scale(color="independent")))
+    st.altair_chart(for_talk(alt.hconcat(heat, cont, spacing=60).resolve_scale(color="independent")), width="content")
 
 
 live_training("clu", cfg, PipelineTrainer, draw, step_size=500, talk=talk)

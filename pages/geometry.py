@@ -17,7 +17,7 @@ from charts.geometry import (
     instance_frame,
     sweep_frame,
 )
-from charts.talk import enlarge, for_talk
+from charts.talk import TALK_H, enlarge, for_talk
 from fastcore.geometry import min_coherence, thomson, welch_bound
 from toys import TMSConfig, TMSTrainer
 from toys.core.data import instance_probability
@@ -101,7 +101,7 @@ def talk(snap, info) -> None:
         return
     p = instance_probability(cfg)
     sweep = sweep_frame(W, p, dimensions_per_feature(W), n_represented(W), snap.final_loss)
-    st.altair_chart(for_talk(enlarge(dims_per_feature_chart(sweep, density_domain(p)), height=330)), width="stretch")
+    st.altair_chart(for_talk(enlarge(dims_per_feature_chart(sweep, density_domain(p)), height=TALK_H)), width="stretch")
 
 
 live_training("geo", cfg, TMSTrainer, draw, talk=talk)

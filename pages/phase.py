@@ -5,7 +5,7 @@ import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
-from charts.talk import enlarge, for_talk
+from charts.talk import TALK_H, enlarge, for_talk
 from charts.tms import directions_chart, directions_frame, loss_chart, loss_frame
 from toys.tms.metrics import feature_norms, superposition_score
 from toys.tms.phase import (
@@ -45,7 +45,9 @@ values = phase_controls()
 cfg = valid_config(phase_config, values, thing="grid")
 
 
-def draw(snap, info) -> None:
+def _grid_chart(snap):
+    """The trained grid, its cells' table, whether the exact n = 2, m = 1 boundaries apply and their
+    table (None where they do not), and the phase chart."""
     cfg = PhaseConfig.from_dict(snap.config)
     grid = phase_grid(cfg, snap["W"], snap["b"], snap["expected_loss"])
     exact = exact_applies(cfg)
@@ -55,6 +57,11 @@ def draw(snap, info) -> None:
     p_lo, p_hi = cell_edges(grid.p)
     title = f"n = {cfg.n_features}, m = {cfg.n_hidden} · best of {cfg.seeds} seeds · step {snap.step:,}"
     chart = phase_chart(cells, bounds, [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])], title)
+    return cfg, grid, exact, cells, bounds, chart
+
+
+def draw(snap, info) -> None:
+    cfg, grid, exact, cells, bounds, chart = _grid_chart(snap)
 
     left, right = st.columns([3, 2])
     left.altair_chart(chart)
@@ -113,16 +120,7 @@ def draw(snap, info) -> None:
 
 def talk(snap, info) -> None:
     """Talk mode: the phase grid, large, with the exact boundaries."""
-    cfg = PhaseConfig.from_dict(snap.config)
-    grid = phase_grid(cfg, snap["W"], snap["b"], snap["expected_loss"])
-    exact = exact_applies(cfg)
-    cells = phase_frame(cell_table(grid, exact), grid.r, grid.p, grid.W, grid.b)
-    bounds = boundary_frame(boundary_table(cfg.r_min, cfg.r_max, cfg.p_min)) if exact else None
-    r_lo, r_hi = cell_edges(grid.r)
-    p_lo, p_hi = cell_edges(grid.p)
-    title = f"n = {cfg.n_features}, m = {cfg.n_hidden} · step {snap.step:,}"
-    chart = phase_chart(cells, bounds, [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])], title)
-    st.altair_chart(for_talk(enlarge(chart, width=900, height=330)))
+    st.altair_chart(for_talk(enlarge(_grid_chart(snap)[-1], width=900, height=TALK_H)), width="content")
 
 
 live_training("phase", cfg, PhaseTrainer, draw, talk=talk)

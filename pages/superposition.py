@@ -174,7 +174,7 @@ def talk(snap, info) -> None:
     """Talk mode: one instance large (directions and norms when m = 2, else norms and WᵀW)."""
     cfg = TMSConfig.from_dict((split(snap)[0] if snap.extras.get("pair") else snap).config)
     instance = pick_instance(cfg.n_instances, _labels(cfg), info["aside"])
-    st.altair_chart(tms_view(snap, instance))
+    st.altair_chart(tms_view(snap, instance), width="content")
 
 
 def _make(cfg):

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.browser import browser_page, browser_pages, chromium_path, exceptions_on, running_app, wait_idle
+from ui.talk import DEMOS
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "artifacts"))
@@ -138,3 +139,49 @@ def test_a_hostile_link_renders_no_markup(app_url, link):
             assert not alert.query_selector_all("h1, h2, h3, h4, h5, h6, table, a, img")
         assert not [u for u in requested if urlparse(u).hostname == "evil.example"]
         assert not exceptions_on(page)
+
+
+def _smallest_text(page) -> tuple[float, str]:
+    """The smallest font size (px) of visible text in the page's main area, on screen, and that text."""
+    return page.evaluate(
+        """() => {
+          let least = Infinity, which = "";
+          const main = document.querySelector("[data-testid='stMain']");
+          const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+          while (walker.nextNode()) {
+            const node = walker.currentNode, el = node.parentElement;
+            if (!node.textContent.trim() || !el || el.closest("[data-testid='stExpander']")) continue;
+            const box = el.getBoundingClientRect();
+            if (box.width === 0 || box.height === 0 || getComputedStyle(el).visibility === "hidden") continue;
+            if (box.bottom < 0 || box.top > innerHeight) continue;  // what the projector shows
+            const px = parseFloat(getComputedStyle(el).fontSize);
+            if (px < least) { least = px; which = node.textContent.trim().slice(0, 60) + " <" + el.tagName + " " +
+              (el.closest("[data-testid]") || el).getAttribute("data-testid") + ">"; }
+          }
+          return [least, which];
+        }"""
+    )
+
+
+TALK_MIN_CHART_PX = 800
+
+
+@pytest.mark.parametrize("demo", [pytest.param(d, id=d.slug) for d in DEMOS])
+def test_talk_mode_at_1280x720(app_url, demo):
+    """Every demo's talk link at 1280×720 (also inside an iframe's ?embed=true): no sidebar, Play pressed by itself,
+    a main chart at least 800 px wide, and no visible text under 24 px; screenshots are kept."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(1280, 720) as page:
+        page.goto(f"{app_url}{demo.url}&embed=true")
+        page.get_by_role("button", name="Pause").wait_for(timeout=180_000)  # playing on load
+        chart = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']").last
+        chart.wait_for(timeout=180_000)
+        _wait_for_step(page, 1, timeout=180)
+        time.sleep(2)
+        page.screenshot(path=str(ARTIFACTS / f"talk_{demo.slug}.png"))
+        assert not exceptions_on(page)
+        sidebar = page.locator("[data-testid='stSidebar']")
+        assert sidebar.count() == 0 or not sidebar.first.is_visible()
+        assert chart.bounding_box()["width"] >= TALK_MIN_CHART_PX
+        px, text = _smallest_text(page)
+        assert px >= 24, text

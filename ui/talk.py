@@ -52,7 +52,7 @@ DEMOS: tuple[Demo, ...] = (
         "superposition",
         "pentagon",
         "Sparse features (1−S = 0.05): the five directions spread into a regular pentagon, 72° apart, all of "
-        "length 1 — more features than dimensions.",
+        "the same length (a little over 1) — more features than dimensions.",
     ),
     Demo(
         "intro",
@@ -60,7 +60,7 @@ DEMOS: tuple[Demo, ...] = (
         "superposition",
         "anthropic-intro",
         "Ten models from dense to sparse features: dense ones keep the two most important features and drop the "
-        "rest; sparse ones fit all five, as antipodal pairs and then a pentagon.",
+        "rest; sparse ones keep four or five in the same two dimensions, in superposition.",
     ),
     Demo(
         "privileged-basis",
@@ -91,8 +91,8 @@ DEMOS: tuple[Demo, ...] = (
         "Universal AND",
         "computation",
         "small",
-        "Gates computed against the width d: above the dashed line a network computes more ANDs than it has "
-        "neurons; trained beside the hand-made construction.",
+        "Gates computed against the width d, trained beside the hand-made construction: above the dashed line a "
+        "network computes more ANDs than it has neurons. At these small sizes neither gets far above it.",
     ),
     Demo(
         "phase-diagram",
@@ -144,7 +144,8 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
   max-width: 100% !important; }}
 [data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stCaptionContainer"],
 [data-testid="stCaptionContainer"] p, [data-testid="stMain"] button p, [data-testid="stMain"] a p,
-[data-testid="stMain"] [data-testid="stAlertContainer"] p {{ font-size: {FONT_PX}px !important;
+[data-testid="stMain"] [data-testid="stAlertContainer"] p, [data-testid="stMain"] [data-testid="stIconMaterial"],
+[data-testid="stMain"] a span {{ font-size: {FONT_PX}px !important;
   line-height: 1.3 !important; }}
 [data-stale="true"] {{ opacity: 1 !important; transition: none !important; }}
 [data-testid="stMain"] h2 {{ font-size: {FONT_PX * 1.6:.0f}px !important; padding: 0 0 0.2rem 0 !important; }}
