@@ -402,3 +402,113 @@ def uand_summary(snap: Snapshot) -> dict:
         "handmade_q": [r["q"] for r in made],
         "linear_gates": linear_gates(cfg, held)["gates"],
     }
+
+
+# --- the naive baseline ---------------------------------------------------------------------------------------
+#
+# The U-AND analogue of the compressed-computation model's naive baseline (d ReLUs computed exactly, nothing for the
+# rest): d neurons compute d gates exactly, h_t = ReLU(x_i + x_j − 1) = x_i x_j on booleans whatever else is on, and
+# every other gate gets its best constant readout (an output bias). A constant and not the best linear readout of the
+# inputs: the network has no path from the inputs to the outputs but its d ReLUs, so a linear readout would cost
+# neurons; and with tolerance ≤ 0.25 a linear readout computes no gate either (module docstring).
+
+
+def naive_constant(cfg: UANDConfig) -> float:
+    """The best constant readout of any gate under the training distribution (MSE's minimiser): P(AND = 1) =
+    k(k−1)/(m(m−1)) with k of m inputs on."""
+    m, k = cfg.n_inputs, cfg.n_active
+    return k * (k - 1) / (m * (m - 1))
+
+
+def naive_error_rate(cfg: UANDConfig) -> float:
+    """The held-out error rate of a gate read as the constant c = ``naive_constant``: a quarter of every gate's
+    held-out cases has AND = 1 (missed iff |c − 1| ≥ tolerance), three quarters AND = 0 (missed iff |c| ≥ tolerance)."""
+    c, tol = naive_constant(cfg), cfg.tolerance
+    return 0.25 * float(abs(c - 1.0) >= tol) + 0.75 * float(abs(c) >= tol)
+
+
+def naive_closed_form(cfg: UANDConfig, d: int) -> int:
+    """Gates the naive circuit of width d computes: min(d, G) exactly, and the rest when the constant's error rate is
+    within ``max_error_rate`` (with the defaults it never is: the constant misses every AND = 1 case, a quarter)."""
+    exact = min(int(d), cfg.n_gates)
+    return exact + (cfg.n_gates - exact) * int(naive_error_rate(cfg) <= cfg.max_error_rate)
+
+
+def naive_weights(cfg: UANDConfig, d: int) -> dict[str, np.ndarray]:
+    """The naive circuit of width d as dense network weights W1 (m, d), b1 (d,), W2 (d, G), b2 (G,): neuron t < G
+    reads gate t's two inputs with weight 1 and bias −1 and writes gate t with weight 1; gates ≥ d read the constant
+    from b2; neurons beyond G are dead (all zero)."""
+    m, G = cfg.n_inputs, cfg.n_gates
+    pairs, n = gate_pairs(m), min(int(d), G)
+    W1, b1 = np.zeros((m, d)), np.zeros(d)
+    W2, b2 = np.zeros((d, G)), np.full(G, naive_constant(cfg))
+    t = np.arange(n)
+    W1[pairs[:n, 0], t] = W1[pairs[:n, 1], t] = 1.0
+    b1[:n] = -1.0
+    W2[t, t] = 1.0
+    b2[:n] = 0.0
+    return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+def naive_outputs(cfg: UANDConfig, d: int, held: HeldOut) -> np.ndarray:
+    """Outputs of the naive circuit of width d on each gate's held-out cases (the first min(d, G) gates exactly, the
+    rest the constant), without building the network. -> (G, 4, K)"""
+    G, C, K, _ = held.active.shape
+    exact = held.gates < min(int(d), cfg.n_gates)  # (G,)
+    out = np.full((G, C, K), naive_constant(cfg))
+    out[exact] = held.target[None, :, None]
+    return out
+
+
+def naive_gates(cfg: UANDConfig, d: int, held: HeldOut | None = None) -> dict:
+    """Gates the naive circuit of width d computes on the held-out cases, and its mean per-gate error rate.
+
+    On a sample of the gates the exactly computed ones are known, so the count is min(d, G) plus the rest's share
+    computed (0 or 1: every constant-read gate has the same error rate) times the rest, and the mean error is the
+    rest's mean error rate weighted by their share of all G."""
+    held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1) if held is None else held
+    n_exact = min(int(d), cfg.n_gates)
+    rates = gate_error_rates(naive_outputs(cfg, d, held), held, cfg.tolerance)
+    rest = rates[held.gates >= n_exact]
+    n_rest = held.n_total - n_exact
+    rest_rate = float(rest.mean()) if len(rest) else naive_error_rate(cfg)
+    rest_share = float((rest <= cfg.max_error_rate).mean()) if len(rest) else float(rest_rate <= cfg.max_error_rate)
+    return {
+        "d": int(d),
+        "gates": n_exact + round(n_rest * rest_share),
+        "error_rates": rates,
+        "mean_error": n_rest * rest_rate / held.n_total,
+        "constant": naive_constant(cfg),
+    }
+
+
+def mean_error(result: dict) -> float:
+    """A circuit's mean per-gate error rate: its ``mean_error`` when it has one (the naive circuit's, exact on a
+    sample), else the mean of its (sampled) gates' error rates."""
+    return float(result["mean_error"]) if "mean_error" in result else float(np.mean(result["error_rates"]))
+
+
+def against_naive(trained: list[dict], naive: list[dict], n_gates: int) -> list[dict]:
+    """Per trained width: gates and mean error rate of the trained and naive circuits of that width, whether d is
+    below the number of gates, and whether trained beats naive there: d < G and more gates computed or a lower
+    mean error rate (at d ≥ G the naive circuit computes every gate exactly and cannot be beaten)."""
+    naive_at = {r["d"]: r for r in naive}
+    rows = []
+    for r in trained:
+        nv = naive_at[r["d"]]
+        t_err, n_err = mean_error(r), mean_error(nv)
+        below = r["d"] < n_gates
+        rows.append(
+            {
+                "d": r["d"],
+                "trained_gates": r["gates"],
+                "naive_gates": nv["gates"],
+                "trained_error": t_err,
+                "naive_error": n_err,
+                "d_below_gates": below,
+                "more_gates": below and r["gates"] > nv["gates"],
+                "lower_error": below and t_err < n_err,
+                "beats_naive": below and (r["gates"] > nv["gates"] or t_err < n_err),
+            }
+        )
+    return rows
