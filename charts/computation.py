@@ -211,37 +211,97 @@ def weights_heatmap(df: pd.DataFrame) -> alt.FacetChart:
 # --- universal AND --------------------------------------------------------------------------------------------
 
 
-def gates_frame(trained: list[dict], handmade: list[dict], linear: int, n_gates: int) -> pd.DataFrame:
-    rows = [{"d": r["d"], "gates": r["gates"], "circuit": "trained"} for r in trained]
-    rows += [{"d": r["d"], "gates": r["gates"], "circuit": "hand-made"} for r in handmade]
+NAIVE_CIRCUIT = "naive (d exact, rest constant)"
+LINEAR_CIRCUIT = "linear readout (no computation)"
+CIRCUITS = ("trained", "hand-made", NAIVE_CIRCUIT, LINEAR_CIRCUIT, "gates = d", "all gates")
+CIRCUIT_COLORS = ("#1f77b4", "#ff7f0e", NAIVE_COLOR, "#7f7f7f", NAIVE_COLOR, "#bbbbbb")
+DASHED = ("gates = d", "all gates", NAIVE_CIRCUIT)
+
+
+def _mean_error(r: dict) -> float:
+    """A result's mean per-gate error rate as given (``mean_error``), else the mean of its ``error_rates``."""
+    if "mean_error" in r:
+        return float(r["mean_error"])
+    return float(np.mean(r["error_rates"])) if "error_rates" in r else float("nan")
+
+
+def gates_frame(
+    trained: list[dict],
+    handmade: list[dict],
+    linear: int,
+    n_gates: int,
+    naive: list[dict] | None = None,
+    linear_error: float = float("nan"),
+) -> pd.DataFrame:
+    """Gates computed (``gates``) and mean per-gate error rate (``error``; NaN for the reference lines) against d per
+    circuit. With ``naive`` (results of ``uand.naive_gates``) its line replaces gates = d, which it follows up to G."""
+    circuits = [("trained", trained), ("hand-made", handmade), *([(NAIVE_CIRCUIT, naive)] if naive else [])]
+    rows = [{"d": r["d"], "gates": r["gates"], "error": _mean_error(r), "circuit": c} for c, rs in circuits for r in rs]
     ds = sorted({r["d"] for r in rows})
-    rows += [{"d": d, "gates": linear, "circuit": "linear readout (no computation)"} for d in ds]
-    rows += [{"d": d, "gates": d, "circuit": "gates = d"} for d in ds]
-    rows += [{"d": d, "gates": n_gates, "circuit": "all gates"} for d in ds]
+    rows += [{"d": d, "gates": linear, "error": linear_error, "circuit": LINEAR_CIRCUIT} for d in ds]
+    if not naive:
+        rows += [{"d": d, "gates": d, "error": np.nan, "circuit": "gates = d"} for d in ds]
+    rows += [{"d": d, "gates": n_gates, "error": np.nan, "circuit": "all gates"} for d in ds]
     return pd.DataFrame(rows)
+
+
+def _circuit_color(df: pd.DataFrame, legend: alt.Legend) -> alt.Color:
+    """Each circuit in its own colour whichever of them ``df`` holds (the naive circuit red, like its baseline on
+    the compressed-computation tab)."""
+    shown = [(c, col) for c, col in zip(CIRCUITS, CIRCUIT_COLORS) if c in set(df["circuit"])]
+    return alt.Color(
+        "circuit:N",
+        sort=[c for c, _ in shown],
+        scale=alt.Scale(domain=[c for c, _ in shown], range=[col for _, col in shown]),
+        legend=legend,
+    )
 
 
 def gates_chart(df: pd.DataFrame, height: int = 210) -> alt.Chart:
     """Gates computed against width d; above the gates = d line is computation in superposition."""
-    dash = alt.condition(
-        alt.FieldOneOfPredicate("circuit", ["gates = d", "all gates"]), alt.value([6, 4]), alt.value([1, 0])
-    )
+    dash = alt.condition(alt.FieldOneOfPredicate("circuit", list(DASHED)), alt.value([6, 4]), alt.value([1, 0]))
     return (
-        alt.Chart(chart_data(df), title="AND gates computed on held-out inputs")
+        alt.Chart(chart_data(df[["d", "gates", "circuit"]]), title="AND gates computed on held-out inputs")
         .mark_line(point=True)
         .encode(
             x=alt.X("d:Q", scale=alt.Scale(type="log"), title="hidden neurons d"),
             y=alt.Y("gates:Q", title="gates computed"),
-            color=alt.Color(
-                "circuit:N",
-                sort=["trained", "hand-made", "linear readout (no computation)", "gates = d", "all gates"],
-                scale=alt.Scale(range=["#1f77b4", "#ff7f0e", "#7f7f7f", NAIVE_COLOR, "#bbbbbb"]),
-                legend=alt.Legend(symbolLimit=0, labelLimit=LABEL_LIMIT),
-            ),
+            color=_circuit_color(df, alt.Legend(symbolLimit=0, labelLimit=LABEL_LIMIT)),
             strokeDash=dash,
             tooltip=["circuit:N", "d:Q", "gates:Q"],
         )
         .properties(height=height, autosize=FIT_WIDTH)
+    )
+
+
+ACCOUNTING_MEASURES = ("gates computed", "mean per-gate error rate")
+ACCOUNTING_PANEL = 300  # pixels per panel: two side by side with their axes fit a page beside the sidebar
+
+
+def accounting_chart(df: pd.DataFrame, height: int = 210) -> alt.FacetChart:
+    """Two panels against d from a ``gates_frame``: gates computed (above the naive line is computation beyond
+    what d exact neurons give) and the mean per-gate error rate (the reference lines have none)."""
+    long = df.melt(id_vars=["d", "circuit"], value_vars=["gates", "error"], var_name="what", value_name="value")
+    long["measure"] = long["what"].map(dict(zip(["gates", "error"], ACCOUNTING_MEASURES)))
+    long = long[np.isfinite(long["value"].astype(float))].drop(columns="what")
+    dash = alt.condition(alt.FieldOneOfPredicate("circuit", list(DASHED)), alt.value([6, 4]), alt.value([1, 0]))
+    legend = alt.Legend(orient="bottom", columns=2, symbolLimit=0, labelLimit=LABEL_LIMIT, title=None)
+    lo, hi = float(df["d"].min()), float(df["d"].max())
+    domain = [lo, hi] if hi > lo else [lo / 1.5, hi * 1.5]  # the widths trained, not the log scale's nice decades
+    return (
+        alt.Chart(chart_data(long))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("d:Q", scale=alt.Scale(type="log", domain=domain, nice=False), title="hidden neurons d"),
+            y=alt.Y("value:Q", title=None),
+            color=_circuit_color(df, legend),
+            strokeDash=dash,
+            tooltip=["circuit:N", "d:Q", alt.Tooltip("value:Q", format=".3~g", title="value"), "measure:N"],
+        )
+        .properties(width=ACCOUNTING_PANEL, height=height)
+        .facet(column=alt.Column("measure:N", title=None, sort=list(ACCOUNTING_MEASURES)))
+        .resolve_scale(y="independent")
+        .properties(title="Honest accounting on held-out inputs: trained, hand-made and naive against d")
     )
 
 
@@ -288,3 +348,72 @@ def density_histogram(df: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=160, autosize=FIT_WIDTH)
     )
+
+
+# --- Newgas's classes -----------------------------------------------------------------------------------------
+
+NEWGAS_CLASSES = ("A", "B1", "B2", "C")  # as toys.compute.newgas.CLASSES
+NEWGAS_CASES = ("00", "01", "10", "11")  # as toys.compute.newgas.CASE_NAMES
+
+
+def newgas_frame(measured: np.ndarray, paper: np.ndarray, label: str) -> pd.DataFrame:
+    """Long table (source, class, case, output, scaled) of two (4 classes × 4 cases) truth tables: the measured one
+    (``label``) and the paper's; ``scaled`` divides each by its class A's output on 11, so their shapes compare."""
+    rows = []
+    for source, table in ((label, measured), ("Newgas (2025)", paper)):
+        scale = table[0, -1] if np.isfinite(table[0, -1]) and table[0, -1] != 0 else 1.0
+        for c, cls in enumerate(NEWGAS_CLASSES):
+            for k, case in enumerate(NEWGAS_CASES):
+                v = float(table[c, k])
+                rows.append({"source": source, "class": cls, "case": case, "output": v, "scaled": v / scale})
+    return pd.DataFrame(rows)
+
+
+def newgas_chart(df: pd.DataFrame, height: int = 210) -> alt.Chart:
+    """Mean neuron output per class on the pair's four cases, measured (solid) against the paper (dashed), each
+    scaled by its class A's output on 11."""
+    sources = panel_order(df, "source")
+    return (
+        alt.Chart(chart_data(df[np.isfinite(df["scaled"])]), title="Truth table per neuron class")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("case:O", sort=list(NEWGAS_CASES), title="inputs (x_i, x_j)", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("scaled:Q", title=y_title("output ÷ A's output on 11")),
+            color=alt.Color("class:N", sort=list(NEWGAS_CLASSES), legend=alt.Legend(labelLimit=LABEL_LIMIT)),
+            strokeDash=alt.StrokeDash(
+                "source:N",
+                sort=sources,
+                scale=alt.Scale(domain=sources, range=[[1, 0], [6, 4]][: len(sources)]),
+                legend=alt.Legend(symbolType="stroke", symbolStrokeColor="#555555", labelLimit=LABEL_LIMIT),
+            ),
+            detail="source:N",
+            tooltip=[
+                "source:N",
+                "class:N",
+                "case:N",
+                alt.Tooltip("output:Q", format=".4f"),
+                alt.Tooltip("scaled:Q", format=".3f"),
+            ],
+        )
+        .properties(height=height, autosize=FIT_WIDTH)
+    )
+
+
+def newgas_class_frame(
+    shares: np.ndarray, readout: np.ndarray, rule_per_class: np.ndarray, table: np.ndarray
+) -> pd.DataFrame:
+    """One row per class: its share of the neurons (mean over pairs), the readout sign the rule predicts, the mean
+    readout weight, the share of its (gate, neuron) pairs following the rule, and its mean output per case."""
+    frame = pd.DataFrame(
+        {
+            "class": list(NEWGAS_CLASSES),
+            "signs (i, j)": ["+ +", "+ −", "− +", "− −"],
+            "share of neurons": np.round(shares, 3),
+            "rule's readout sign": ["+", "−", "−", "+"],
+            "mean readout": np.round(readout, 4),
+            "follows the rule": np.round(rule_per_class, 3),
+        }
+    )
+    for k, case in enumerate(NEWGAS_CASES):
+        frame[f"out {case}"] = np.round(table[:, k], 4)
+    return frame
