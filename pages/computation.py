@@ -5,6 +5,7 @@ import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.computation import (
+    accounting_chart,
     density_frame,
     density_histogram,
     error_frame,
@@ -15,6 +16,9 @@ from charts.computation import (
     gates_frame,
     lp_chart,
     lp_frame,
+    newgas_chart,
+    newgas_class_frame,
+    newgas_frame,
     per_feature_chart,
     per_feature_frame,
     sigma_chart,
@@ -36,13 +40,18 @@ from toys.compute.cc import (
     row_cost,
     sparse_limit_loss,
 )
+from toys.compute.newgas import PAPER_OUTPUTS, newgas_analysis
 from toys.compute.uand import (
     UANDConfig,
     UANDTrainer,
     affordable_gates,
+    against_naive,
     handmade_gates,
     held_out_cases,
     linear_gates,
+    mean_error,
+    naive_constant,
+    naive_gates,
     neuron_density,
     trained_gates,
 )
@@ -244,29 +253,93 @@ def talk_cc(snap, info) -> None:
     st.altair_chart(for_talk(enlarge(lp_chart(lp_df, _naive(cfg), cfg.steps), height=TALK_H)), width="stretch")
 
 
+def _verdict(row: dict) -> str:
+    """Whether trained beats naive at one width, in words for the table."""
+    if not row["d_below_gates"]:
+        return "— (d ≥ gates: naive computes all)"
+    if row["beats_naive"]:
+        return "yes: " + " and ".join(
+            w for w, on in (("more gates", row["more_gates"]), ("lower error", row["lower_error"])) if on
+        )
+    return "no"
+
+
+def _newgas(snap):
+    """Newgas's classes in the widest trained network, once per snapshot step (within newgas.NEWGAS_BUDGET)."""
+    return session_memo("_uand_newgas_cache", snapshot_tag(snap), lambda: newgas_analysis(snap))
+
+
+def draw_newgas(snap, info) -> list:
+    """The section on Newgas's circuit; returns its charts for the export panel (none while playing)."""
+    st.subheader("Newgas's circuit in the widest trained network")
+    if info["playing"]:
+        st.caption("Measured when training pauses.")
+        return []
+    res = _newgas(snap)
+    rule = res["rule"]
+    label = f"trained (d={res['d']})"
+    nt_df = newgas_frame(res["table"], PAPER_OUTPUTS, label)
+    ntc = newgas_chart(nt_df)
+    left, right = st.columns([3, 2])
+    left.altair_chart(ntc, width="stretch")
+    comb = res["combination"]
+    shares_on = (
+        f"a sample of {res['n_share_pairs']:,} of the {res['n_gates']:,} pairs"
+        if res["n_share_pairs"] < res["n_gates"]
+        else f"all {res['n_gates']:,} pairs"
+    )
+    right.markdown(
+        f"Newgas (2025) found trained U-AND networks dense: per pair (i, j) each neuron is **A** (+,+), **B1** (+,−), "
+        f"**B2** (−,+) or **C** (−,−) by the signs of its input weights on i and j, and AND ≈ (A − B1 − B2 + C)/0.25. "
+        f"Here the **sign-product rule** (readout sign = sign(w_i)·sign(w_j)) holds for "
+        f"**{rule['share']:.0%}** of (gate, neuron) pairs, **{rule['weight_share']:.0%}** of the readout's weight "
+        f"(random signs: 50%). A − B1 − B2 + C on 00/01/10/11: " + " / ".join(f"{v:.3f}" for v in comb) + "."
+    )
+    right.caption(
+        f"Classes by the signs of the input weights (0 counts as +), shares and the rule on {shares_on}. Mean "
+        f"outputs over {res['n_pairs']:,} pairs' held-out cases: exactly n_active inputs on, the pair's own as the "
+        "case says, the rest drawn uniformly from the other inputs. Each table is drawn divided by its class A's "
+        "output on 11, so the shapes compare; the tooltips hold the raw outputs."
+    )
+    nc_df = newgas_class_frame(res["shares"], res["readout"], rule["per_class"], res["table"])
+    st.dataframe(nc_df, hide_index=True)
+    return [("Newgas's truth tables", "uand_newgas", ntc, nt_df)]
+
+
 def draw_uand(snap, info) -> None:
     cfg = UANDConfig.from_dict(snap.config)
-    held, trained, made, linear, g_df = _gates(snap)
+    held, trained, made, linear, _ = _gates(snap)
     made_at = {r["d"]: r for r in made}
-    gc = gates_chart(g_df)
-    left, right = st.columns([3, 2])
-    left.altair_chart(gc, width="stretch")
-    right.dataframe(
+    naive = [naive_gates(cfg, r["d"], held) for r in trained]
+    a_df = gates_frame(trained, made, linear["gates"], cfg.n_gates, naive=naive, linear_error=mean_error(linear))
+    ac = accounting_chart(a_df)
+    st.altair_chart(ac)
+    rows = against_naive(trained, naive, cfg.n_gates)
+    st.dataframe(
         {
-            "d": [r["d"] for r in trained],
-            "trained": [r["gates"] for r in trained],
-            "hand-made": [made_at[r["d"]]["gates"] for r in trained],
-            "hand-made q": [made_at[r["d"]]["q"] for r in trained],
+            "d": [r["d"] for r in rows],
+            "trained": [r["trained_gates"] for r in rows],
+            "naive": [r["naive_gates"] for r in rows],
+            "hand-made": [made_at[r["d"]]["gates"] for r in rows],
+            "trained error": [round(r["trained_error"], 4) for r in rows],
+            "naive error": [round(r["naive_error"], 4) for r in rows],
+            "hand-made error": [round(mean_error(made_at[r["d"]]), 4) for r in rows],
+            "trained beats naive": [_verdict(r) for r in rows],
+            "hand-made q": [made_at[r["d"]]["q"] for r in rows],
             "train loss": [float(v) for v in snap.final_loss],
         },
         hide_index=True,
     )
-    right.caption(
-        f"{cfg.n_gates} gates in all; the best linear readout of the inputs computes {linear['gates']}. "
-        "Above the dashed gates = d line a circuit computes more ANDs than it has neurons."
+    st.caption(
+        f"{cfg.n_gates} gates in all. **Naive**: d neurons compute d gates exactly (ReLU(x_i + x_j − 1)), every "
+        f"other gate reads its best constant P(AND) = {naive_constant(cfg):.4f} (the network has no path but its "
+        "neurons, so the compressed-computation tab's naive analogue is a constant, not a linear readout); it "
+        "computes min(d, gates). **Error**: the mean over gates of each gate's share of held-out cases off by the "
+        f"tolerance or more. Trained **beats naive** at a width d below {cfg.n_gates} when it computes more gates "
+        f"or has a lower mean error there. The best linear readout of the inputs computes {linear['gates']}."
         + (
             f" Counts are estimated from a uniform sample of {len(held.gates):,} of the {cfg.n_gates:,} gates, "
-            "which keeps the evaluation to about a second."
+            "which keeps the evaluation to about a second (the naive circuit's count is exact)."
             if held.sampled
             else ""
         )
@@ -292,13 +365,15 @@ def draw_uand(snap, info) -> None:
     c1, c2 = st.columns(2)
     c1.altair_chart(eh, width="stretch")
     c2.altair_chart(nh, width="stretch")
+    newgas_charts = draw_newgas(snap, info)
     export_panel(
         snap,
         "uand",
         [
-            ("Gates against d", "uand_gates", gc, g_df),
+            ("Gates and error against d", "uand_gates", ac, a_df),
             ("Per-gate error", "uand_errors", eh, e_df),
             ("Neuron density", "uand_density", nh, n_df),
+            *newgas_charts,
         ],
     )
 

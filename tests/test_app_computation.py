@@ -109,3 +109,17 @@ def test_default_settings_render():
     assert not at.exception and not at.error
     cfg = at.session_state["cc"]["trainer"].cfg
     assert (cfg.n_features, cfg.d_embed, cfg.d_mlp, cfg.batch_size) == (100, 1000, 50, 2048)
+
+
+def test_uand_tab_shows_the_accounting_against_naive_and_newgas_classes():
+    at = _page()
+    at.button(key="uand_step").click().run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "trained beats naive" in d.value.columns)
+    assert list(table["d"]) == [4, 16] and list(table["naive"]) == [4, 15]  # naive: min(d, 15 gates)
+    assert table["trained beats naive"].iloc[-1].startswith("—")  # d = 16 ≥ 15 gates: naive computes all
+    classes = next(d.value for d in at.dataframe if "share of neurons" in d.value.columns)
+    assert list(classes["class"]) == ["A", "B1", "B2", "C"] and abs(classes["share of neurons"].sum() - 1) < 0.01
+    assert any("Newgas's circuit" in h.value for h in at.subheader)
+    specs = " ".join(str(c.proto.spec) for c in at.get("vega_lite_chart"))
+    assert "Honest accounting on held-out inputs" in specs and "Truth table per neuron class" in specs

@@ -259,3 +259,20 @@ def test_newgas_analysis_of_a_tiny_trained_model():
     np.testing.assert_allclose(res["pair_shares"].sum(axis=1), 1.0)
     assert res["table"].shape == (4, 4) and np.isfinite(res["table"][res["shares"] > 0]).all()
     assert 0.0 <= res["rule"]["share"] <= 1.0 and 0.0 <= res["rule"]["weight_share"] <= 1.0
+
+
+def test_newgas_analysis_samples_pairs_beyond_its_cell_budget():
+    """A hand-filled snapshot of m = 30 (435 pairs), d = 40: with room for 1,000 cells the shares and the rule are
+    measured on 25 pairs, and they equal those functions run on exactly those pairs."""
+    cfg = UANDConfig(n_inputs=30, n_active=2, d_min=40, d_max=40, n_instances=1, eval_cases=2)
+    rng = np.random.default_rng(1)
+    net = {"W1": rng.normal(size=(30, 40)), "b1": rng.normal(size=40), "W2": rng.normal(size=(40, 435))}
+    snap = _snapshot(cfg, [{**net, "b2": np.zeros(435)}])
+    res = newgas_analysis(snap, max_cells=1000)
+    assert res["n_share_pairs"] == 25 and res["pair_shares"].shape == (25, 4)
+    full = newgas_analysis(snap)
+    assert full["n_share_pairs"] == 435
+    W1, W2 = snap["W1"][0].astype(np.float64), snap["W2"][0].astype(np.float64)
+    np.testing.assert_allclose(full["shares"], class_shares(W1, gate_pairs(30)).mean(axis=0))
+    assert full["rule"]["share"] == pytest.approx(sign_rule(W1, W2, gate_pairs(30))["share"])
+    assert res["shares"].sum() == pytest.approx(1.0) and abs(res["rule"]["share"] - 0.5) < 0.1  # random signs

@@ -41,6 +41,7 @@ PAPER_OUTPUTS = np.array(  # Newgas (2025): approximate neuron outputs per class
 )
 _CASE_COLUMN = [CASES.index((int(n[0]), int(n[1]))) for n in CASE_NAMES]  # held-out case type of each column
 NEWGAS_BUDGET = 5e7  # multiply-adds of the truth-table evaluation (a fraction of a second)
+MAX_CELLS = 4_000_000  # (pair, neuron) cells the shares and the readout rule are computed on; a sample of pairs beyond
 
 
 def neuron_classes(W1: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -122,13 +123,16 @@ def affordable_pairs(cfg: UANDConfig, d: int, budget: float = NEWGAS_BUDGET, flo
     return None if affordable >= cfg.n_gates else affordable
 
 
-def newgas_analysis(snap: Snapshot, instance: int = -1, budget: float = NEWGAS_BUDGET) -> dict:
+def newgas_analysis(
+    snap: Snapshot, instance: int = -1, budget: float = NEWGAS_BUDGET, max_cells: int = MAX_CELLS
+) -> dict:
     """Newgas's classes measured on one trained width of a U-AND snapshot (default: the widest).
 
-    Returns ``d``; ``shares`` (4,) (the mean over all pairs of each class's share of the d neurons) and
-    ``pair_shares`` (G, 4); ``table`` (4 classes × 4 cases, CASE_NAMES order) of mean activations on a sample of
+    Returns ``d``; ``shares`` (4,) (the mean over the pairs of each class's share of the d neurons) and
+    ``pair_shares`` (G', 4), on all G pairs or, where G·d > ``max_cells``, a uniform sample of ``n_share_pairs`` of
+    them (seed [cfg.seed, 3]); ``table`` (4 classes × 4 cases, CASE_NAMES order) of mean activations on a sample of
     ``n_pairs`` pairs (the held-out background, its own seed: cfg.seed + 3); ``combination`` (A − B1 − B2 + C per
-    case); ``rule`` (``sign_rule`` over all gates); ``readout`` (mean readout weight per class)."""
+    case); ``rule`` (``sign_rule`` on the same pairs as the shares); ``readout`` (mean readout weight per class)."""
     cfg = UANDConfig.from_dict(snap.config)
     widths = np.asarray(snap["widths"])
     i = int(np.arange(len(widths))[instance])
@@ -136,7 +140,11 @@ def newgas_analysis(snap: Snapshot, instance: int = -1, budget: float = NEWGAS_B
     W1 = snap["W1"][i, :, :d].astype(np.float64)
     b1 = snap["b1"][i, :d].astype(np.float64)
     W2 = snap["W2"][i, :d].astype(np.float64)
-    pairs = gate_pairs(cfg.n_inputs)
+    gates = np.arange(cfg.n_gates)
+    if cfg.n_gates * d > max_cells:  # a uniform sample of the pairs (its own random stream) bounds the memory
+        size = max(1, max_cells // d)
+        gates = np.sort(np.random.default_rng([cfg.seed, 3]).choice(cfg.n_gates, size=size, replace=False))
+    pairs = gate_pairs(cfg.n_inputs)[gates]
     pair_shares = class_shares(W1, pairs)
     held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 3, affordable_pairs(cfg, d, budget))
     table, _ = class_truth_tables(W1, b1, held)
@@ -145,10 +153,11 @@ def newgas_analysis(snap: Snapshot, instance: int = -1, budget: float = NEWGAS_B
         "instance": i,
         "shares": pair_shares.mean(axis=0),
         "pair_shares": pair_shares,
+        "n_share_pairs": len(gates),
         "table": table,
         "combination": and_combination(table),
         "n_pairs": len(held.gates),
         "n_gates": cfg.n_gates,
-        "rule": sign_rule(W1, W2, pairs),
-        "readout": class_readout(W1, W2, pairs),
+        "rule": sign_rule(W1, W2, pairs, gates),
+        "readout": class_readout(W1, W2, pairs, gates),
     }
