@@ -7,7 +7,7 @@ import importlib
 import json
 import sys
 
-MODULES = ("tms", "geometry", "coactivation", "cc", "charts", "shared", "serve", "memory", "refusals")
+MODULES = ("tms", "geometry", "coactivation", "cc", "uand", "charts", "shared", "serve", "memory", "refusals")
 OPT_IN = ("serve", "memory", "refusals")  # run only when named: start real servers and a browser, minutes
 
 
@@ -16,7 +16,7 @@ def _cases(device: str) -> tuple[dict, list[str]]:
     found, default = {}, []
     for module_name in MODULES:
         module = importlib.import_module(f"bench.{module_name}")
-        if module_name in ("tms", "cc"):  # training cases: run on the chosen device
+        if module_name in ("tms", "cc", "uand"):  # training cases: run on the chosen device
             for name, fn in module.CASES.items():
                 found[name] = found[f"{module_name}.{name}"] = lambda fn=fn: fn(device)
             default += module.cases(device)

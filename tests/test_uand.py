@@ -13,24 +13,32 @@ from toys.compute.uand import (
     CASES,
     UANDConfig,
     UANDTrainer,
+    active_gates,
     affordable_gates,
     and_targets,
+    elementwise_loss,
     gate_error_rates,
+    gate_outputs,
     gate_pairs,
     handmade_gates,
     handmade_outputs,
     handmade_subsets,
     handmade_weights,
     held_out_cases,
+    inputs_from_active,
+    instance_method,
     instance_widths,
     linear_gates,
     linear_readout,
     network_outputs,
     neuron_density,
+    sample_active,
     sample_inputs,
+    sparse_loss_and_grads,
     trained_gates,
     uand_summary,
 )
+from toys.core.snapshot import Snapshot
 
 
 def test_held_out_cases_are_what_they_say():
@@ -272,3 +280,167 @@ def test_affordable_gates_covers_small_configs_and_bounds_big_ones():
     n = affordable_gates(big)
     per_gate = 4 * big.eval_cases * 3 * int(instance_widths(big).sum())
     assert 300 <= n < big.n_gates and n * per_gate <= 3e8 + 300 * per_gate
+
+
+# --------------------------------------------------------------------------------------- losses and the sparse engine
+
+
+def _dense_numpy_loss(W1, b1, W2, b2, x, loss, p=4.0):
+    """The loss by hand: ŷ = ReLU(x W1 + b1) W2 + b2 over every gate, targets the pairwise ANDs of x."""
+    m = x.shape[1]
+    pairs = gate_pairs(m)
+    t = x[:, pairs[:, 0]] * x[:, pairs[:, 1]]
+    y = np.maximum(x @ W1 + b1, 0.0) @ W2 + b2
+    if loss == "mse":
+        return np.mean((y - t) ** 2)
+    if loss == "lp":
+        return np.mean(np.abs(y - t) ** p)
+    sig = 1.0 / (1.0 + np.exp(-y))
+    return np.mean(-t * np.log(sig) - (1 - t) * np.log(1 - sig))
+
+
+def test_active_gates_are_the_gates_whose_and_is_one():
+    cfg = UANDConfig(n_inputs=11, n_active=4)
+    idx = sample_active(cfg, 300, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert (idx.diff(dim=1) > 0).all()
+    gates = active_gates(idx, 11)
+    t = and_targets(inputs_from_active(idx, 11), torch.as_tensor(gate_pairs(11)))
+    want = torch.zeros_like(t).scatter_(1, gates, 1.0)
+    assert torch.equal(t, want) and gates.shape == (300, 6)
+
+
+def test_sample_inputs_is_sample_active_scattered():
+    cfg = UANDConfig(n_inputs=9, n_active=3)
+    x = sample_inputs(cfg, 50, torch.Generator().manual_seed(4), torch.device("cpu"))
+    idx = sample_active(cfg, 50, torch.Generator().manual_seed(4), torch.device("cpu"))
+    assert torch.equal(x, inputs_from_active(idx, 9))
+
+
+@pytest.mark.parametrize("m,k,d,B", [(5, 2, 3, 4), (12, 3, 20, 64), (60, 2, 150, 200)])
+@pytest.mark.parametrize(
+    "loss,method", [("mse", "gram"), ("mse", "dense"), ("lp", "dense"), ("bce", "dense")], ids=lambda v: str(v)
+)
+def test_sparse_loss_and_gradients_equal_the_dense_autograd_twin(m, k, d, B, loss, method):
+    """The engine's loss from the on inputs (Gram form or per-width dense) equals the plain dense network's loss over
+    every gate, and its hand-written gradients equal autograd's, in float64."""
+    cfg = UANDConfig(n_inputs=m, n_active=k)
+    G = cfg.n_gates
+    gen = torch.Generator().manual_seed(m + d)
+    W1 = torch.randn(m, d, generator=gen, dtype=torch.float64)
+    b1 = 0.3 * torch.randn(d, generator=gen, dtype=torch.float64)
+    W2 = torch.randn(d, G, generator=gen, dtype=torch.float64) / d**0.5
+    b2 = 0.3 * torch.randn(G, generator=gen, dtype=torch.float64)
+    idx = sample_active(cfg, B, gen, torch.device("cpu"))
+    x = inputs_from_active(idx, m).double()
+    leaves = [t.clone().requires_grad_() for t in (W1, b1, W2, b2)]
+    y = torch.relu(x @ leaves[0] + leaves[1]) @ leaves[2] + leaves[3]
+    dense = elementwise_loss(y, and_targets(x, torch.as_tensor(gate_pairs(m))), loss, 3.0).mean()
+    dense.backward()
+    value, grads = sparse_loss_and_grads(W1, b1, W2, b2, idx, active_gates(idx, m), loss, 3.0, method)
+    assert float(value) == pytest.approx(float(dense.detach()), rel=1e-12)
+    assert float(value) == pytest.approx(
+        _dense_numpy_loss(*(t.numpy() for t in (W1, b1, W2, b2)), x.numpy(), loss, 3.0)
+    )
+    for got, leaf in zip(grads, leaves):
+        torch.testing.assert_close(got, leaf.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_gram_form_holds_in_float32_at_research_sizes():
+    """m = 100 (4,950 gates), d = 300: the Gram form's float32 loss and gradients match float64 to float tolerance."""
+    cfg = UANDConfig(n_inputs=100, n_active=3)
+    gen = torch.Generator().manual_seed(0)
+    W1 = torch.randn(100, 300, generator=gen) / 10
+    W2 = torch.randn(300, cfg.n_gates, generator=gen) / 300**0.5
+    b1, b2 = torch.zeros(300), torch.full((cfg.n_gates,), 0.01)
+    idx = sample_active(cfg, 256, gen, torch.device("cpu"))
+    gates = active_gates(idx, 100)
+    v32, g32 = sparse_loss_and_grads(W1, b1, W2, b2, idx, gates, "mse", method="gram")
+    v64, g64 = sparse_loss_and_grads(W1.double(), b1.double(), W2.double(), b2.double(), idx, gates, method="dense")
+    assert float(v32) == pytest.approx(float(v64), rel=1e-5)
+    for a, b in zip(g32, g64):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
+def test_instance_method_picks_the_cheaper_and_gram_only_for_mse():
+    cfg = UANDConfig(n_inputs=100, batch_size=256, d_min=25, d_max=1000)
+    assert instance_method(cfg, 25) == "gram" and instance_method(cfg, 1000) == "dense"
+    assert instance_method(cfg.replace(loss="bce"), 25) == "dense"
+
+
+@pytest.mark.parametrize("loss", ["mse", "lp", "bce"])
+def test_engines_train_alike_from_the_same_seed(loss):
+    """Sparse and dense engines: same initial weights and batches, so the same losses at every step and the same
+    weights after 15 steps (float32 rounding); the padding of the narrow instance stays exactly zero."""
+    cfg = UANDConfig(
+        n_inputs=8, n_active=3, d_min=4, d_max=24, n_instances=3, batch_size=64, steps=15, log_every=1,
+        loss=loss, loss_p=3.0, device="cpu",
+    )  # fmt: skip
+    a, b = UANDTrainer(cfg, engine="sparse").run(), UANDTrainer(cfg, engine="dense").run()
+    assert a.loss.shape == b.loss.shape == (15, 3)
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-4)
+    for name in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-3, atol=1e-5)
+    assert (a["W1"][0, :, 4:] == 0).all() and (a["W2"][0, 4:] == 0).all() and (a["b1"][0, 4:] == 0).all()
+
+
+@pytest.mark.parametrize("engine", ["sparse", "dense"])
+@pytest.mark.parametrize("loss", ["mse", "lp", "bce"])
+def test_each_loss_trains_without_nan_and_logs_the_hand_computed_loss(loss, engine):
+    """The first logged loss is the hand-computed loss of the initial weights on the first batch (redrawn from the
+    trainer's generator); 200 steps later every loss is finite and lower."""
+    cfg = UANDConfig(
+        n_inputs=6, n_active=2, d_min=8, d_max=16, n_instances=2, batch_size=32, steps=200, log_every=1, lr=1e-2,
+        loss=loss, loss_p=4.0, device="cpu",
+    )  # fmt: skip
+    trainer = UANDTrainer(cfg, engine=engine)
+    w = {k: v.detach().double().numpy().copy() for k, v in trainer.params.items()}
+    gen = torch.Generator().manual_seed(0)
+    gen.set_state(trainer.generator.get_state())
+    x = inputs_from_active(sample_active(cfg, 32, gen, torch.device("cpu")), 6).double().numpy()
+    snap = trainer.run()
+    for i, d in enumerate(trainer.widths):
+        want = _dense_numpy_loss(w["W1"][i, :, :d], w["b1"][i, :d], w["W2"][i, :d], w["b2"][i], x, loss)
+        assert snap.loss[0, i] == pytest.approx(want, rel=1e-5)
+    assert np.isfinite(snap.loss).all() and all(np.isfinite(a).all() for a in snap.arrays.values())
+    assert (snap.final_loss < snap.loss[0]).all()
+
+
+def _exact_network_snapshot(loss: str, scale: float, shift: float) -> Snapshot:
+    """m = 6, d = 15: neuron t computes gate t exactly (ReLU(x_i + x_j − 1)); output = scale·h + shift."""
+    cfg = UANDConfig(n_inputs=6, n_active=2, d_min=15, d_max=15, n_instances=1, eval_cases=4, loss=loss)
+    pairs = gate_pairs(6)
+    W1 = np.zeros((1, 6, 15), np.float32)
+    W1[0, pairs[:, 0], np.arange(15)] = W1[0, pairs[:, 1], np.arange(15)] = 1.0
+    arrays = {
+        "W1": W1,
+        "b1": -np.ones((1, 15), np.float32),
+        "W2": scale * np.eye(15, dtype=np.float32)[None],
+        "b2": np.full((1, 15), shift, np.float32),
+        "widths": np.array([15]),
+    }
+    return Snapshot("uand", cfg.to_dict(), 0, arrays, np.zeros((0, 1)), np.zeros(0, np.int64))
+
+
+def test_bce_accounting_reads_the_sigmoid_of_the_logits():
+    """Logits +6 for AND = 1 and −6 for AND = 0 compute every gate when read through the sigmoid (BCE) and none when
+    read as outputs; the same exact circuit with outputs 1/0 computes every gate under MSE."""
+    logits = _exact_network_snapshot("bce", 12.0, -6.0)
+    assert trained_gates(logits)[0]["gates"] == 15
+    as_outputs = _exact_network_snapshot("mse", 12.0, -6.0)
+    assert trained_gates(as_outputs)[0]["gates"] == 0
+    assert trained_gates(_exact_network_snapshot("lp", 1.0, 0.0))[0]["gates"] == 15
+    np.testing.assert_allclose(gate_outputs("bce", np.array([-800.0, 0.0, 800.0])), [0.0, 0.5, 1.0])
+
+
+@pytest.mark.parametrize(
+    "field,value,words",
+    [("loss", "huber", "loss='huber'"), ("loss", "MSE", "loss='MSE'"), ("loss_p", 0.5, "loss_p=0.5")],
+)
+def test_config_rejects_unknown_losses_by_name(field, value, words):
+    with pytest.raises(ValueError, match=words):
+        UANDConfig(**{field: value})
+
+
+def test_trainer_rejects_an_unknown_engine():
+    with pytest.raises(ValueError, match="engine='fast'"):
+        UANDTrainer(UANDConfig(steps=1), engine="fast")

@@ -3,8 +3,10 @@
 Inputs are boolean with exactly ``n_active`` of the m on (a uniformly random subset); the targets are all
 G = m(m−1)/2 pairwise ANDs. Two circuits are compared on the same held-out cases:
 
-- **trained**: h = ReLU(x W1 + b1) (width d), ŷ = h W2 + b2, trained with MSE. Instances are independent models of
-  widths spread geometrically from ``d_min`` to ``d_max`` (one padded model, the unused neurons masked to zero);
+- **trained**: h = ReLU(x W1 + b1) (width d), ŷ = h W2 + b2, trained with ``loss``: MSE, Lp (|ŷ − AND|^p, p =
+  ``loss_p``) or binary cross-entropy on logits (ŷ is then a logit and the gate's output is sigmoid(ŷ)). Instances
+  are independent models of widths spread geometrically from ``d_min`` to ``d_max`` (stored padded to d_max, the
+  unused neurons zero);
 - **hand-made** (Hänni, Mendel, Vaintrob and Chan 2024): neuron k reads a random subset S_k of the inputs (each
   input independently with probability q) with weight 1 and bias −1, so it fires iff at least two of its inputs
   are on; the AND of (i, j) is the mean of the neurons whose subsets hold both i and j.
@@ -15,6 +17,17 @@ neither on, the other active inputs drawn at random. With ``tolerance`` ≤ 0.25
 computes any AND gate: on four cases with the same other inputs, f(1,1) − f(1,0) − f(0,1) + f(0,0) = 0 while the AND
 gives 1, so one of the four misses by at least 1/4. The best (least-squares) linear readout is the
 no-computation baseline.
+
+Training engines (``UANDTrainer(cfg, engine)``): ``dense`` is the plain padded model with autograd (every width
+run at d_max, the (I, B, G) output formed), kept as the reference; ``sparse`` (the default) runs each instance at
+its own width with hand-written gradients and uses that the inputs are sparse: the first layer is a sum of the k
+rows of W1 of the on inputs (a gather), and only the P = k(k−1)/2 gates of the on pairs have target 1. For MSE it
+never forms the G-wide output: per sample
+
+    Σ_g (ŷ_g − t_g)² = Σ_g ŷ_g² − 2 Σ_{g on} ŷ_g + P,    Σ_g ŷ_g² = ‖W2ᵀh + b2‖² = hᵀ(W2 W2ᵀ)h + 2 h·(W2 b2) + ‖b2‖²,
+
+with the d×d Gram matrix W2 W2ᵀ: 2d²G + 2Bd² multiply-adds a step instead of 3BdG (``gram``), taken per width
+when it is cheaper, the dense product otherwise. The loss is the same mean over samples and gates.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from toys.core.config import TrainingConfig, check_interval, check_range
+from toys.core.config import TrainingConfig, check_choice, check_interval, check_range
 from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
 from toys.core.saved import register
 from toys.core.snapshot import Snapshot
@@ -34,6 +47,8 @@ from toys.core.train import StepTrainer, make_optimizer, param_arrays, set_lr
 
 CASES = ((1, 1), (1, 0), (0, 1), (0, 0))  # (input i on, input j on) per held-out case type
 Q_GRID = (0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)  # subset probabilities tried when handmade_q = 0 (auto)
+LOSSES = ("mse", "lp", "bce")  # squared error, |error|^loss_p, binary cross-entropy on logits
+ENGINES = ("sparse", "dense")  # hand-written gradients per width from the on inputs; the padded autograd reference
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,8 @@ class UANDConfig(TrainingConfig):
     max_error_rate: float = 0.05
     eval_cases: int = 16
     handmade_q: float = 0.0
+    loss: str = "mse"
+    loss_p: float = 4.0
 
     def __post_init__(self) -> None:
         check_range("n_inputs", self.n_inputs, 4, 256, integer=True)
@@ -66,6 +83,8 @@ class UANDConfig(TrainingConfig):
         check_range("max_error_rate", self.max_error_rate, 0.0, 0.5)
         check_range("eval_cases", self.eval_cases, 1, 256, integer=True)
         check_range("handmade_q", self.handmade_q, 0.0, 1.0)
+        check_choice("loss", self.loss, LOSSES)
+        check_range("loss_p", self.loss_p, 1.0, 10.0)
         per_step = self.n_instances * self.batch_size * max(self.n_gates, self.d_max)
         if per_step > 2**27:
             raise ValueError(
@@ -78,25 +97,60 @@ class UANDConfig(TrainingConfig):
 
 
 @estimate.register(UANDConfig)
-def uand_cost(cfg: UANDConfig) -> Cost:
-    """Training cost of a U-AND config: every width padded to d_max (autograd). The trainer builds no held-out cases
-    (the analyses do, within their own budget: ``affordable_gates``).
+def uand_cost(cfg: UANDConfig, engine: str = "sparse") -> Cost:
+    """Training cost of a U-AND config with the trainer's ``engine``. The trainer builds no held-out cases (the
+    analyses do, within their own budget: ``affordable_gates``). Building the parameters holds a second copy of
+    them for a moment.
 
-    Building the parameters holds a second copy of them for a moment. A step holds the drawn inputs and their G
-    AND labels, the hidden activations (about 6 floats per (instance, sample, neuron)) and the outputs, errors and
-    their gradients (about 8 per (instance, sample, gate)). Per step: I·B·d_max·(3·G + 2·m) multiply-adds, twice.
+    ``dense`` (every width padded to d_max, autograd): a step holds the drawn inputs and their G AND labels, the
+    hidden activations (about 6 floats per (instance, sample, neuron)) and the outputs, errors and their gradients
+    (about 8 per (instance, sample, gate)). Per step: I·B·d_max·(3·G + 2·m) multiply-adds, twice.
+
+    ``sparse`` (one width at a time, hand-written gradients): a step holds the on inputs and gates (int64), and for
+    the widest instance its activations and their gradients (about 8 + 2k + P floats per (sample, neuron)), the
+    Gram matrices (2d²) or the outputs, labels, errors and their gradients (5 per (sample, gate)), and the gradients
+    of its weights; per width d, min(2d²G + 2Bd², 3BdG) multiply-adds (``instance_method``), twice.
     """
     I, B, m, D, G = cfg.n_instances, cfg.batch_size, cfg.n_inputs, cfg.d_max, cfg.n_gates
     params = I * (m * D + D + D * G + G)  # W1 (I, m, D), b1 (I, D), W2 (I, D, G), b2 (I, G)
     held = FLOAT_BYTES * I * D + 16 * G  # the width mask, the gates' input pairs (int64)
     init = FLOAT_BYTES * (params + I * D * G)
-    step = FLOAT_BYTES * (8 * I * B * G + 6 * I * B * D + 3 * B * G + 2 * B * m)
-    flops = 2 * I * B * D * (3 * G + 2 * m) + 20 * I * B * (D + G) + ADAM_FLOPS * params
-    return Cost(
-        trainer_bytes(cfg, I, params, held, max(init, step)),
-        flops,
-        ("n_inputs", "d_max", "batch_size", "n_instances", "steps", "log_every"),
+    knobs = ("n_inputs", "d_max", "batch_size", "n_instances", "steps", "log_every")
+    if engine == "dense":
+        step = FLOAT_BYTES * (8 * I * B * G + 6 * I * B * D + 3 * B * G + 2 * B * m)
+        flops = 2 * I * B * D * (3 * G + 2 * m) + 20 * I * B * (D + G) + ADAM_FLOPS * params
+        return Cost(trainer_bytes(cfg, I, params, held, max(init, step)), flops, knobs)
+    k = cfg.n_active
+    P = k * (k - 1) // 2
+    widths = [int(d) for d in instance_widths(cfg)]
+    per_width = [
+        (2 * d * d + (m + 2) * d + G * (d + 1)) if instance_method(cfg, d) == "gram" else 5 * B * G + (m + G) * d
+        for d in widths
+    ]
+    step = 16 * B * (k + P) + FLOAT_BYTES * (B * D * (8 + 2 * k + P) + max(per_width))
+    flops = (
+        2 * sum(instance_flops(cfg, d)[instance_method(cfg, d)] for d in widths)
+        + 4 * B * k * sum(widths)
+        + 20 * B * sum(widths)
+        + (0 if cfg.loss == "mse" else 20 * I * B * G)
+        + ADAM_FLOPS * params
     )
+    return Cost(trainer_bytes(cfg, I, params, held, max(init, step)), flops, knobs)
+
+
+def instance_flops(cfg: UANDConfig, d: int) -> dict[str, int]:
+    """Multiply-adds of the second layer's forward and backward for one instance of width d: with the Gram matrix
+    (W2 W2ᵀ, H·(W2 W2ᵀ), HᵀH, (HᵀH) W2) and with the dense (B, G) output (H W2, Hᵀ dŶ, dŶ W2ᵀ)."""
+    B, G = cfg.batch_size, cfg.n_gates
+    return {"gram": 2 * d * d * G + 2 * B * d * d, "dense": 3 * B * d * G}
+
+
+def instance_method(cfg: UANDConfig, d: int) -> str:
+    """How the sparse engine computes the second layer of width d: "gram" (MSE only) when that is cheaper."""
+    if cfg.loss != "mse":
+        return "dense"
+    cost = instance_flops(cfg, d)
+    return "gram" if cost["gram"] < cost["dense"] else "dense"
 
 
 def instance_widths(cfg: UANDConfig) -> np.ndarray:
@@ -111,11 +165,29 @@ def gate_pairs(m: int) -> np.ndarray:
     return np.stack(np.triu_indices(m, 1), axis=1)
 
 
-def sample_inputs(cfg: UANDConfig, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """(n, m) boolean inputs as float32 with exactly n_active ones, uniformly placed."""
+def sample_active(cfg: UANDConfig, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(n, n_active) indices of the on inputs, a uniformly random subset per row, ascending."""
     keys = torch.rand(n, cfg.n_inputs, generator=generator, device=device)
-    idx = keys.topk(cfg.n_active, dim=1).indices
-    return torch.zeros(n, cfg.n_inputs, device=device).scatter_(1, idx, 1.0)
+    return keys.topk(cfg.n_active, dim=1).indices.sort(dim=1).values
+
+
+def inputs_from_active(idx: torch.Tensor, m: int) -> torch.Tensor:
+    """(n, k) on indices -> (n, m) boolean inputs as float32."""
+    return torch.zeros(len(idx), m, device=idx.device).scatter_(1, idx, 1.0)
+
+
+def sample_inputs(cfg: UANDConfig, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(n, m) boolean inputs as float32 with exactly n_active ones, uniformly placed (the inputs of
+    ``sample_active`` with the same generator state)."""
+    return inputs_from_active(sample_active(cfg, n, generator, device), cfg.n_inputs)
+
+
+def active_gates(idx: torch.Tensor, m: int) -> torch.Tensor:
+    """Ascending on indices (n, k) -> the output index of every gate of two on inputs, (n, k(k−1)/2): gate (i, j),
+    i < j, is number i·(2m − i − 1)/2 + j − i − 1 in ``gate_pairs`` order."""
+    a, b = torch.triu_indices(idx.shape[1], idx.shape[1], 1, device=idx.device)
+    i, j = idx[:, a], idx[:, b]  # (n, P), i < j
+    return i * (2 * m - i - 1) // 2 + j - i - 1
 
 
 def and_targets(x: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -325,16 +397,114 @@ def neuron_density(W1: np.ndarray) -> np.ndarray:
         return np.where(sq > 0, np.abs(W1).sum(axis=0) ** 2 / (m * sq), np.nan)
 
 
+def elementwise_loss(y: torch.Tensor, t: torch.Tensor, loss: str, p: float = 4.0) -> torch.Tensor:
+    """Loss of outputs y against targets t, per entry: (y − t)², |y − t|^p, or binary cross-entropy of the logit y,
+    softplus(y) − t·y (= −t log σ(y) − (1 − t) log(1 − σ(y)))."""
+    if loss == "mse":
+        return (y - t).square()
+    if loss == "lp":
+        return (y - t).abs().pow(p)
+    if loss == "bce":
+        return torch.nn.functional.softplus(y) - t * y
+    raise ValueError(f"loss={loss!r} is not allowed: choose one of {', '.join(LOSSES)}")
+
+
+def elementwise_loss_grad(y: torch.Tensor, t: torch.Tensor, loss: str, p: float = 4.0) -> torch.Tensor:
+    """d(elementwise_loss)/dy."""
+    r = y - t
+    if loss == "mse":
+        return 2.0 * r
+    if loss == "lp":
+        return p * r.abs().pow(p - 1.0) * r.sign()
+    if loss == "bce":
+        return torch.sigmoid(y) - t
+    raise ValueError(f"loss={loss!r} is not allowed: choose one of {', '.join(LOSSES)}")
+
+
+def gate_outputs(loss: str, raw: np.ndarray) -> np.ndarray:
+    """What a gate's network output says the AND is: the output itself, or sigmoid of the logit for ``bce``."""
+    if loss == "bce":
+        return 0.5 * (1.0 + np.tanh(0.5 * raw))  # sigmoid without overflow
+    return raw
+
+
+def sparse_loss_and_grads(
+    W1: torch.Tensor,
+    b1: torch.Tensor,
+    W2: torch.Tensor,
+    b2: torch.Tensor,
+    idx: torch.Tensor,
+    gates: torch.Tensor,
+    loss: str = "mse",
+    p: float = 4.0,
+    method: str = "dense",
+    want_grads: bool = True,
+):
+    """Mean loss over samples and all G gates of one network, and its gradients, by hand, from the on inputs.
+
+    W1 (m, d), b1 (d,), W2 (d, G), b2 (G,); idx (B, k) the on inputs of each sample, gates (B, P) the gates whose
+    target is 1 (``active_gates``). ``method`` "gram" (MSE only) never forms the (B, G) output: with A_b = Σ_{g on}
+    W2[:, g] and c_b = Σ_{g on} b2_g, Σ_g (ŷ_g − t_g)² = hᵀMh + 2h·u + ‖b2‖² − 2(h·A_b + c_b) + P with M = W2 W2ᵀ,
+    u = W2 b2. "dense" forms ŷ = h W2 + b2. Returns (loss, (gW1, gb1, gW2, gb2)) or (loss, None).
+    """
+    B = idx.shape[0]
+    G = W2.shape[1]
+    P = gates.shape[1]
+    s = 1.0 / (B * G)
+    z = W1[idx].sum(dim=1) + b1  # (B, d): the on inputs' rows of W1
+    h = torch.relu(z)
+    if method == "gram":
+        if loss != "mse":
+            raise ValueError(f"method='gram' needs loss='mse', not {loss!r}")
+        M = W2 @ W2.T  # (d, d)
+        u = W2 @ b2  # (d,)
+        A = W2.T[gates].sum(dim=1)  # (B, d)
+        hM = h @ M  # (B, d)
+        total = (hM * h).sum() + 2.0 * (h @ u).sum() + B * (b2 @ b2) - 2.0 * ((h * A).sum() + b2[gates].sum()) + B * P
+        value = total * s
+        if not want_grads:
+            return value, None
+        dh = (2.0 * s) * (hM + u - A)  # (B, d)
+        hsum = h.sum(dim=0)  # (d,)
+        gW2 = (2.0 * s) * ((h.T @ h) @ W2 + torch.outer(hsum, b2))  # (d, G)
+        gW2.T.index_add_(0, gates.reshape(-1), (-2.0 * s) * h.repeat_interleave(P, dim=0))
+        gb2 = (2.0 * s) * (W2.T @ hsum + B * b2)
+        gb2.index_add_(0, gates.reshape(-1), torch.full((B * P,), -2.0 * s, device=b2.device, dtype=b2.dtype))
+    elif method == "dense":
+        y = torch.addmm(b2, h, W2)  # (B, G)
+        t = torch.zeros_like(y).scatter_(1, gates, 1.0)
+        value = elementwise_loss(y, t, loss, p).mean()
+        if not want_grads:
+            return value, None
+        dy = elementwise_loss_grad(y, t, loss, p) * s  # (B, G)
+        gW2 = h.T @ dy
+        gb2 = dy.sum(dim=0)
+        dh = dy @ W2.T
+    else:
+        raise ValueError(f"method={method!r} is not allowed: choose gram or dense")
+    dz = dh * (z > 0)
+    gW1 = inputs_from_active(idx, W1.shape[0]).to(dz.dtype).T @ dz  # (m, d): each sample's dz into its on rows
+    return value, (gW1, dz.sum(dim=0), gW2, gb2)
+
+
 class UANDTrainer(StepTrainer):
-    """Trains the U-AND networks of every width at once (instances are independent: the loss is their sum)."""
+    """Trains the U-AND networks of every width at once (instances are independent: the loss is their sum).
+
+    ``engine``: "sparse" (default: each width at its own size from the on inputs, hand-written gradients, the Gram
+    form of MSE where cheaper, fused Adam) or "dense" (the padded model with autograd, the reference). Both draw the
+    same batches from the same seed and give the same losses and weights up to float rounding."""
 
     toy = "uand"
 
-    def __init__(self, cfg: UANDConfig) -> None:
-        super().__init__(cfg, cfg.n_instances)
+    def __init__(self, cfg: UANDConfig, engine: str = "auto") -> None:
+        engine = "sparse" if engine == "auto" else engine
+        check_choice("engine", engine, ENGINES)
+        super().__init__(cfg, cfg.n_instances, cost=estimate(cfg, engine=engine))
+        self.engine_name = engine
         I, m, D, G = cfg.n_instances, cfg.n_inputs, cfg.d_max, cfg.n_gates
         dev, gen = self.device, self.generator
         self.widths = instance_widths(cfg)
+        self.methods = [instance_method(cfg, int(d)) for d in self.widths]
         self.mask = (torch.arange(D, device=dev)[None, :] < torch.as_tensor(self.widths, device=dev)[:, None]).float()
         self.pairs = torch.as_tensor(gate_pairs(m), device=dev)
         w1 = (torch.rand(I, m, D, generator=gen, device=dev) * 2 - 1) / math.sqrt(m)
@@ -347,7 +517,12 @@ class UANDTrainer(StepTrainer):
             "W2": (w2 * self.mask[:, :, None]).requires_grad_(),  # (I, D, G)
             "b2": torch.zeros(I, G, device=dev).requires_grad_(),
         }
-        self.optimizer = make_optimizer(cfg, list(self.params.values()), foreach=dev.type == "cuda" or None)
+        if engine == "sparse":
+            for t in self.params.values():  # written in place each step; the padding's gradient stays zero
+                t.grad = torch.zeros_like(t)
+            self.optimizer = make_optimizer(cfg, list(self.params.values()), fused=True)
+        else:
+            self.optimizer = make_optimizer(cfg, list(self.params.values()), foreach=dev.type == "cuda" or None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, m) -> ŷ (I, B, G); neurons beyond an instance's width are masked out."""
@@ -357,13 +532,36 @@ class UANDTrainer(StepTrainer):
 
     def _train_step(self, lr: float) -> torch.Tensor:
         set_lr(self.optimizer, lr)
-        x = sample_inputs(self.cfg, self.cfg.batch_size, self.generator, self.device)
-        y = and_targets(x, self.pairs)  # (B, G)
-        losses = (self.forward(x) - y).square().mean(dim=(1, 2))  # (I,)
-        self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
+        if self.engine_name == "sparse":
+            losses = self._sparse_losses()
+        else:
+            x = sample_inputs(self.cfg, self.cfg.batch_size, self.generator, self.device)
+            y = and_targets(x, self.pairs)  # (B, G)
+            losses = elementwise_loss(self.forward(x), y, self.cfg.loss, self.cfg.loss_p).mean(dim=(1, 2))  # (I,)
+            self.optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
         self.optimizer.step()
         return losses.detach()
+
+    def _sparse_losses(self) -> torch.Tensor:
+        """Each instance's loss at its own width; its gradients written into the padded parameters' gradients."""
+        cfg, p = self.cfg, self.params
+        idx = sample_active(cfg, cfg.batch_size, self.generator, self.device)  # (B, k)
+        gates = active_gates(idx, cfg.n_inputs)  # (B, P)
+        losses = torch.empty(cfg.n_instances, device=self.device)
+        with torch.no_grad():
+            for i, (d, method) in enumerate(zip(self.widths, self.methods)):
+                d = int(d)
+                value, (gW1, gb1, gW2, gb2) = sparse_loss_and_grads(
+                    p["W1"][i, :, :d], p["b1"][i, :d], p["W2"][i, :d], p["b2"][i], idx, gates,
+                    cfg.loss, cfg.loss_p, method,
+                )  # fmt: skip
+                losses[i] = value
+                p["W1"].grad[i, :, :d] = gW1
+                p["b1"].grad[i, :d] = gb1
+                p["W2"].grad[i, :d] = gW2
+                p["b2"].grad[i] = gb2
+        return losses
 
     def _arrays(self) -> dict[str, np.ndarray]:
         arrays = param_arrays(self.params)
@@ -375,14 +573,16 @@ register("uand", UANDConfig, UANDTrainer)
 
 
 def trained_gates(snap: Snapshot, held: HeldOut | None = None) -> list[dict]:
-    """Per instance: its width, the gates it computes on the held-out cases, the per-gate error rates."""
+    """Per instance: its width, the gates it computes on the held-out cases, the per-gate error rates. The outputs
+    are scored as ``gate_outputs`` reads them (sigmoid of the logits for a model trained with BCE)."""
     cfg = UANDConfig.from_dict(snap.config)
     held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1) if held is None else held
     out = []
     for i, d in enumerate(snap["widths"]):
         W1, b1 = snap["W1"][i, :, :d].astype(np.float64), snap["b1"][i, :d].astype(np.float64)
         W2, b2 = snap["W2"][i, :d].astype(np.float64), snap["b2"][i].astype(np.float64)
-        rates = gate_error_rates(network_outputs(W1, b1, W2, b2, held), held, cfg.tolerance)
+        outputs = gate_outputs(cfg.loss, network_outputs(W1, b1, W2, b2, held))
+        rates = gate_error_rates(outputs, held, cfg.tolerance)
         out.append({"d": int(d), "gates": held.count(rates, cfg.max_error_rate), "error_rates": rates})
     return out
 
