@@ -8,6 +8,11 @@ stream, and W_U = W_Eᵀ reads it out:
 
     ŷ = x W_E W_Eᵀ + ReLU(x W_E W_in) W_out W_Eᵀ          labels y = x + ReLU(x),   loss = mean (ŷ − y)²
 
+``loss`` ``lp`` trains on mean |ŷ − y|^p instead (p = ``loss_p``, e.g. 4: outliers cost more); held-out figures
+(L/p, the naive baseline) stay squared errors so runs compare. ``labels`` ``discrete`` draws present features' values
+from the value law's discrete twin (``DISCRETE_TWIN``: U[−1, 1] -> ±1 with equal odds, U[0, 1] and 1 -> 1), so the
+labels take a few values instead of a continuum.
+
 Writing W_E W_Eᵀ = I − R, the MLP has to produce ReLU(x) + x R: R is the *mixing* the noisy embedding puts into
 the labels' path. The modes (``mixing``) set R per instance:
 
@@ -41,8 +46,12 @@ from toys.core.train import StepTrainer, make_optimizer, set_lr
 
 MIXINGS = ("embedding", "clean", "compare", "random")
 CC_VALUE_LAWS = ("uniform_pm1", "uniform01", "one")
-RELU_SQ_MEAN = {"uniform_pm1": 1.0 / 6.0, "uniform01": 1.0 / 3.0, "one": 1.0}  # E[ReLU(v)²] per value law
-NEG_SQ_MEAN = {"uniform_pm1": 1.0 / 6.0, "uniform01": 0.0, "one": 0.0}  # E[v² · 1{v < 0}] per value law
+CC_LOSSES = ("mse", "lp")  # mean squared error, mean |error|^loss_p
+CC_LABELS = ("continuous", "discrete")
+DISCRETE_TWIN = {"uniform_pm1": "pm1", "uniform01": "one", "one": "one"}  # the value law's discrete counterpart
+ALL_CC_LAWS = CC_VALUE_LAWS + ("pm1",)  # pm1: −1 or +1 with equal odds (only as uniform_pm1's discrete twin)
+RELU_SQ_MEAN = {"uniform_pm1": 1.0 / 6.0, "uniform01": 1.0 / 3.0, "one": 1.0, "pm1": 0.5}  # E[ReLU(v)²] per law
+NEG_SQ_MEAN = {"uniform_pm1": 1.0 / 6.0, "uniform01": 0.0, "one": 0.0, "pm1": 0.5}  # E[v² · 1{v < 0}] per law
 EVAL_CHUNK = 25_000  # rows of held-out features per matrix product when evaluating at other probabilities
 MAX_STEP_ELEMENTS = 2**27  # instances · batch · features (and · d_mlp) one step may hold per tensor
 
@@ -58,6 +67,9 @@ class CCConfig(TrainingConfig):
     d_mlp: int = 50
     p: float = 0.01
     value_law: str = "uniform_pm1"
+    labels: str = "continuous"
+    loss: str = "mse"
+    loss_p: float = 4.0
     mixing: str = "embedding"
     sigma_min: float = 0.0
     sigma_max: float = 0.1
@@ -76,6 +88,9 @@ class CCConfig(TrainingConfig):
         check_range("d_mlp", self.d_mlp, 1, 2000, integer=True)
         check_range("p", self.p, 1e-4, 1.0)
         check_choice("value_law", self.value_law, CC_VALUE_LAWS)
+        check_choice("labels", self.labels, CC_LABELS)
+        check_choice("loss", self.loss, CC_LOSSES)
+        check_range("loss_p", self.loss_p, 1.0, 10.0)
         check_choice("mixing", self.mixing, MIXINGS)
         check_interval(self, "sigma_min", "sigma_max", 0.0, 1.0)
         check_range("n_instances", self.n_instances, 1, 64, integer=True)
@@ -99,6 +114,11 @@ class CCConfig(TrainingConfig):
         return self.mixing != "random"
 
     @property
+    def law(self) -> str:
+        """The value law features are drawn from: ``value_law``, or its discrete twin with discrete labels."""
+        return self.value_law if self.labels == "continuous" else DISCRETE_TWIN[self.value_law]
+
+    @property
     def width(self) -> int:
         """Width D of the space W_in reads from: d_embed with an embedding, n_features without."""
         return self.d_embed if self.embedded else self.n_features
@@ -115,21 +135,23 @@ def cc_cost(cfg: CCConfig) -> Cost:
 
     Held: the frozen embedding (I, F, D) and the mixing R (I, F, F). Building them holds a second copy of the
     embedding (or of R) for a moment. A step holds the labels, the residual, the error and its gradient (about 6
-    floats per (instance, sample, feature)), the MLP's activations and their gradients (6 per neuron) and the folded
-    weights; a snapshot adds the folded weights A, B and R to the parameters. Per step: ten batched products of
-    I·B·F·H multiply-adds, the mixing's I·B·F², and folding and unfolding the embedding, 4·I·F·D·H, twice.
+    floats per (instance, sample, feature); 8 with the Lp loss), the MLP's activations and their gradients (6 per
+    neuron) and the folded weights; a snapshot adds the folded weights A, B and R to the parameters. Per step: ten
+    batched products of I·B·F·H multiply-adds, the mixing's I·B·F², and folding and unfolding the embedding,
+    4·I·F·D·H, twice.
     """
     I, B, F, H, D = cfg.n_instances, cfg.batch_size, cfg.n_features, cfg.d_mlp, cfg.width
     params = 2 * I * D * H  # W_in (I, D, H), W_out (I, H, D)
     embed = FLOAT_BYTES * I * F * D if cfg.embedded else 0
     mixing = FLOAT_BYTES * I * F * F
     init = max(embed, 2 * mixing) + FLOAT_BYTES * (F * D + F * F)
-    step = FLOAT_BYTES * (6 * I * B * F + 6 * I * B * H + 4 * I * F * H + 4 * B * F)
+    step = FLOAT_BYTES * ((6 if cfg.loss == "mse" else 8) * I * B * F + 6 * I * B * H + 4 * I * F * H + 4 * B * F)
     flops = (
         12 * I * B * F * H
         + (8 * I * F * D * H if cfg.embedded else 0)
         + (2 * I * B * F * F if mixes(cfg) else 0)
         + 20 * I * B * (F + H)
+        + (0 if cfg.loss == "mse" else 40 * I * B * F)  # |r|^p and p|r|^(p−1) sign(r): pow is exp and log
         + ADAM_FLOPS * params
     )
     knobs = ("batch_size", "n_instances", "n_features", "d_mlp", *(("d_embed",) if cfg.embedded else ()))
@@ -148,7 +170,7 @@ def naive_loss_per_feature(n_features: int, d_mlp: int, value_law: str = "unifor
     L = (1 − d_mlp/n) · p · E[ReLU(v)²]  and  L/p = max(0, 1 − d_mlp/n) · E[ReLU(v)²];
     for v ~ U[−1, 1], E[ReLU(v)²] = ½ · ⅓ = 1/6, so n = 100, d_mlp = 50 give 1/12.
     """
-    check_choice("value_law", value_law, CC_VALUE_LAWS)
+    check_choice("value_law", value_law, ALL_CC_LAWS)
     return max(0.0, 1.0 - d_mlp / n_features) * RELU_SQ_MEAN[value_law]
 
 
@@ -193,13 +215,15 @@ def apply_cc_value_law(v: torch.Tensor, law: str) -> torch.Tensor:
         return v
     if law == "one":
         return torch.ones_like(v)
+    if law == "pm1":
+        return torch.where(v < 0.5, -1.0, 1.0).to(v.dtype)
     raise ValueError(f"value_law={law!r} is unknown")
 
 
 def sample_features(cfg: CCConfig, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """(n, F) sparse features from one uniform draw u per entry: present iff u < p, value from u / p ~ U[0, 1)."""
     u = torch.rand(n, cfg.n_features, generator=generator, device=device)
-    return torch.where(u < cfg.p, apply_cc_value_law(u / cfg.p, cfg.value_law), 0.0)
+    return torch.where(u < cfg.p, apply_cc_value_law(u / cfg.p, cfg.law), 0.0)
 
 
 def random_mixing(n: int, sigma: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -222,22 +246,33 @@ def cc_loss_and_grads(
     W_out: torch.Tensor,
     E: torch.Tensor | None,
     want_grads: bool = True,
+    loss: str = "mse",
+    p: float = 4.0,
 ):
     """Loss per instance and gradients of the folded model, by hand.
 
     x (B, F) features shared by all instances; target (I, B, F) what the MLP owes (ReLU(x) + x R);
     W_in (I, D, H), W_out (I, H, D), E (I, F, D) the frozen embedding or None (D = F, no embedding).
-    Returns losses (I,) = mean over batch and features of (MLP(x) − target)², and grads of W_in, W_out.
+    Returns losses (I,) = mean over batch and features of (MLP(x) − target)² (``loss`` "mse") or |MLP(x) − target|^p
+    ("lp"), and grads of W_in, W_out.
     """
     A = W_in if E is None else torch.bmm(E, W_in)  # (I, F, H)
     Bm = W_out if E is None else torch.bmm(W_out, E.transpose(1, 2))  # (I, H, F)
     z = torch.matmul(x, A)  # (I, B, H)
     h = torch.relu(z)
     r = torch.bmm(h, Bm) - target  # (I, B, F)
-    losses = r.square().mean(dim=(1, 2))  # (I,)
+    scale = 1.0 / (r.shape[1] * r.shape[2])
+    if loss == "mse":
+        losses = r.square().mean(dim=(1, 2))  # (I,)
+        g = r * (2.0 * scale) if want_grads else None  # dL/dpred
+    elif loss == "lp":
+        a = r.abs()
+        losses = a.pow(p).mean(dim=(1, 2))
+        g = (p * scale) * a.pow(p - 1.0) * r.sign() if want_grads else None
+    else:
+        raise ValueError(f"loss={loss!r} is not allowed: choose one of {', '.join(CC_LOSSES)}")
     if not want_grads:
         return losses, None, None
-    g = r * (2.0 / (r.shape[1] * r.shape[2]))  # dL/dpred
     gB = torch.bmm(h.transpose(1, 2), g)  # (I, H, F)
     gz = torch.bmm(g, Bm.transpose(1, 2)) * (z > 0)  # (I, B, H)
     gA = torch.matmul(x.T, gz)  # (I, F, H)
@@ -295,7 +330,9 @@ class CCTrainer(StepTrainer):
         set_lr(self.optimizer, lr)
         x = sample_features(cfg, cfg.batch_size, self.generator, self.device)  # (B, F)
         with torch.no_grad():
-            losses, g_in, g_out = cc_loss_and_grads(x, self.target(x), self.W_in, self.W_out, self.E)
+            losses, g_in, g_out = cc_loss_and_grads(
+                x, self.target(x), self.W_in, self.W_out, self.E, loss=cfg.loss, p=cfg.loss_p
+            )
         self.W_in.grad, self.W_out.grad = g_in, g_out
         self.optimizer.step()
         return losses
@@ -329,10 +366,12 @@ def eval_features(
         rng = np.random.default_rng(cfg.seed + 1 if seed is None else seed)
     u = rng.random((n, cfg.n_features))
     v = u / cfg.p
-    if cfg.value_law == "uniform_pm1":
+    if cfg.law == "uniform_pm1":
         v = 2.0 * v - 1.0
-    elif cfg.value_law == "one":
+    elif cfg.law == "one":
         v = np.ones_like(v)
+    elif cfg.law == "pm1":
+        v = np.where(v < 0.5, -1.0, 1.0)
     return np.where(u < cfg.p, v, 0.0)
 
 
@@ -374,9 +413,9 @@ def sparse_limit_loss(snap: Snapshot) -> np.ndarray:
         A, Bm, R = (snap[name][i].astype(np.float64) for name in ("A", "B", "R"))
         pos = np.maximum(A, 0.0) @ Bm  # row f is what feature f at v = 1 writes to every output
         neg = np.maximum(-A, 0.0) @ Bm  # the same at v = −1, per unit |v|
-        out[i] = RELU_SQ_MEAN[cfg.value_law] * np.square(pos - eye - R).sum(axis=1) + NEG_SQ_MEAN[
-            cfg.value_law
-        ] * np.square(neg + R).sum(axis=1)
+        out[i] = RELU_SQ_MEAN[cfg.law] * np.square(pos - eye - R).sum(axis=1) + NEG_SQ_MEAN[cfg.law] * np.square(
+            neg + R
+        ).sum(axis=1)
     return out
 
 
@@ -429,6 +468,6 @@ def cc_summary(snap: Snapshot) -> dict:
     return {
         "L_over_p": [round(float(v), 5) for v in lp],
         "L_over_p_sparse_limit": [round(float(v), 5) for v in sparse_limit_loss(snap).mean(axis=1)],
-        "naive_L_over_p": round(naive_loss_per_feature(cfg.n_features, cfg.d_mlp, cfg.value_law), 5),
+        "naive_L_over_p": round(naive_loss_per_feature(cfg.n_features, cfg.d_mlp, cfg.law), 5),
         "instances": instance_labels(cfg),
     }
