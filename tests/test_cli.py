@@ -130,3 +130,42 @@ def test_main_rejects_unknown_flags_and_toys(capsys):
         main(["train", "nosuchtoy"])
     assert e.value.code != 0
     assert "nosuchtoy" in capsys.readouterr().err
+
+
+def test_train_uand_with_bce_prints_gates_naive_handmade_and_error_rates(capsys):
+    """``python -m toys train uand … --loss bce``: one JSON line with gates computed against d for the trained,
+    hand-made, naive and linear circuits and their mean error rates; the trained network's outputs are logits."""
+    argv = ["train", "uand", "--n-inputs", "6", "--d-min", "4", "--d-max", "16", "--n-instances", "2"]
+    argv += ["--steps", "300", "--batch-size", "64", "--eval-cases", "4", "--device", "cpu", "--loss", "bce"]
+    assert main(argv) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["toy"] == "uand" and line["loss"] == "bce" and line["d"] == [4, 16] and line["n_gates"] == 15
+    for key in ("trained", "handmade", "naive"):
+        assert len(line[f"{key}_gates"]) == len(line[f"{key}_error"]) == 2
+        assert all(0.0 <= e <= 1.0 for e in line[f"{key}_error"])
+    assert line["naive_gates"] == [4, 15] and line["naive_error"][1] == 0.0  # d ≥ G: every gate exactly
+    assert line["linear_gates"] == 0 and line["beats_naive"] == [False, False]  # naive can't be beaten at d ≥ G
+    assert line["trained_gates"][1] >= 10  # 16 neurons for 15 gates: BCE learns most of them in 300 steps
+
+
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["train", "uand", "--loss", "huber"], "loss"),
+        (["train", "cc", "--loss", "bce"], "loss"),
+        (["train", "cc", "--labels", "binary"], "labels"),
+    ],
+)
+def test_unknown_losses_and_labels_are_refused_by_name(argv, field, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and f"{field}=" in err
+
+
+def test_train_cc_with_lp_loss_and_discrete_labels(capsys):
+    argv = ["train", "cc", "--n-features", "12", "--d-embed", "40", "--d-mlp", "5", "--p", "0.1", "--batch-size", "64"]
+    argv += ["--steps", "50", "--log-every", "10", "--eval-samples", "2000", "--device", "cpu"]
+    assert main(argv + ["--loss", "lp", "--loss-p", "4", "--labels", "discrete"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["toy"] == "cc" and np.isfinite(line["final_loss"]).all()
+    assert line["naive_L_over_p"] == pytest.approx((1 - 5 / 12) / 2, abs=1e-5)  # ±1 values: E[ReLU(v)²] = 1/2

@@ -8,8 +8,8 @@ from typing import Any
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from toys.compute.cc import CC_VALUE_LAWS, CCConfig
-from toys.compute.uand import UANDConfig
+from toys.compute.cc import CC_LABELS, CC_LOSSES, CC_VALUE_LAWS, CCConfig
+from toys.compute.uand import LOSSES, UANDConfig
 from toys.core.config import SCHEDULES
 from toys.core.device import resolve_device
 from ui.controls import Spec, draw_group, preset_note, preset_picker
@@ -34,6 +34,16 @@ CC_MODEL = [
         help="uniform_pm1: U[−1, 1] (published) · uniform01: U[0, 1] · one: always 1",
     ),
     Spec(
+        "cc_labels",
+        "Feature values: continuous or discrete",
+        "choice",
+        "continuous",
+        options=CC_LABELS,
+        help="discrete: the law's discrete twin — U[−1, 1] becomes −1 or +1 with equal odds, U[0, 1] becomes 1 — so "
+        "the labels take a few values (suggested as more favourable to computation in superposition than MSE on "
+        "continuous labels)",
+    ),
+    Spec(
         "cc_mixing",
         "Labels",
         "choice",
@@ -48,6 +58,16 @@ CC_TRAINING = [
     Spec("cc_batch_size", "Batch size", "int", 2048, 64, 8192, 64),
     Spec("cc_steps", "Steps", "int", CC_STEPS, 100, 50_000, 100),
     Spec("cc_lr", "Learning rate", "float", 3e-3, 1e-4, 3e-2, 1e-4, help="AdamW; published: 3e-3"),
+    Spec(
+        "cc_loss",
+        "Training loss",
+        "choice",
+        "mse",
+        options=CC_LOSSES,
+        help="mse: mean squared error (published) · lp: mean |error|^p, which punishes outliers more for p > 2; "
+        "held-out L/p and the naive line stay squared errors",
+    ),
+    Spec("cc_loss_p", "Exponent p of the lp loss", "float", 4.0, 1.0, 10.0, 0.5),
     Spec("cc_schedule", "Schedule", "choice", "cosine", options=SCHEDULES),
     Spec("cc_weight_decay", "Weight decay (AdamW)", "float", 0.01, 0.0, 0.2, 0.005),
     Spec("cc_seed", "Seed", "int", 0, 0, 10_000),
@@ -74,6 +94,8 @@ PUBLISHED_CC = {
     "cc_d_mlp": 50,
     "cc_log10_p": -2.0,
     "cc_value_law": "uniform_pm1",
+    "cc_labels": "continuous",
+    "cc_loss": "mse",
     "cc_batch_size": 2048,
     "cc_steps": 10_000,
     "cc_lr": 3e-3,
@@ -138,6 +160,16 @@ UAND_TRAINING = [
     Spec("uand_batch_size", "Batch size", "int", 1024, 64, 8192, 64),
     Spec("uand_steps", "Steps", "int", UAND_STEPS, 100, 50_000, 100),
     Spec("uand_lr", "Learning rate (Adam)", "float", 1e-2, 5e-4, 5e-2, 5e-4),
+    Spec(
+        "uand_loss",
+        "Training loss",
+        "choice",
+        "mse",
+        options=LOSSES,
+        help="mse: squared error · lp: |error|^p · bce: binary cross-entropy on logits, the gates then scored on "
+        "sigmoid(output)",
+    ),
+    Spec("uand_loss_p", "Exponent p of the lp loss", "float", 4.0, 1.0, 10.0, 0.5),
     Spec("uand_schedule", "Schedule", "choice", "cosine", options=SCHEDULES),
     Spec("uand_seed", "Seed", "int", 0, 0, 10_000),
     Spec("uand_device", "Device", "choice", "auto", options=DEVICE_CHOICES),
@@ -239,6 +271,9 @@ def cc_config(values: dict[str, Any]) -> CCConfig:
             "d_mlp": values["cc_d_mlp"],
             "p": float(10.0 ** values["cc_log10_p"]),
             "value_law": values["cc_value_law"],
+            "labels": values["cc_labels"],
+            "loss": values["cc_loss"],
+            "loss_p": values["cc_loss_p"],
             "mixing": values["cc_mixing"],
             "n_instances": values["cc_n_instances"],
             "batch_size": values["cc_batch_size"],

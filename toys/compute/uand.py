@@ -588,19 +588,32 @@ def trained_gates(snap: Snapshot, held: HeldOut | None = None) -> list[dict]:
 
 
 def uand_summary(snap: Snapshot) -> dict:
-    """Headline figures: gates computed against d for the trained widths, the hand-made circuit at those widths,
-    and the linear baseline."""
+    """Headline figures per trained width: gates computed and mean per-gate error rate of the trained network, the
+    hand-made circuit, the naive circuit (d gates exactly, the rest a constant) and the linear readout, and whether
+    trained beats naive (``against_naive``). Scored on all gates, or on a sample (``affordable_gates``) where all would
+    not fit the work budget: ``scored_gates`` says how many, the counts are then estimates."""
     cfg = UANDConfig.from_dict(snap.config)
-    held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1)
+    held = held_out_cases(cfg.n_inputs, cfg.n_active, cfg.eval_cases, cfg.seed + 1, affordable_gates(cfg))
     trained = trained_gates(snap, held)
     made = [handmade_gates(cfg, r["d"], held=held) for r in trained]
+    naive = [naive_gates(cfg, r["d"], held) for r in trained]
+    linear = linear_gates(cfg, held)
+    rows = against_naive(trained, naive, cfg.n_gates)
     return {
         "n_gates": cfg.n_gates,
+        "scored_gates": len(held.gates),
+        "loss": cfg.loss,
         "d": [r["d"] for r in trained],
         "trained_gates": [r["gates"] for r in trained],
         "handmade_gates": [r["gates"] for r in made],
+        "naive_gates": [r["gates"] for r in naive],
+        "linear_gates": linear["gates"],
+        "trained_error": [round(mean_error(r), 4) for r in trained],
+        "handmade_error": [round(mean_error(r), 4) for r in made],
+        "naive_error": [round(mean_error(r), 4) for r in naive],
+        "linear_error": round(mean_error(linear), 4),
         "handmade_q": [r["q"] for r in made],
-        "linear_gates": linear_gates(cfg, held)["gates"],
+        "beats_naive": [r["beats_naive"] for r in rows],
     }
 
 
