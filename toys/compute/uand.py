@@ -109,7 +109,8 @@ def uand_cost(cfg: UANDConfig, engine: str = "sparse") -> Cost:
     ``sparse`` (one width at a time, hand-written gradients): a step holds the on inputs and gates (int64), and for
     the widest instance its activations and their gradients (about 8 + 2k + P floats per (sample, neuron)), the
     Gram matrices (2d²) or the outputs, labels, errors and their gradients (5 per (sample, gate)), and the gradients
-    of its weights; per width d, min(2d²G + 2Bd², 3BdG) multiply-adds (``instance_method``), twice.
+    of its weights; per width d, min(2d²G + 2Bd², 3BdG) multiply-adds (``instance_method``) and the first layer's
+    B·(k + m)·d, twice.
     """
     I, B, m, D, G = cfg.n_instances, cfg.batch_size, cfg.n_inputs, cfg.d_max, cfg.n_gates
     params = I * (m * D + D + D * G + G)  # W1 (I, m, D), b1 (I, D), W2 (I, D, G), b2 (I, G)
@@ -129,8 +130,8 @@ def uand_cost(cfg: UANDConfig, engine: str = "sparse") -> Cost:
     ]
     step = 16 * B * (k + P) + FLOAT_BYTES * (B * D * (8 + 2 * k + P) + max(per_width))
     flops = (
-        2 * sum(instance_flops(cfg, d)[instance_method(cfg, d)] for d in widths)
-        + 4 * B * k * sum(widths)
+        2 * sum(instance_flops(cfg, d)[instance_method(cfg, d)] + 2 * d * G for d in widths)
+        + 2 * B * (k + m) * sum(widths)  # the first layer: a gather forward, a product with the inputs backward
         + 20 * B * sum(widths)
         + (0 if cfg.loss == "mse" else 20 * I * B * G)
         + ADAM_FLOPS * params
