@@ -4,6 +4,7 @@ import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from ui.badge import device_badge
+from ui.gallery import gallery
 from ui.kernels import start_warmup
 from ui.sessions import start_reaper
 from ui.talk import talk_mode
@@ -20,6 +21,12 @@ start_reaper()  # once per server process: closed tabs' sessions are freed
 
 def landing() -> None:
     st.title("Superposition Playground")
+    st.markdown(
+        "Neural networks often represent **more features than they have dimensions**. Train the toy models behind "
+        "that idea live and watch their geometry form. Pick a demo: it opens in talk mode, playing, with "
+        "its controls folded away; the pages in the sidebar have every control."
+    )
+    gallery()
     st.markdown(
         """
 Neural networks often represent **more features than they have dimensions**. They can, because most features are

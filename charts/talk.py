@@ -14,6 +14,7 @@ from charts.tms import SUPERPOSITION_SCALE, wtw_panel
 
 FONT = 24  # pixels: the smallest text of a talk chart, readable at 1280×720 from the back of a room
 TALK_H = 280  # pixels: the plot height of a talk chart with a legend or title above it, at 720 high
+PAD = alt.AutoSizeParams(type="pad")
 PLOT = 300  # pixels: side of a talk chart's square plot, what fits under the title at 720 high
 
 
@@ -35,6 +36,8 @@ def enlarge(chart: alt.TopLevelMixin, width: int | None = None, height: int | No
         out = chart.copy()
         out.spec = chart.spec.properties(**dims)
         return out
+    if width is not None:  # the plot's own size, title and legends around it: Streamlit fits them all into the
+        dims["autosize"] = PAD  # height otherwise, and a 24 px legend below squeezed a phase grid to nothing
     return chart.properties(**dims)
 
 

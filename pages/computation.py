@@ -104,7 +104,7 @@ if not ON_GPU and not talk_mode():
 
 
 def _naive(cfg: CCConfig) -> float:
-    return naive_loss_per_feature(cfg.n_features, cfg.d_mlp, cfg.value_law)
+    return naive_loss_per_feature(cfg.n_features, cfg.d_mlp, cfg.law)
 
 
 def _eval_rows(cfg: CCConfig, playing: bool) -> int:
@@ -160,7 +160,7 @@ def draw_cc(snap, info) -> None:
         + "; "
         "**p → 0**: exact L/p in the sparse limit (one feature present at a time)."
     )
-    pf_df = per_feature_frame(per, labels, naive_profile(cfg.n_features, cfg.d_mlp, cfg.value_law))
+    pf_df = per_feature_frame(per, labels, naive_profile(cfg.n_features, cfg.d_mlp, cfg.law))
     pfc = per_feature_chart(pf_df)
     st.altair_chart(pfc, width="stretch")
     ep_df = epc = None

@@ -120,7 +120,7 @@ def draw(snap, info) -> None:
 
 def talk(snap, info) -> None:
     """Talk mode: the phase grid, large, with the exact boundaries."""
-    st.altair_chart(for_talk(enlarge(_grid_chart(snap)[-1], width=900, height=TALK_H)), width="content")
+    st.altair_chart(for_talk(enlarge(_grid_chart(snap)[-1], width=900, height=TALK_H - 50)), width="content")
 
 
 live_training("phase", cfg, PhaseTrainer, draw, talk=talk)

@@ -123,3 +123,12 @@ def test_uand_tab_shows_the_accounting_against_naive_and_newgas_classes():
     assert any("Newgas's circuit" in h.value for h in at.subheader)
     specs = " ".join(str(c.proto.spec) for c in at.get("vega_lite_chart"))
     assert "Honest accounting on held-out inputs" in specs and "Truth table per neuron class" in specs
+
+
+def test_discrete_labels_draw_their_own_naive_baseline():
+    """With ±1 feature values the naive baseline is (1 − d/n)·E[ReLU(v)²] = (1 − 50/100)/2 = 0.25, not the
+    continuous law's (1 − d/n)/6 ≈ 0.0833: the page draws the law the model trains on."""
+    at = run_page("computation", {"cc_labels": "discrete", "cc_n_instances": "1", "cc_mixing": "embedding"}, 240)
+    assert not at.exception and not at.error
+    captions = " ".join(c.value for c in at.caption)
+    assert "L/p = 0.2500" in captions, captions
