@@ -18,8 +18,25 @@ PAD = alt.AutoSizeParams(type="pad")
 PLOT = 300  # pixels: side of a talk chart's square plot, what fits under the title at 720 high
 
 
+def _bigger_marks(chart) -> None:
+    """Text marks of ``chart`` and of every chart inside it at ``FONT`` px or more (in place)."""
+    for attr in ("layer", "hconcat", "vconcat", "concat"):
+        for part in getattr(chart, attr, None) or ():
+            _bigger_marks(part)
+    spec = getattr(chart, "spec", alt.Undefined)
+    if spec is not alt.Undefined:
+        _bigger_marks(spec)
+    mark = getattr(chart, "mark", alt.Undefined)
+    if isinstance(mark, alt.MarkDef) and mark.type == "text":
+        size = mark.fontSize
+        if size is alt.Undefined or (isinstance(size, (int, float)) and size < FONT):
+            mark.fontSize = FONT
+
+
 def for_talk(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """``chart`` with every label, title and legend at ``FONT`` px or more and no label truncated."""
+    """``chart`` with every label, title, legend and text mark at ``FONT`` px or more and no label truncated (its
+    text marks are changed in place: pass a chart built for the talk view)."""
+    _bigger_marks(chart)
     return (
         chart.configure_axis(labelFontSize=FONT, titleFontSize=FONT, labelLimit=0, titleLimit=0, labelOverlap="greedy")
         .configure_legend(labelFontSize=FONT, titleFontSize=FONT, labelLimit=0, titleLimit=0)

@@ -143,7 +143,7 @@ def talk(snap, info) -> None:
     heat = coactivation_chart(
         coactivation_frame(a.similarity, labels, a.truth, a.live.nonzero()[0]), cluster_cfg.similarity, 330
     )
-    cont = contingency_chart(contingency_frame(labels, a.truth))
+    cont = contingency_chart(contingency_frame(labels, a.truth)).properties(width=alt.Step(40), height=alt.Step(40))
     st.altair_chart(for_talk(alt.hconcat(heat, cont, spacing=60).resolve_scale(color="independent")), width="content")
 
 
