@@ -7,8 +7,8 @@ import importlib
 import json
 import sys
 
-MODULES = ("tms", "geometry", "coactivation", "cc", "uand", "charts", "shared", "serve", "memory", "refusals")
-OPT_IN = ("serve", "memory", "refusals")  # run only when named: start real servers and a browser, minutes
+MODULES = ("tms", "geometry", "coactivation", "cc", "uand", "charts", "shared", "serve", "memory", "refusals", "talk")
+OPT_IN = ("serve", "memory", "refusals", "talk")  # run only when named: start real servers and a browser, minutes
 
 
 def _cases(device: str) -> tuple[dict, list[str]]:
