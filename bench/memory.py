@@ -192,7 +192,51 @@ def bench_memory() -> dict:
     return out
 
 
-CASES = {"memory": bench_memory}
+RETURN_PAGE = "/absval?abs_n_features=100&abs_n_hidden=40&abs_n_instances=6&abs_batch_size=4096"  # torch autograd: 113 MB estimated
+
+
+def bench_memory_return() -> dict:
+    """One visitor, one bigger model: how much of what their session added comes back after the tab closes.
+    The server first loads the page once with its defaults (the one-time imports), then the visitor opens
+    ``RETURN_PAGE``, trains 20 s and closes the tab; RSS every 5 s for 90 s after."""
+    if chromium_path() is None:
+        raise SystemExit("Debian's chromium is needed: apt-get install chromium")
+    log = Path(tempfile.mkdtemp(prefix="bench_memory_")) / "server.log"
+    with running_app(timeout=300, log_path=log) as url, browser_pages(2) as (first, visitor):
+        pid = server_pid(url)
+        first.goto(f"{url}/absval")
+        first.get_by_role("button", name="Play").wait_for(timeout=300_000)
+        wait_idle(first, 300_000)
+        first.context.close()
+        time.sleep(60)  # that session freed too: what is left is the server's
+        before = rss_mb(pid)
+        visitor.goto(url + RETURN_PAGE)
+        visitor.get_by_role("button", name="Play").wait_for(timeout=300_000)
+        wait_idle(visitor, 300_000)
+        visitor.get_by_role("button", name="Play").click()
+        time.sleep(20)
+        peak_session = rss_mb(pid)
+        visitor.context.close()
+        gone = _after_close(pid, log, time.time())
+        errors = log.read_text().count("Traceback")
+    added = round(peak_session - before, 1)
+    return {
+        "bench": "memory_return",
+        "page": RETURN_PAGE,
+        "before_mb": before,
+        "with_session_mb": peak_session,
+        "added_mb": added,
+        "min_60s_after_close_mb": gone["min_60s_mb"],
+        "returned_60s_mb": round(peak_session - gone["min_60s_mb"], 1),
+        "returned_share_60s": round((peak_session - gone["min_60s_mb"]) / added, 2) if added > 0 else None,
+        "freed_logged_after_s": gone["freed_logged_after_s"],
+        "polls_after_close": gone["polls"],
+        "server_tracebacks": errors,
+        "unit": "MB",
+    }
+
+
+CASES = {"memory": bench_memory, "memory_return": bench_memory_return}
 
 if __name__ == "__main__":
     run_cases(CASES, sys.argv[1:])
