@@ -208,29 +208,6 @@ UAND_NOTES: dict[str, str] = {
     "on all 66 ANDs of 12 inputs: look where each sits against the dashed gates = d line. At this size neither gets "
     "far above it (a CPU run: trained 0 gates up to d = 28, 45 at d = 52, all 66 at d = 96; hand-made 10 to 21); "
     "the Hänni et al. preset shows it at scale.",
-    "Hänni et al.: 100 inputs, 2 on, hand-made beats d": {
-        "uand_n_inputs": 100,
-        "uand_n_active": 2,
-        "uand_d_min": 100,
-        "uand_d_max": 500,
-        "uand_n_instances": 3,
-        "uand_handmade_q": 0.05,
-        "uand_batch_size": 256,
-        "uand_steps": 3000,
-    },
-    "Denser inputs: 24 inputs, 3 on": {
-        "uand_n_inputs": 24,
-        "uand_n_active": 3,
-        "uand_d_min": 16,
-        "uand_d_max": 256,
-        "uand_n_instances": 5,
-    },
-}
-
-UAND_NOTES: dict[str, str] = {
-    "Small: 12 inputs, 66 gates": "Trained networks of five widths (d = 8 to 96) beside the hand-made construction, "
-    "on all 66 ANDs of 12 inputs: look where each curve crosses the dashed gates = d line (above it, more ANDs "
-    "than neurons) and how far both sit above the linear readout, which computes none.",
     "Hänni et al.: 100 inputs, 2 on, hand-made beats d": "The hand-made construction (each neuron reads 5% of the "
     "inputs) shows at once: at every width it computes more of the 4,950 ANDs than it has neurons, about 900 at "
     "d = 100 and 2,400 at d = 500 (Hänni et al. 2024); compare the trained networks with it as they train (slow on "
