@@ -146,7 +146,12 @@ def _ready(page, v: Visitor, shots: Path, timeout_ms: int = 240_000) -> None:
         if v.preset:
             page.get_by_role("combobox", name="Preset").click()
             page.get_by_role("option", name=v.preset).click()
-            page.wait_for_function("q => location.search.includes(q)", arg=v.query, timeout=timeout_ms)
+            page.wait_for_function(  # every parameter of the preset's query, in whatever order the page sets them
+                """q => { const now = new URLSearchParams(location.search);
+                          return [...new URLSearchParams(q)].every(([k, v]) => now.getAll(k).includes(v)); }""",
+                arg=v.query,
+                timeout=timeout_ms,
+            )
             wait_idle(page, timeout_ms)
     except Exception as e:
         page.screenshot(path=str(shots / f"{v.name}.png"))
