@@ -29,7 +29,7 @@ def landing() -> None:
     gallery()
     st.markdown(
         """
-Neural networks often represent **more features than they have dimensions**. They can, because most features are
+Why they can: because most features are
 rarely active at once: a model can give several features nearly-orthogonal directions in the same space and
 tolerate the interference when two fire together. This is **superposition** (Elhage et al., *Toy Models of
 Superposition*, 2022). Here you train the toy models behind that idea live, on the GPU when there is one and on
