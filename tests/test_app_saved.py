@@ -14,6 +14,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import run_page
+from tests.test_app_clustering import SMALL
 from tests.test_app_computation import SMALL as SMALL_COMPUTATION
 from toys import Snapshot
 from toys.core.saved import read_model, weights_bytes
@@ -123,17 +124,7 @@ def test_saved_model_loads_back_into_its_page(page, query, slot, steps, prefix):
 
 @pytest.mark.slow
 def test_clustering_pipeline_loads_back_with_its_transcoder():
-    query = {
-        "clu_n_circuits": "4",
-        "clu_circuit_size": "3",
-        "clu_d_model": "12",
-        "clu_n_neurons": "24",
-        "clu_steps": "300",
-        "clu_n_latents": "24",
-        "clu_tc_steps": "300",
-        "clu_log10_n_samples": "4",
-    }
-    at = run_page("clustering", query, TIMEOUT)
+    at = run_page("clustering", SMALL, TIMEOUT)
     at.button(key="clu_step").click().run()
     trained = at.session_state["clu"]["snap"]
     assert trained.step == 500 and trained.extras["stage"] == "transcoder"
