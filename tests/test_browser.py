@@ -54,7 +54,9 @@ def test_deep_link_first_visit_goes_through_app(app_url):
 def test_play_draws_charts(app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with browser_page(1400, 2400) as page:
-        page.goto(app_url + "/superposition")
+        # a run long enough to still be training when checked again (the default 10,000 steps can finish between
+        # two looks on a quiet machine: the shared run trains at thousands of steps a second)
+        page.goto(app_url + "/superposition?steps=50000")
         page.wait_for_selector("text=Loss per instance", timeout=120_000)
         wait_idle(page)
         page.get_by_role("button", name="Play").click()
