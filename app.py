@@ -1,9 +1,9 @@
 """Superposition Playground: entry point, navigation, shared sidebar and landing page."""
 
+import sys
+
 import streamlit as st
 
-import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
-from ui.badge import device_badge
 from ui.gallery import gallery
 from ui.kernels import start_warmup
 from ui.sessions import start_reaper
@@ -71,8 +71,34 @@ pages = [
     st.Page("pages/phase.py", title="Phase diagram", icon=":material/grid_on:"),
     st.Page("pages/clustering.py", title="Circuit clustering", icon=":material/hub:"),
 ]
+
+
+def load_library() -> None:
+    """Import ``toys`` (torch: 3-4 s on a 2-core machine the first time a server process needs it), saying so in
+    the page meanwhile. Always the package first, before any page's submodule import: pages run on concurrent
+    threads, and a submodule import racing ``toys/__init__`` deadlocked."""
+    loaded = sys.modules.get("toys")
+    if loaded is not None and not getattr(loaded.__spec__, "_initializing", False):
+        return
+    note = st.empty()
+    note.info("Starting up: loading PyTorch and the toy models (once after each server start, a few seconds)…")
+    import toys  # noqa: F401
+
+    note.empty()
+
+
 nav = st.navigation(pages)
-device_badge()
+badge = st.sidebar.container()  # filled once the library is loaded: Home paints first on a fresh server
 with st.sidebar.expander("About"):
     st.markdown("Toy models of superposition, trained live. Library: `toys` (torch), `charts` (altair).")
-nav.run()
+if nav.url_path == "":  # Home needs no torch: draw it, then load the library for the next page
+    nav.run()
+    load_library()
+else:
+    load_library()
+from ui.badge import device_badge  # imports torch (toys.core.device): after the library, above
+
+with badge:
+    device_badge()
+if nav.url_path != "":
+    nav.run()

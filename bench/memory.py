@@ -9,7 +9,9 @@ visitor opens every page in turn (Home, Superposition, Absolute value, Computati
 Circuit clustering), waits for each to finish its run, presses each trainer's Step once (every tab's), and closes
 its tab; the server's VmRSS (``/proc/<pid>/status``) is read before and after each page and every 5 s for 90 s after
 the close. Then a second visitor does the same: the first paid the one-time costs (imports, the numba kernels
-loaded from their cache, Streamlit's caches), so ``visitor2_added_mb`` is what one more visitor costs.
+loaded from their cache, Streamlit's caches), so ``visitor2_added_mb`` is what one more visitor costs. A third
+visitor follows: ``left_after_close_mb`` (what each visit left in RSS 90 s after its close) tells a plateau — heap
+glibc keeps for reuse, caches filled once — from a leak, which would leave the same again each time.
 
 Reported (MB = 10⁶ bytes): RSS at start, after each visitor and each page (``pages``: RSS after the page and its
 increment over the page before), the lowest RSS within 60 s and 90 s of each close (``returned_*``: how much of
@@ -57,34 +59,26 @@ def _children_compiling(pid: int) -> bool:
     return any(proc_status(child).get("PPid") == str(pid) for child, _ in processes(b"fastcore.warm"))
 
 
-def _steps_shown(page) -> int:
-    """How many trainers' captions show a step past 0."""
-    n = 0
-    for cap in page.query_selector_all("[data-testid='stCaptionContainer']"):
-        m = re.match(r"step ([\d,]+) /", cap.inner_text())
-        n += bool(m and int(m.group(1).replace(",", "")) > 0)
-    return n
+_STEP_CAPTIONS = """() => [...document.querySelectorAll("[data-testid='stCaptionContainer']")]
+    .map(c => c.innerText).filter(t => /^step [\\d,]+ \\//.test(t)).join("|")"""
 
 
 def _step_every_trainer(page, timeout_ms: int = 600_000) -> int:
-    """Press each trainer's Step once (on every tab of the page); returns how many were pressed."""
+    """Press each trainer's Step once (on every tab of the page); returns how many were pressed. A press counts
+    once some trainer's "step N / M" caption changes (a trainer may already be past step 0, e.g. a shared run)."""
     tabs = page.get_by_role("tab")
     pressed = 0
     for t in range(max(1, tabs.count())):
         if tabs.count():
             tabs.nth(t).click()
+            wait_idle(page, timeout_ms)
         buttons = page.get_by_role("button", name=re.compile(r"Step \+\d+"))
         for i in range(buttons.count()):
             if not buttons.nth(i).is_visible():
                 continue
-            shown = _steps_shown(page)
+            shown = page.evaluate(_STEP_CAPTIONS)
             buttons.nth(i).click()
-            page.wait_for_function(
-                """n => [...document.querySelectorAll("[data-testid='stCaptionContainer']")]
-                   .filter(c => /^step [1-9]/.test(c.innerText)).length > n""",
-                arg=shown,
-                timeout=timeout_ms,
-            )
+            page.wait_for_function(f"s => ({_STEP_CAPTIONS})() !== s", arg=shown, timeout=timeout_ms)
             wait_idle(page, timeout_ms)
             pressed += 1
     return pressed
@@ -152,10 +146,10 @@ def bench_memory() -> dict:
         raise SystemExit("Debian's chromium is needed: apt-get install chromium")
     log = Path(tempfile.mkdtemp(prefix="bench_memory_")) / "server.log"
     out: dict = {"bench": "memory", "goal_mb": GOAL_MB}
-    with running_app(timeout=300, log_path=log) as url, browser_pages(2) as (first, second):
+    with running_app(timeout=300, log_path=log) as url, browser_pages(3) as visitors:
         pid = server_pid(url)
         out["start_mb"] = rss_mb(pid)
-        for n, page in ((1, first), (2, second)):
+        for n, page in enumerate(visitors, 1):
             before = rss_mb(pid)
             pages = _visit(page, url, pid)
             if n == 1:  # the kernels the background compiler hands over are loaded into the server: wait for them
@@ -188,6 +182,10 @@ def bench_memory() -> dict:
     out["visitor2_returned_share_60s"] = (
         round(v2["returned_60s_mb"] / v2["added_mb"], 2) if v2["added_mb"] > 0 else None
     )
+    # a third visitor tells a plateau (caches, heap kept for reuse) from a leak: what each visit leaves behind
+    out["left_after_close_mb"] = [
+        round(out[f"visitor{n}"]["min_90s_after_close_mb"] - out[f"visitor{n}"]["before_mb"], 1) for n in (1, 2, 3)
+    ]
     out["unit"] = "MB"
     return out
 
