@@ -225,9 +225,14 @@ class FrozenCircuits:
     @torch.no_grad()
     def sample_io(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """-> MLP input r (B, d_model), MLP output ŷ (B, O)."""
+        return self.sample_xio(batch, generator)[1:]
+
+    @torch.no_grad()
+    def sample_xio(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> the model's inputs x (B, F), MLP input r (B, d_model), MLP output ŷ (B, O)."""
         x, _ = self.sampler.sample(batch, generator)
         r = x @ self.E.T
-        return r, mlp_forward(self.params, r)[1]
+        return x, r, mlp_forward(self.params, r)[1]
 
 
 def baseline_mse(cfg: CircuitsConfig) -> float:

@@ -172,7 +172,8 @@ def collect_activations(
     """Run the transcoder on ``n_samples`` fresh inputs of the circuits model. A latent fires where its activation
     exceeds ``fire_threshold`` (smaller values are float32 rounding, e.g. ReLU(1e-8), and are dropped).
 
-    -> (activations (n_samples, n_latents) CSR float32, stats: nmse, l0, fired (n_latents,) firing frequency).
+    -> (activations (n_samples, n_latents) CSR float32, stats: nmse, l0, fired (n_latents,) firing frequency,
+    input_l0 (n_samples,) how many of the model's input features were nonzero on each sample).
     """
     check_range("n_samples", n_samples, 1, 100_000_000, integer=True)
     cfg = TranscoderConfig.from_dict(transcoder.config)
@@ -181,9 +182,10 @@ def collect_activations(
     params = {k: torch.tensor(transcoder[k], device=frozen.device) for k in names}
     gen = torch.Generator(device=frozen.device)
     gen.manual_seed(seed)
-    blocks, err, var = [], 0.0, 0.0
+    blocks, input_l0, err, var = [], [], 0.0, 0.0
     for start in range(0, n_samples, batch):
-        r, y = frozen.sample_io(min(batch, n_samples - start), gen)
+        x, r, y = frozen.sample_xio(min(batch, n_samples - start), gen)
+        input_l0.append((x != 0).sum(dim=1).cpu().numpy())
         z = encode(params, r, cfg.sparsity, cfg.k)
         z = torch.where(z > fire_threshold, z, torch.zeros((), device=z.device))
         err += float(((decode(params, z) - y) ** 2).sum())
@@ -191,4 +193,5 @@ def collect_activations(
         blocks.append(sp.csr_matrix(z.cpu().numpy()))
     X = sp.vstack(blocks, format="csr")
     fired = np.asarray((X != 0).sum(axis=0)).ravel() / n_samples
-    return X, {"nmse": err / max(var, 1e-12), "l0": X.nnz / n_samples, "fired": fired}
+    stats = {"nmse": err / max(var, 1e-12), "l0": X.nnz / n_samples, "fired": fired}
+    return X, stats | {"input_l0": np.concatenate(input_l0)}
