@@ -20,6 +20,7 @@ if "OMP_WAIT_POLICY" not in os.environ:
 from toys.circuits.pipeline import PipelineConfig, PipelineTrainer
 from toys.compute.absval import AbsConfig, AbsTrainer
 from toys.compute.cc import CCConfig, CCTrainer
+from toys.compute.deep import DeepConfig, DeepTrainer
 from toys.compute.uand import UANDConfig, UANDTrainer
 from toys.core.composite import Pair, PairTrainer
 from toys.core.saved import load_model, load_trainer, save_model
@@ -34,6 +35,7 @@ TOYS = {
     "abs": (AbsConfig, AbsTrainer),
     "cc": (CCConfig, CCTrainer),
     "uand": (UANDConfig, UANDTrainer),
+    "deep": (DeepConfig, DeepTrainer),
 }
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "AbsTrainer",
     "CCConfig",
     "CCTrainer",
+    "DeepConfig",
+    "DeepTrainer",
     "Pair",
     "PairTrainer",
     "PhaseConfig",

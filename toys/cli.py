@@ -1,4 +1,7 @@
-"""``python -m toys train NAME [--field value ...] [--out run.npz]``: train headless, print one JSON line."""
+"""``python -m toys train NAME [--field value ...] [--out run.npz]``: train headless, print one JSON line.
+
+``python -m toys search [--toy deep|uand|cc] [--quick] [--out table.json]``: train a grid of configs, print a JSON line
+per trained network and a summary line (``toys.compute.search``)."""
 
 from __future__ import annotations
 
@@ -11,11 +14,19 @@ import time
 from toys import TOYS
 from toys.compute.absval import abs_summary
 from toys.compute.cc import cc_summary
+from toys.compute.deep import deep_summary
+from toys.compute.search import SEARCH_TOYS, search
 from toys.compute.uand import uand_summary
 from toys.core.snapshot import Snapshot
 from toys.tms.metrics import tms_summary
 
-SUMMARIES = {"tms": lambda snap: tms_summary(snap["W"]), "abs": abs_summary, "cc": cc_summary, "uand": uand_summary}
+SUMMARIES = {
+    "tms": lambda snap: tms_summary(snap["W"]),
+    "abs": abs_summary,
+    "cc": cc_summary,
+    "uand": uand_summary,
+    "deep": deep_summary,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
         for f in dataclasses.fields(cfg_cls):
             p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"default {f.default}")
         p.add_argument("--out", default=None, help="write the snapshot (.npz: arrays + config JSON) here")
+    grid = sub.add_parser("search", help="train a grid of configs and report where trained beats naive")
+    grid.add_argument("--toy", choices=SEARCH_TOYS, default="deep")
+    grid.add_argument("--quick", action="store_true", help="a small grid (seconds), for tests")
+    grid.add_argument("--out", default=None, help="also write the rows and the summary here as JSON")
     return parser
 
 
@@ -45,6 +60,12 @@ def summarize(snap: Snapshot, seconds: float, device: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
+    if args["command"] == "search":
+        table = search(args["toy"], quick=args["quick"])
+        if args["out"]:
+            with open(args["out"], "w") as f:
+                json.dump(table, f, indent=1)
+        return 0
     toy, out = args.pop("toy"), args.pop("out")
     args.pop("command")
     cfg_cls, trainer_cls = TOYS[toy]
