@@ -132,11 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="seeds per setting (default 1)")
     args = parser.parse_args(argv)
     if args.quick:
-        rows = study((2, 8), ("topk",), n_circuits=4, steps=300, n_samples=5_000)
+        settings = [(npc, "topk", 0) for npc in (2, 8)]
+        kwargs = {"n_circuits": 4, "steps": 300, "n_samples": 5_000}
     else:
-        rows = study(seeds=tuple(range(args.seeds)))
-    for row in rows:
-        print(json.dumps(row), flush=True)
+        settings = [(npc, sp, seed) for npc in (2, 4, 8, 16) for sp in ("l1", "topk") for seed in range(args.seeds)]
+        kwargs = {}
+    rows = []
+    for npc, sparsity, seed in settings:
+        for row in setting(npc, sparsity, seed=seed, **kwargs):
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     print(json.dumps(summary(rows)))
     return 0
 
