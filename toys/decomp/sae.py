@@ -351,12 +351,14 @@ class Step(torch.autograd.Function):
 
 class Spec(NamedTuple):
     """What the forward pass needs besides the weights: per instance the live latents (I, W) bool, the penalty λ
-    (I,) and k (list of I ints), and the config's arch, bandwidth and whether it is a transcoder."""
+    (I,) and k (I,) int64 with its largest value ``kmax``, and the config's arch, bandwidth and whether it is a
+    transcoder."""
 
     arch: str
     mask: torch.Tensor
     penalty: torch.Tensor
-    k: list[int]
+    k: torch.Tensor
+    kmax: int
     bandwidth: float
     transcoder: bool
 
@@ -368,7 +370,7 @@ def make_spec(cfg: SAEConfig, device: torch.device) -> Spec:
     topk = cfg.arch in TOPK_ARCHS
     penalty = torch.tensor([0.0 if topk else float(v) for _, v in grid], device=device)
     k = [int(v) if topk else 0 for _, v in grid]
-    return Spec(cfg.arch, mask, penalty, k, cfg.bandwidth, cfg.transcoder)
+    return Spec(cfg.arch, mask, penalty, torch.tensor(k, device=device), max(k), cfg.bandwidth, cfg.transcoder)
 
 
 def pre_activations(p: dict[str, torch.Tensor], x: torch.Tensor, spec: Spec) -> torch.Tensor:
@@ -394,18 +396,18 @@ def activate(
         z = JumpReLU.apply(pre, theta, spec.bandwidth) * live
         l0 = Step.apply(pre, theta, spec.bandwidth) * live
         return z, spec.penalty * l0.sum(-1).mean(-1), None
-    k = torch.tensor(spec.k, device=pre.device)
+    k, kmax = spec.k, spec.kmax
     if spec.arch == "topk" or not train:
         if spec.arch == "batchtopk":  # inference: the learned fixed threshold (Bussmann et al., 2024)
             thr = p["threshold"][:, None, None]
             return torch.where((pre > thr) & live, torch.relu(pre), zero), no_penalty, None
-        vals, idx = torch.topk(pre.masked_fill(~live, -math.inf), max(spec.k), dim=-1, sorted=True)  # (I, B, kmax)
-        keep = torch.arange(max(spec.k), device=pre.device)[None, None, :] < k[:, None, None]
+        vals, idx = torch.topk(pre.masked_fill(~live, -math.inf), kmax, dim=-1, sorted=True)  # (I, B, kmax)
+        keep = torch.arange(kmax, device=pre.device)[None, None, :] < k[:, None, None]
         z = torch.zeros_like(pre).scatter(-1, idx, torch.where(keep, torch.relu(vals), zero))
         return z, no_penalty, None
     B = pre.shape[1]
     act = torch.relu(pre) * live
-    top = torch.topk(act.reshape(act.shape[0], -1), B * max(spec.k), dim=-1, sorted=True).values  # (I, B·kmax)
+    top = torch.topk(act.reshape(act.shape[0], -1), B * kmax, dim=-1, sorted=True).values  # (I, B·kmax)
     thr = top.gather(1, (B * k - 1)[:, None]).squeeze(1)  # (I,)
     z = torch.where((act >= thr[:, None, None]) & (act > 0), act, zero)
     return z, no_penalty, thr

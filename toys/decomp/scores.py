@@ -125,7 +125,7 @@ def sample_scores(latents: np.ndarray, recon: np.ndarray, acts: Acts) -> dict[st
     var = ((y - y.mean(axis=0)) ** 2).sum()
     return {
         "l0": float((latents != 0).sum(axis=1).mean()),
-        "true_l0": float((acts.f > 0).sum(axis=1).mean()),
+        "true_l0": float(acts.true_l0.mean()),
         "dead": int((~(latents != 0).any(axis=0)).sum()),
         "shrinkage": float((np.linalg.norm(recon[valid], axis=1) / norms[valid]).mean()) if valid.any() else 0.0,
         "nmse": float(((recon - y) ** 2).sum() / max(var, 1e-12)),

@@ -53,6 +53,11 @@ class Acts(NamedTuple):
     f: np.ndarray
     parents: np.ndarray
 
+    @property
+    def true_l0(self) -> np.ndarray:
+        """Active true features of every sample. -> (N,) int64"""
+        return (self.f > 0).sum(axis=1)
+
 
 class Source:
     """What a dictionary trainer reads: dimensions, ground truth and a batch sampler on one device."""
