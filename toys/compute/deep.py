@@ -173,18 +173,13 @@ def function_inputs(cfg: DeepConfig) -> np.ndarray:
 
 def targets(target: str, x):
     """f(x) for features x (..., n), numpy or torch. -> (..., F)"""
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r} is not allowed: choose one of {', '.join(TARGETS)}")
+    lib = torch if isinstance(x, torch.Tensor) else np
     if target == "relu":
-        return x.clip(min=0) if isinstance(x, torch.Tensor) else np.maximum(x, 0.0)
-    if target == "abs":
-        return x.abs() if isinstance(x, torch.Tensor) else np.abs(x)
-    if target == "maxabs":
-        a = x.abs() if isinstance(x, torch.Tensor) else np.abs(x)
-        return (
-            torch.maximum(a[..., 0::2], a[..., 1::2])
-            if isinstance(x, torch.Tensor)
-            else np.maximum(a[..., 0::2], a[..., 1::2])
-        )
-    raise ValueError(f"target={target!r} is not allowed: choose one of {', '.join(TARGETS)}")
+        return lib.maximum(x, lib.zeros_like(x))
+    a = lib.abs(x)
+    return a if target == "abs" else lib.maximum(a[..., 0::2], a[..., 1::2])
 
 
 def function_moments(target: str, labels: str, p: float) -> tuple[float, float, float]:
@@ -242,7 +237,8 @@ def embedding(n: int, d: int, generator: torch.Generator, device: torch.device) 
 
 
 def sample_features(cfg: DeepConfig, p: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    """(I, n, F) sparse features, instance i at probability p[i]: present iff u < p, value from u/p ~ U[0, 1)."""
+    """Sparse features (I, n, n_features), instance i at probability p[i]: present iff u < p, the value from
+    u/p ~ U[0, 1)."""
     u = torch.rand(len(p), n, cfg.n_features, generator=generator, device=p.device)
     v = u / p[:, None, None]
     v = 2.0 * v - 1.0 if cfg.labels == "continuous" else torch.where(v < 0.5, -1.0, 1.0)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from toys.compute.cc import CCConfig, CCTrainer, instance_labels, naive_profile, per_feature_loss
 from toys.compute.deep import (
@@ -53,46 +54,33 @@ ROW_FIELDS = (
 
 
 def deep_cells(quick: bool) -> list[DeepConfig]:
-    """target × loss × depth × neurons (split evenly over the layers); instances at feature probabilities from 0.1 to
-    0.01 (geometric). The stream is 400 wide rather than spd's 1000 to fit the default grid in about 20 minutes of
-    two cores: wider than 2n, so every feature stays exactly readable."""
+    """target × loss × depth × neurons (a quarter and a half of the functions, split evenly over the layers);
+    instances at feature probabilities 0.1, 0.032 and 0.01 (spd's), in spd's stream of 1000 for 100 features."""
     if quick:
         base = {"n_features": 8, "d_embed": 24, "n_instances": 2, "feature_probability": 0.2, "p_min": 0.05}
         base |= {"steps": 60, "batch_size": 128, "log_every": 20, "eval_present": 50}
-        grid = itertools.product(("relu",), ("mse", "lp"), (1, 2), (4,))
+        grid = itertools.product(("relu",), ("mse", "lp"), (1, 2), (0.5,))
     else:
-        base = {"n_features": 100, "d_embed": 400, "n_instances": 3, "feature_probability": 0.1, "p_min": 0.01}
-        base |= {"steps": 1500, "batch_size": 512, "lr": 1e-2, "log_every": 100, "eval_present": 400}
-        grid = itertools.product(("relu", "abs", "maxabs"), ("mse", "lp"), (1, 2, 3), (25, 50))
-    return [
-        DeepConfig(**base, device="cpu", target=t, loss=loss, n_layers=L, d_mlp=max(1, round(n / L)))
-        for t, loss, L, n in grid
-    ]
+        base = {"n_features": 100, "d_embed": 1000, "n_instances": 3, "feature_probability": 0.1, "p_min": 0.01}
+        base |= {"steps": 3000, "batch_size": 1024, "lr": 1e-2, "log_every": 100, "eval_present": 400}
+        grid = itertools.product(("relu", "abs", "maxabs"), ("mse", "lp"), (1, 2, 3), (0.25, 0.5))
+    cells = []
+    for t, loss, L, share in grid:
+        n_functions = base["n_features"] // (2 if t == "maxabs" else 1)
+        d_mlp = max(1, round(share * n_functions / L))
+        cells.append(DeepConfig(**base, device="cpu", target=t, loss=loss, n_layers=L, d_mlp=d_mlp))
+    return cells
 
 
 def uand_cells(quick: bool) -> list[UANDConfig]:
     """loss × active inputs; instances at widths d_min … d_max (geometric)."""
     if quick:
-        base = {
-            "n_inputs": 6,
-            "d_min": 3,
-            "d_max": 12,
-            "n_instances": 2,
-            "steps": 60,
-            "batch_size": 64,
-            "eval_cases": 4,
-        }
+        base = {"n_inputs": 6, "d_min": 3, "d_max": 12, "n_instances": 2, "steps": 60, "batch_size": 64}
+        base |= {"eval_cases": 4}
         grid = itertools.product(("mse", "bce"), (2,))
     else:
-        base = {
-            "n_inputs": 12,
-            "d_min": 8,
-            "d_max": 96,
-            "n_instances": 5,
-            "steps": 4000,
-            "batch_size": 1024,
-            "eval_cases": 16,
-        }
+        base = {"n_inputs": 12, "d_min": 8, "d_max": 96, "n_instances": 5, "steps": 4000, "batch_size": 1024}
+        base |= {"eval_cases": 16}
         grid = itertools.product(("mse", "lp", "bce"), (2, 3))
     return [UANDConfig(**base, device="cpu", log_every=20, loss=loss, n_active=k) for loss, k in grid]
 
@@ -100,20 +88,15 @@ def uand_cells(quick: bool) -> list[UANDConfig]:
 def cc_cells(quick: bool) -> list[CCConfig]:
     """loss × labels × d_mlp × p; two instances: the embedding's mixing in the labels (even) and removed (odd)."""
     if quick:
-        base = {"n_features": 8, "d_embed": 24, "steps": 60, "batch_size": 128, "eval_samples": 2000, "log_every": 20}
+        base = {"n_features": 8, "d_embed": 24, "steps": 60, "batch_size": 128, "eval_samples": 2000}
         grid = itertools.product(("mse",), ("continuous", "discrete"), (4,), (0.1,))
     else:
-        base = {
-            "n_features": 100,
-            "d_embed": 1000,
-            "steps": 2000,
-            "batch_size": 1024,
-            "eval_samples": 50_000,
-            "log_every": 100,
-        }
+        base = {"n_features": 100, "d_embed": 1000, "steps": 3000, "batch_size": 1024, "eval_samples": 50_000}
         grid = itertools.product(("mse", "lp"), ("continuous", "discrete"), (25, 50), (0.01, 0.05))
     return [
-        CCConfig(**base, mixing="compare", n_instances=2, device="cpu", loss=loss, labels=lab, d_mlp=h, p=p)
+        CCConfig(
+            **base, mixing="compare", n_instances=2, device="cpu", log_every=20, loss=loss, labels=lab, d_mlp=h, p=p
+        )
         for loss, lab, h, p in grid
     ]
 
@@ -229,9 +212,21 @@ def summarize(toy: str, rows: list[dict], configs: list, seconds: float) -> dict
 
 
 def search(toy: str = "deep", quick: bool = False, emit: Callable[[str], None] = print) -> dict:
-    """Train every cell of ``toy``'s grid, emit each row as a JSON line, and return the table and its summary."""
+    """Train every cell of ``toy``'s grid, emit each row as a JSON line, and return the table and its summary.
+
+    Torch runs on one thread meanwhile (as the app runs each trainer): these models are small, and on a shared
+    2-core machine two threads made a deep step 8 to 15 times slower than one."""
     if toy not in TOY_SEARCH:
         raise ValueError(f"toy={toy!r} is not allowed: choose one of {', '.join(SEARCH_TOYS)}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _search(toy, quick, emit)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _search(toy: str, quick: bool, emit: Callable[[str], None]) -> dict:
     make_cells, trainer_cls, rows_of = TOY_SEARCH[toy]
     configs = make_cells(quick)
     rows: list[dict] = []
