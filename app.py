@@ -55,6 +55,9 @@ the CPU otherwise, and watch their geometry form.
 - **Circuit clustering** — a model computing T planted circuits in one shared MLP, a transcoder trained on that
   MLP, and clustering of the transcoder latents' co-activations: do the clusters recover the circuits? Scored
   against the ground truth (adjusted Rand index, AMI, purity) for numba and scikit-learn methods side by side.
+- **Decomposition** — sparse dictionaries (ReLU + L1, TopK, BatchTopK, JumpReLU SAEs; transcoders for an MLP)
+  trained on activations whose features are known, and graded: MCC, features recovered, L0 against the true L0,
+  dead latents, shrinkage, absorption and splitting, over sweeps of width and sparsity penalty.
 
 Every control lives in the URL: copy the address bar to share exactly what you see.
         """
@@ -70,6 +73,7 @@ pages = [
     st.Page("pages/geometry.py", title="Feature geometry", icon=":material/hexagon:"),
     st.Page("pages/phase.py", title="Phase diagram", icon=":material/grid_on:"),
     st.Page("pages/clustering.py", title="Circuit clustering", icon=":material/hub:"),
+    st.Page("pages/decomposition.py", title="Decomposition", icon=":material/join_inner:"),
 ]
 
 

@@ -20,7 +20,7 @@ from ui.controls import preset_slugs
 from ui.talk import DEMOS, FONT_PX
 
 TIMEOUT = 240
-SLOTS = ("tms", "abs", "cc", "cc_sweep", "uand", "geo", "phase", "clu")  # ui.live's keys, one per model on a page
+SLOTS = ("tms", "abs", "cc", "cc_sweep", "uand", "geo", "phase", "clu", "sae")  # ui.live's keys, one per model on a page
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {  # page -> every preset dict its controls offer
     "superposition": ("ui.tms_controls", ("PRESETS",)),
@@ -29,6 +29,7 @@ PRESETS = {  # page -> every preset dict its controls offer
     "geometry": ("ui.geometry_controls", ("PRESETS",)),
     "phase": ("ui.phase_controls", ("PRESETS",)),
     "clustering": ("ui.clustering_controls", ("PRESETS",)),
+    "decomposition": ("ui.decomp_controls", ("PRESETS",)),
 }
 
 

@@ -91,6 +91,7 @@ PAGES = {  # URL path -> text that shows the page has drawn
     "geometry": "Dimensions per feature",
     "phase": "Cells per phase",
     "clustering": "Circuit clustering",
+    "decomposition": "Dictionary to inspect",
 }
 
 

@@ -18,6 +18,7 @@ from charts.tms import loss_chart, loss_frame
 from tests.apptest import run_page
 from tests.test_app_clustering import SMALL as SMALL_CLUSTERING
 from tests.test_app_computation import SMALL as SMALL_COMPUTATION
+from tests.test_app_decomposition import SMALL as SMALL_DECOMPOSITION
 from tests.test_app_geometry import SMALL_GEO, SMALL_PHASE
 from ui.export import EXPORT_WIDTH, chart_json
 
@@ -28,6 +29,7 @@ PAGES = {
     "geometry": SMALL_GEO,
     "phase": SMALL_PHASE,
     "clustering": SMALL_CLUSTERING,
+    "decomposition": SMALL_DECOMPOSITION,
 }
 
 

@@ -29,6 +29,7 @@ PAGES = {  # the file-name prefix of each model slot (ui.live's key): its page, 
     "cc_sweep": "computation_sweep",
     "uand": "computation",
     "clu": "clustering",
+    "sae": "decomposition",
 }
 
 
