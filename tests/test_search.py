@@ -25,6 +25,9 @@ def test_quick_search_rows_and_summary(toy):
         assert r["beats_naive"] == (r["neurons"] < r["n_functions"] and r["trained_functions"] > r["naive_functions"])
     assert summary["beats_naive_rows"] == sum(r["beats_naive"] for r in rows)
     assert summary["best"] == best_row(rows)
+    assert summary["best_raw_output"] == best_row([r for r in rows if not r.get("sigmoid_readout", False)])
+    if toy == "uand":  # BCE's gates are read through a sigmoid
+        assert [r["sigmoid_readout"] for r in rows] == [r["loss"] == "bce" for r in rows]
     assert summary["best_config"]["steps"] == 60
 
 

@@ -12,7 +12,8 @@ Every row has ``neurons``, ``n_functions``, ``trained_functions``, ``naive_funct
 where there is no construction), ``trained_error`` and ``naive_error`` (the toy's error figure: deep and cc the mean
 held-out loss over the best affine loss, U-AND the mean per-gate error rate) and ``beats_naive``: trained computes
 more functions than naive with fewer neurons than functions (``beats_naive``). The summary names the best row: the
-largest margin of trained over naive among rows with fewer neurons than functions (ties: the lower trained error).
+largest margin of trained over naive among rows with fewer neurons than functions (ties: the lower trained error);
+``best_raw_output`` the same without U-AND's BCE rows, whose sigmoid readout computes AND by itself.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ def deep_rows(snap: Snapshot) -> list[dict]:
 
 
 def uand_rows(snap: Snapshot) -> list[dict]:
+    """Each width's gates. With BCE a gate is read through a sigmoid, a threshold that computes AND by itself from
+    x_i + x_j (above 1.5 iff both are on), which the naive circuit (raw outputs) does not use: ``sigmoid_readout``
+    marks those rows, and the summary's ``best_raw_output`` leaves them out."""
     s = uand_summary(snap)
     return [
         {
@@ -141,6 +145,7 @@ def uand_rows(snap: Snapshot) -> list[dict]:
             "naive_error": s["naive_error"][i],
             "handmade_error": s["handmade_error"][i],
             "linear_functions": s["linear_gates"],
+            "sigmoid_readout": s["loss"] == "bce",
         }
         for i, d in enumerate(s["d"])
     ]
@@ -197,6 +202,7 @@ def best_row(rows: list[dict]) -> dict | None:
 
 
 def summarize(toy: str, rows: list[dict], configs: list, seconds: float) -> dict:
+    """Counts, the best row and its config, and the best row among those read without a sigmoid."""
     best = best_row(rows)
     return {
         "summary": True,
@@ -208,6 +214,7 @@ def summarize(toy: str, rows: list[dict], configs: list, seconds: float) -> dict
         "any_beats_naive": any(r["beats_naive"] for r in rows),
         "best": best,
         "best_config": configs[best["cell"]].to_dict() if best is not None else None,
+        "best_raw_output": best_row([r for r in rows if not r.get("sigmoid_readout", False)]),
     }
 
 
