@@ -424,7 +424,7 @@ def apply_dictionaries(snap: Snapshot, x: np.ndarray, batch: int = 8192) -> tupl
     reconstructions (I, N, d_out), float32; padded latents are 0."""
     cfg = SAEConfig.from_dict(snap.config)
     spec = make_spec(cfg, torch.device("cpu"))
-    p = {name: torch.as_tensor(snap[name]) for name in param_names(cfg) + buffer_names(cfg)}
+    p = {name: torch.tensor(snap[name]) for name in param_names(cfg) + buffer_names(cfg)}  # copies: may be read-only
     zs, ys = [], []
     for s in range(0, len(x), batch):
         xb = torch.as_tensor(np.asarray(x[s : s + batch], dtype=np.float32))
