@@ -90,6 +90,14 @@ def test_work_per_step_is_capped():
     assert g.admit("a", "cc", Cost(MB, 10**9 // 2))[1] is None
 
 
+def test_work_before_the_first_step_is_capped():
+    g = Governor(Budgets(setup_gflop=10.0))
+    why = g.admit("a", "sae", Cost(MB, 10**6, ("model_steps", "n_true"), setup_flops=11 * 10**9))[1]
+    assert why is not None and "SUPERPOSITION_SETUP_GFLOP" in why and "Lower model steps, n true." in why
+    assert g.admit("a", "sae", Cost(MB, 10**6, ("model_steps",), setup_flops=9 * 10**9))[1] is None
+    assert (Cost(1, 2, setup_flops=3) + Cost(1, 2, setup_flops=4)).setup_flops == 7
+
+
 def test_a_reservation_goes_with_its_trainer():
     class Model:
         pass

@@ -75,6 +75,7 @@ class Budgets:
     server_mb: int = 1200  # memory of every visitor's trainers together
     memory_mb: int = 2300  # the process's resident memory: no new trainer past it (2.7 GB Cloud app, some headroom)
     step_gflop: float = 2.0  # work of one training step (~1 s of one small core)
+    setup_gflop: float = 300.0  # work done once when a model is built, e.g. training the model an SAE reads
     max_training: int = 0  # trainers training at the same moment; 0: one per core, at most 4
 
     @property
@@ -228,6 +229,12 @@ class Governor:
                 f"One training step of this model is about {cost.flops / GFLOP:,.1f} GFLOP, more than this server "
                 f"allows per step ({b.step_gflop:g} GFLOP, SUPERPOSITION_STEP_GFLOP). "
                 f"{_knobs(cost, work=True).capitalize()}."
+            )
+        if cost.setup_flops > b.setup_gflop * GFLOP:
+            return (
+                f"Building this model first trains another, about {cost.setup_flops / GFLOP:,.0f} GFLOP of work, "
+                f"more than this server allows before a first step ({b.setup_gflop:g} GFLOP, "
+                f"SUPERPOSITION_SETUP_GFLOP). {_knobs(cost).capitalize()}."
             )
         with self._lock:
             mine = sum(v[1] for (o, k), v in self._held.items() if o == owner and k != key)

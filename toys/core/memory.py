@@ -37,18 +37,20 @@ class Cost:
     ``bytes``: the peak memory its trainer holds while training (parameters, optimizer state, loss log, the heaviest
     step's batch and activations, fixed tensors, the snapshots a page keeps). ``flops``: floating-point operations of
     one training step (forward, backward, update). ``knobs``: the config fields that lower it, most effective first.
-    Costs of parts trained at once add up.
+    ``setup_flops``: work done once, when the trainer is built, before its first step (e.g. training the model a
+    dictionary reads; 0 for most). Costs of parts trained at once add up.
     """
 
     bytes: int
     flops: int
     knobs: tuple[str, ...] = ()
+    setup_flops: int = 0
 
     def __add__(self, other: Cost) -> Cost:
         if not isinstance(other, Cost):
             return NotImplemented
         knobs = tuple(dict.fromkeys(self.knobs + other.knobs))
-        return Cost(self.bytes + other.bytes, self.flops + other.flops, knobs)
+        return Cost(self.bytes + other.bytes, self.flops + other.flops, knobs, self.setup_flops + other.setup_flops)
 
 
 @functools.singledispatch
