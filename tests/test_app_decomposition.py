@@ -110,3 +110,13 @@ def test_pentagon_preset_recovers_all_five_features():
     _, scores = at.session_state["sae_scores"]
     assert int(scores.loc[0, "recovered"]) == 5
     assert scores.loc[0, "mcc"] >= 0.99
+
+
+def test_a_source_too_big_to_train_is_refused_before_anything_is_built():
+    """A link asking for a 1,024-feature toy model trained 20,000 steps before the first step (about 260,000 GFLOP,
+    minutes to hours) is refused with the knobs to turn; no trainer is built."""
+    at = _page({"sae_source": "tms", "sae_n_true": "1024", "sae_d_in": "256", "sae_model_steps": "20000"})
+    assert not at.exception
+    said = " ".join(w.value for w in at.warning)
+    assert "SUPERPOSITION_SETUP_GFLOP" in said and "Lower model steps, n true, d in." in said
+    assert at.session_state["sae"]["trainer"] is None

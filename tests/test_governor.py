@@ -92,8 +92,9 @@ def test_work_per_step_is_capped():
 
 def test_work_before_the_first_step_is_capped():
     g = Governor(Budgets(setup_gflop=10.0))
-    why = g.admit("a", "sae", Cost(MB, 10**6, ("model_steps", "n_true"), setup_flops=11 * 10**9))[1]
-    assert why is not None and "SUPERPOSITION_SETUP_GFLOP" in why and "Lower model steps, n true." in why
+    cost = Cost(MB, 10**6, ("batch_size", "model_steps", "n_true"), setup_flops=11 * 10**9, setup_knobs=("n_true",))
+    why = g.admit("a", "sae", cost)[1]
+    assert why is not None and "SUPERPOSITION_SETUP_GFLOP" in why and "Lower n true." in why
     assert g.admit("a", "sae", Cost(MB, 10**6, ("model_steps",), setup_flops=9 * 10**9))[1] is None
     assert (Cost(1, 2, setup_flops=3) + Cost(1, 2, setup_flops=4)).setup_flops == 7
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -75,7 +76,7 @@ class Budgets:
     server_mb: int = 1200  # memory of every visitor's trainers together
     memory_mb: int = 2300  # the process's resident memory: no new trainer past it (2.7 GB Cloud app, some headroom)
     step_gflop: float = 2.0  # work of one training step (~1 s of one small core)
-    setup_gflop: float = 300.0  # work done once when a model is built, e.g. training the model an SAE reads
+    setup_gflop: float = 100.0  # work done once when a model is built, e.g. training the model an SAE reads
     max_training: int = 0  # trainers training at the same moment; 0: one per core, at most 4
 
     @property
@@ -234,7 +235,8 @@ class Governor:
             return (
                 f"Building this model first trains another, about {cost.setup_flops / GFLOP:,.0f} GFLOP of work, "
                 f"more than this server allows before a first step ({b.setup_gflop:g} GFLOP, "
-                f"SUPERPOSITION_SETUP_GFLOP). {_knobs(cost).capitalize()}."
+                f"SUPERPOSITION_SETUP_GFLOP). "
+                f"{_knobs(dataclasses.replace(cost, knobs=cost.setup_knobs or cost.knobs)).capitalize()}."
             )
         with self._lock:
             mine = sum(v[1] for (o, k), v in self._held.items() if o == owner and k != key)

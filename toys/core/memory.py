@@ -38,19 +38,23 @@ class Cost:
     step's batch and activations, fixed tensors, the snapshots a page keeps). ``flops``: floating-point operations of
     one training step (forward, backward, update). ``knobs``: the config fields that lower it, most effective first.
     ``setup_flops``: work done once, when the trainer is built, before its first step (e.g. training the model a
-    dictionary reads; 0 for most). Costs of parts trained at once add up.
+    dictionary reads; 0 for most), lowered by the fields ``setup_knobs``. Costs of parts trained at once add up.
     """
 
     bytes: int
     flops: int
     knobs: tuple[str, ...] = ()
     setup_flops: int = 0
+    setup_knobs: tuple[str, ...] = ()
 
     def __add__(self, other: Cost) -> Cost:
         if not isinstance(other, Cost):
             return NotImplemented
         knobs = tuple(dict.fromkeys(self.knobs + other.knobs))
-        return Cost(self.bytes + other.bytes, self.flops + other.flops, knobs, self.setup_flops + other.setup_flops)
+        setup_knobs = tuple(dict.fromkeys(self.setup_knobs + other.setup_knobs))
+        return Cost(
+            self.bytes + other.bytes, self.flops + other.flops, knobs, self.setup_flops + other.setup_flops, setup_knobs
+        )
 
 
 @functools.singledispatch

@@ -257,6 +257,15 @@ def make_source(cfg: SAEConfig, device: torch.device | str = "cpu") -> Source:
 # ------------------------------------------------------------------------------------------------ cost
 
 
+def source_setup_flops(cfg: SAEConfig) -> int:
+    """Work of training the source's model before the dictionaries' first step: its steps × the estimated work of
+    one (all its restarts, for tms); 0 for a synthetic source."""
+    if cfg.source == "synthetic":
+        return 0
+    model = cfg.tms().replace(restarts=TMS_RESTARTS) if cfg.source == "tms" else cfg.circuits()
+    return estimate(model).flops * model.steps
+
+
 def source_cost(cfg: SAEConfig) -> tuple[int, int, int, int]:
     """(bytes held while the dictionaries train, bytes of drawing one batch, flops of one batch, peak bytes of
     training the source's model first, 0 for synthetic)."""
@@ -302,7 +311,9 @@ def sae_cost(cfg: SAEConfig) -> Cost:
     return Cost(
         max(own, model_bytes + held_src + 2**20),
         flops,
-        ("batch_size", "n_latents", "widths", "penalties", "ks", "n_true", "d_in", "steps", "log_every"),
+        ("batch_size", "n_latents", "widths", "penalties", "ks", "n_true", "d_in", "model_steps", "steps", "log_every"),
+        setup_flops=source_setup_flops(cfg),
+        setup_knobs=("model_steps", "n_true", "d_in") + (("n_neurons",) if cfg.source == "circuits" else ()),
     )
 
 
