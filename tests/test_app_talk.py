@@ -20,7 +20,8 @@ from ui.controls import preset_slugs
 from ui.talk import DEMOS, FONT_PX
 
 TIMEOUT = 240
-SLOTS = ("tms", "abs", "cc", "cc_sweep", "uand", "geo", "phase", "clu", "sae")  # ui.live's keys, one per model on a page
+# ui.live's keys, one per model on a page
+SLOTS = ("tms", "abs", "cc", "cc_sweep", "uand", "geo", "phase", "clu", "sae")
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {  # page -> every preset dict its controls offer
     "superposition": ("ui.tms_controls", ("PRESETS",)),
