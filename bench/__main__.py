@@ -7,8 +7,22 @@ import importlib
 import json
 import sys
 
-MODULES = ("tms", "geometry", "coactivation", "cc", "uand", "charts", "shared", "serve", "memory", "refusals", "talk")
-OPT_IN = ("serve", "memory", "refusals", "talk")  # run only when named: start real servers and a browser, minutes
+MODULES = (
+    "tms",
+    "geometry",
+    "coactivation",
+    "cc",
+    "uand",
+    "charts",
+    "shared",
+    "serve",
+    "memory",
+    "refusals",
+    "talk",
+    "sae",
+)
+# run only when named: real servers and a browser, or a peer library from requirements-bench.txt; minutes each
+OPT_IN = ("serve", "memory", "refusals", "talk", "sae")
 
 
 def _cases(device: str) -> tuple[dict, list[str]]:
