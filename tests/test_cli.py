@@ -169,3 +169,16 @@ def test_train_cc_with_lp_loss_and_discrete_labels(capsys):
     line = json.loads(capsys.readouterr().out)
     assert line["toy"] == "cc" and np.isfinite(line["final_loss"]).all()
     assert line["naive_L_over_p"] == pytest.approx((1 - 5 / 12) / 2, abs=1e-5)  # ±1 values: E[ReLU(v)²] = 1/2
+
+
+def test_sae_trains_through_the_toys_cli(capsys):
+    """``python -m toys train sae`` runs the dictionaries' own runner (``toys.decomp.cli``): one JSON line, a list
+    per instance; a bad value exits with 2 naming the field."""
+    from toys.cli import main
+
+    argv = ["train", "sae", "--arch", "topk", "--ks", "1,2", "--n-latents", "16", "--steps", "40", "--samples", "500"]
+    assert main(argv + ["--d-in", "8", "--n-true", "12", "--batch-size", "128"]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out["toy"] == "sae" and out["k"] == [1, 2] and len(out["mcc"]) == 2
+    assert main(["train", "sae", "--arch", "gated"]) == 2
+    assert "arch" in capsys.readouterr().err

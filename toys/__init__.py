@@ -26,6 +26,7 @@ from toys.core.composite import Pair, PairTrainer
 from toys.core.saved import load_model, load_trainer, save_model
 from toys.core.snapshot import Snapshot
 from toys.core.train import Trainer, is_diverged
+from toys.decomp.sae import SAEConfig, SAETrainer
 from toys.tms.config import TMSConfig
 from toys.tms.phase import PhaseConfig, PhaseTrainer
 from toys.tms.train import TMSTrainer, make_tms_trainer
@@ -52,6 +53,8 @@ __all__ = [
     "PhaseTrainer",
     "PipelineConfig",
     "PipelineTrainer",
+    "SAEConfig",
+    "SAETrainer",
     "Snapshot",
     "TMSConfig",
     "TMSTrainer",

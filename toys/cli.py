@@ -1,4 +1,5 @@
-"""``python -m toys train NAME [--field value ...] [--out run.npz]``: train headless, print one JSON line.
+"""``python -m toys train NAME [--field value ...] [--out run.npz]``: train headless, print one JSON line
+(``python -m toys train sae ...``: dictionaries on a source with known features, scored; ``toys.decomp.cli``).
 
 ``python -m toys search [--toy deep|uand|cc] [--quick] [--out table.json]``: train a grid of configs, print a JSON line
 per trained network and a summary line (``toys.compute.search``)."""
@@ -18,6 +19,7 @@ from toys.compute.deep import deep_summary
 from toys.compute.search import SEARCH_TOYS, search
 from toys.compute.uand import uand_summary
 from toys.core.snapshot import Snapshot
+from toys.decomp import cli as decomp_cli
 from toys.tms.metrics import tms_summary
 
 SUMMARIES = {
@@ -39,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         for f in dataclasses.fields(cfg_cls):
             p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"default {f.default}")
         p.add_argument("--out", default=None, help="write the snapshot (.npz: arrays + config JSON) here")
+    # dictionaries are scored against their source's held-out samples, which only the trainer has: their own runner
+    decomp_cli.add_arguments(toys.add_parser("sae", help="sparse dictionaries scored against known features"))
     grid = sub.add_parser("search", help="train a grid of configs and report where trained beats naive")
     grid.add_argument("--toy", choices=SEARCH_TOYS, default="deep")
     grid.add_argument("--quick", action="store_true", help="a small grid (seconds), for tests")
@@ -66,8 +70,17 @@ def main(argv: list[str] | None = None) -> int:
             with open(args["out"], "w") as f:
                 json.dump(table, f, indent=1)
         return 0
-    toy, out = args.pop("toy"), args.pop("out")
     args.pop("command")
+    if args["toy"] == "sae":
+        args.pop("toy")
+        try:
+            result = decomp_cli.run(args)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps(result))
+        return 0
+    toy, out = args.pop("toy"), args.pop("out")
     cfg_cls, trainer_cls = TOYS[toy]
     try:
         cfg = cfg_cls.from_dict({k: v for k, v in args.items() if v is not None})
