@@ -10,9 +10,9 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from charts.common import FIT_WIDTH, chart_data, fitted_legend, panel_order
+from charts.common import FIT_WIDTH, chart_data, fitted_legend, panel_order, y_title
 
-FLOOR = 1e-4  # relative losses below this (an exact circuit's 0) are drawn at it, on the log axis
+FLOOR = 1e-3  # relative losses below this (an exact circuit's 0) are drawn at it, on the log axis
 NETWORKS = ("trained", "naive")
 
 
@@ -47,7 +47,7 @@ def profile_chart(df: pd.DataFrame, threshold: float, title: str, height: int = 
     order = panel_order(df)
     legend, height = fitted_legend(len(order), height, symbolType="stroke")
     top = float(np.nanmax(df["shown"])) if len(df) else 1.0
-    domain = [FLOOR, max(2.0, 10 ** np.ceil(np.log10(max(top, 1e-12))))]
+    domain = [FLOOR, max(1.5, 1.2 * top)]
     n_fun = int(df["rank"].max()) if len(df) else 1
     lines = (
         alt.Chart(chart_data(df))
@@ -56,8 +56,8 @@ def profile_chart(df: pd.DataFrame, threshold: float, title: str, height: int = 
             x=alt.X("rank:Q", scale=alt.Scale(domain=[1, max(2, n_fun)]), title="function, sorted by relative loss"),
             y=alt.Y(
                 "shown:Q",
-                scale=alt.Scale(type="log", domain=domain, clamp=True),
-                title="held-out loss / best affine",
+                scale=alt.Scale(type="log", domain=domain, clamp=True, nice=False),
+                title=y_title("held-out loss / best affine"),
             ),
             color=alt.Color("label:N", sort=order, title="instance", scale=alt.Scale(scheme="viridis"), legend=legend),
             strokeDash=alt.StrokeDash(
@@ -101,12 +101,19 @@ def counts_chart(df: pd.DataFrame, n_functions: int, height: int = 200) -> alt.C
         alt.Chart(chart_data(df), title="Functions computed against feature probability")
         .mark_line(point=True)
         .encode(
-            x=alt.X("p:Q", scale=alt.Scale(type="log"), title="feature probability p"),
+            x=alt.X(
+                "p:Q",
+                scale=alt.Scale(type="log"),
+                axis=alt.Axis(values=sorted(set(df["p"].tolist())), format=".2g"),
+                title="feature probability p",
+            ),
             y=alt.Y("functions:Q", scale=alt.Scale(domain=[0, max(1, n_functions)]), title="functions computed"),
             strokeDash=alt.StrokeDash(
-                "network:N", sort=list(NETWORKS), scale=alt.Scale(domain=list(NETWORKS), range=[[1, 0], [6, 4]])
+                "network:N", scale=alt.Scale(domain=list(NETWORKS), range=[[1, 0], [6, 4]]), title="network"
             ),
-            color=alt.Color("network:N", sort=list(NETWORKS), scale=alt.Scale(range=["#1f77b4", "#7f7f7f"])),
+            color=alt.Color(
+                "network:N", scale=alt.Scale(domain=list(NETWORKS), range=["#1f77b4", "#7f7f7f"]), title="network"
+            ),
             tooltip=["network:N", alt.Tooltip("p:Q", format=".3g"), "functions:Q"],
         )
         .properties(height=height, autosize=FIT_WIDTH)

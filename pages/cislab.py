@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
-from charts.deep import counts_chart, counts_frame, profile_chart, profile_frame
+from charts.deep import FLOOR, counts_chart, counts_frame, profile_chart, profile_frame
 from charts.talk import TALK_H, enlarge, for_talk
 from charts.tms import loss_chart, loss_frame
 from toys.compute.deep import (
@@ -139,6 +139,11 @@ def draw(snap, info) -> None:
 
     pdf, profile = _profile(snap, acc, cfg)
     st.altair_chart(profile, width="stretch")
+    st.caption(
+        "Each function's held-out loss over the best affine predictor's, sorted: solid the trained network, dashed "
+        f"the naive circuit; a function is computed where its line is under the dotted rule at {COMPUTED_FRACTION:g}. "
+        f"Exact circuits (loss 0) are drawn at the floor, {FLOOR:g}."
+    )
     losses = loss_frame(snap.loss, snap.loss_steps, _labels(cfg))
     lc = loss_chart(losses, cfg.steps)
     exports = [("Accounting", "deep_accounting", None, table), ("Per-function loss", "deep_profile", profile, pdf)]

@@ -91,7 +91,6 @@ def test_a_preset_named_in_the_url_loads():
     assert any("What to look for" in c.value for c in at.sidebar.caption)
 
 
-@pytest.mark.slow
 def test_every_preset_is_admitted_and_renders():
     for slug in preset_slugs(PRESETS):
         at = _page({"preset": slug})
