@@ -222,8 +222,8 @@ UAND_NOTES: dict[str, str] = {
     "d = 100 and 2,400 at d = 500 (Hänni et al. 2024); compare the trained networks with it as they train (slow on "
     "a CPU).",
     "Lp loss: 12 inputs, trained beats naive": "The Small preset trained on |ŷ − AND|⁴ for 4,000 steps, the search's "
-    "best U-AND cell: look at the table under the chart, where trained beats naive — in the search (seed 0) all 66 "
-    "gates at d = 52 against naive's 52, and 29 at d = 28 against 28; with MSE it never does.",
+    "best U-AND cell: look at the table under the chart, where trained beats naive — all 66 gates at d = 52 against "
+    "naive's 52 (seeds 0, 1, 2), and about as many as naive at d = 28 (29, 23, 30 against 28); with MSE it never does.",
     "Denser inputs: 24 inputs, 3 on": "Three inputs on at a time, so every neuron sees more interference: compare "
     "the trained and hand-made curves against the dashed gates = d line with the Small preset's, and the "
     "per-gate error histogram of the widest network.",
