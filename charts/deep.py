@@ -98,7 +98,7 @@ def counts_frame(p: np.ndarray, trained: np.ndarray, naive: np.ndarray) -> pd.Da
 def counts_chart(df: pd.DataFrame, n_functions: int, height: int = 200) -> alt.Chart:
     """Functions computed against feature probability (log axis), trained (solid) and naive (dashed)."""
     return (
-        alt.Chart(chart_data(df), title="Functions computed against feature probability")
+        alt.Chart(chart_data(df), title="Functions computed against p")
         .mark_line(point=True)
         .encode(
             x=alt.X(

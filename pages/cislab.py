@@ -114,13 +114,21 @@ def draw(snap, info) -> None:
     table = acc["table"]
     row = table.loc[_best(table)]
     c = st.columns(4)
-    which = "" if len(table) == 1 else f" (#{int(row['instance'])}, p = {row['p']:.3g})"
-    c[0].metric(f"functions computed, trained{which}", f"{int(row['trained computed'])} / {cfg.n_functions}")
+    which = (
+        "the only instance"
+        if len(table) == 1
+        else f"instance #{int(row['instance'])} (p = {row['p']:.3g}), the one furthest ahead of naive"
+    )
+    c[0].metric(
+        "computed by trained",
+        f"{int(row['trained computed'])} / {cfg.n_functions}",
+        help=f"Functions computed: {which}.",
+    )
     c[1].metric(
-        "naive circuit, same neurons",
+        "computed by naive",
         f"{int(row['naive computed'])} / {cfg.n_functions}",
-        help=f"{NEURONS_PER_FUNCTION[cfg.target]} neuron(s) per function for {cfg.target}: "
-        f"min(F, N // {NEURONS_PER_FUNCTION[cfg.target]}) functions exact, the rest passed through.",
+        help=f"The naive circuit of as many neurons: {NEURONS_PER_FUNCTION[cfg.target]} neuron(s) per function for "
+        f"{cfg.target}, min(F, N // {NEURONS_PER_FUNCTION[cfg.target]}) functions exact, the rest passed through.",
     )
     c[2].metric("neurons N · functions F", f"{cfg.neurons} · {cfg.n_functions}")
     c[3].metric("beats naive", "yes" if row["beats naive"] else "no")

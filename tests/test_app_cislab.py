@@ -35,7 +35,7 @@ def test_default_renders():
     assert not at.exception and not at.error
     assert "step **0** / 3,000" in " ".join(c.value for c in at.caption)
     assert at.session_state["deep"]["trainer"].cfg.target == "relu"
-    assert "functions computed, trained" in {m.label for m in at.metric}
+    assert "computed by trained" in {m.label for m in at.metric}
 
 
 def test_small_model_trains_to_the_end_and_counts_as_the_library_does():
