@@ -55,6 +55,9 @@ the CPU otherwise, and watch their geometry form.
 - **Circuit clustering** — a model computing T planted circuits in one shared MLP, a transcoder trained on that
   MLP, and clustering of the transcoder latents' co-activations: do the clusters recover the circuits? Scored
   against the ground truth (adjusted Rand index, AMI, purity) for numba and scikit-learn methods side by side.
+- **CIS lab** — can a trained network compute more functions than it has neurons, and beat the naive circuit?
+  spd's residual MLP with 1–3 ReLU blocks computing ReLU, |x| or max(|x|, |y|) of sparse features, each function
+  counted as computed or not on held-out data, against the naive circuit with the same neurons.
 - **Decomposition** — sparse dictionaries (ReLU + L1, TopK, BatchTopK, JumpReLU SAEs; transcoders for an MLP)
   trained on activations whose features are known, and graded: MCC, features recovered, L0 against the true L0,
   dead latents, shrinkage, absorption and splitting, over sweeps of width and sparsity penalty.
@@ -73,6 +76,7 @@ pages = [
     st.Page("pages/geometry.py", title="Feature geometry", icon=":material/hexagon:"),
     st.Page("pages/phase.py", title="Phase diagram", icon=":material/grid_on:"),
     st.Page("pages/clustering.py", title="Circuit clustering", icon=":material/hub:"),
+    st.Page("pages/cislab.py", title="CIS lab", icon=":material/stacked_line_chart:"),
     st.Page("pages/decomposition.py", title="Decomposition", icon=":material/join_inner:"),
 ]
 

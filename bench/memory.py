@@ -51,6 +51,7 @@ NAV = {  # URL path -> (its title in the sidebar's navigation (app.py), its head
     "geometry": ("Feature geometry", "Feature geometry"),
     "phase": ("Phase diagram", "Phase diagram"),
     "clustering": ("Circuit clustering", "Circuit clustering"),
+    "cislab": ("CIS lab", "CIS lab"),
     "decomposition": ("Decomposition", "Decomposition"),
 }
 

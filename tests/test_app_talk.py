@@ -21,7 +21,7 @@ from ui.talk import DEMOS, FONT_PX
 
 TIMEOUT = 240
 # ui.live's keys, one per model on a page
-SLOTS = ("tms", "abs", "cc", "cc_sweep", "uand", "geo", "phase", "clu", "sae")
+SLOTS = ("tms", "abs", "cc", "cc_sweep", "uand", "geo", "phase", "clu", "sae", "deep")
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {  # page -> every preset dict its controls offer
     "superposition": ("ui.tms_controls", ("PRESETS",)),
@@ -31,6 +31,7 @@ PRESETS = {  # page -> every preset dict its controls offer
     "phase": ("ui.phase_controls", ("PRESETS",)),
     "clustering": ("ui.clustering_controls", ("PRESETS",)),
     "decomposition": ("ui.decomp_controls", ("PRESETS",)),
+    "cislab": ("ui.deep_controls", ("PRESETS",)),
 }
 
 

@@ -91,6 +91,7 @@ PAGES = {  # URL path -> text that shows the page has drawn
     "geometry": "Dimensions per feature",
     "phase": "Cells per phase",
     "clustering": "Circuit clustering",
+    "cislab": "computed by naive",
     "decomposition": "Dictionary to inspect",
 }
 

@@ -16,6 +16,7 @@ from charts.common import Y_TITLE_LINE, y_title
 from charts.computation import lp_chart, lp_frame
 from charts.tms import loss_chart, loss_frame
 from tests.apptest import run_page
+from tests.test_app_cislab import SMALL as SMALL_CISLAB
 from tests.test_app_clustering import SMALL as SMALL_CLUSTERING
 from tests.test_app_computation import SMALL as SMALL_COMPUTATION
 from tests.test_app_decomposition import SMALL as SMALL_DECOMPOSITION
@@ -30,6 +31,7 @@ PAGES = {
     "phase": SMALL_PHASE,
     "clustering": SMALL_CLUSTERING,
     "decomposition": SMALL_DECOMPOSITION,
+    "cislab": SMALL_CISLAB,
 }
 
 

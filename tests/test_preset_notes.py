@@ -40,6 +40,7 @@ def test_every_page_with_presets_is_covered():
         "cc_controls.UAND_PRESETS",
         "clustering_controls.PRESETS",
         "decomp_controls.PRESETS",
+        "deep_controls.PRESETS",
         "geometry_controls.PRESETS",
         "phase_controls.PRESETS",
     } <= names

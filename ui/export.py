@@ -30,6 +30,7 @@ PAGES = {  # the file-name prefix of each model slot (ui.live's key): its page, 
     "uand": "computation",
     "clu": "clustering",
     "sae": "decomposition",
+    "deep": "cislab",
 }
 
 
