@@ -100,14 +100,13 @@ def draw(snap, info) -> None:
         key="sae_inspect",
     )
     pick = best if choice < 0 or choice >= cfg.n_instances else choice
-    left, right = st.columns([3, 2])
     decoder = instance_decoders(snap)[pick]
     mframe = _matrix(decoder, snap["truth"])
     matrix = matched_chart(mframe, f"|cos|, true features × latents of {labels[pick]} · step {snap.step:,}")
-    left.altair_chart(matrix)
+    st.altair_chart(matrix)
     losses = loss_frame(snap.loss, snap.loss_steps, labels)
     lc = loss_chart(losses, cfg.steps)
-    right.altair_chart(lc, width="stretch")
+    st.altair_chart(lc, width="stretch")
 
     exports = [
         ("Scores", "sae_scores", None, table),

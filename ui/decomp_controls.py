@@ -74,7 +74,17 @@ DICTIONARY = [
         hi=200,
         help="Each width × each penalty (or k) trains as its own instance, all at once.",
     ),
-    Spec("sae_log10_penalty", "log₁₀ penalty λ (relu_l1, jumprelu)", "float", -2.0, -4.0, 1.0, 0.1),
+    Spec(
+        "sae_log10_penalty",
+        "log₁₀ penalty λ (relu_l1, jumprelu)",
+        "float",
+        -0.5,
+        -4.0,
+        1.0,
+        0.1,
+        help="The default λ ≈ 0.3 recovers 31 of the default source's 32 features in 5,000 steps (MCC 0.96); "
+        "λ = 0.01 leaves dense, mixed latents.",
+    ),
     Spec("sae_penalties", "Sweep penalties λ (comma-separated)", "text", "", hi=200),
     Spec("sae_k", "k (topk, batchtopk)", "int", 4, 1, 64),
     Spec("sae_ks", "Sweep k (comma-separated)", "text", "", hi=200),
