@@ -5,6 +5,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.deep import FLOOR, counts_chart, counts_frame, profile_chart, profile_frame
 from charts.talk import TALK_H, enlarge, for_talk
@@ -29,12 +33,9 @@ from ui.controls import valid_config
 from ui.deep_controls import deep_config, deep_controls
 from ui.export import export_panel
 from ui.live import live_training
-from ui.nav import ensure_app_navigation
 from ui.talk import header
 
 REFRESHES = 10  # while training plays, the accounting is redone about this many times over the run
-
-ensure_app_navigation()
 
 header(
     "cislab",

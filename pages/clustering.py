@@ -3,6 +3,10 @@
 import altair as alt
 import streamlit as st
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.clustering import (
     coactivation_chart,
@@ -26,10 +30,7 @@ from ui.cache import session_memo, snapshot_tag
 from ui.clustering_controls import clustering_configs, clustering_controls
 from ui.export import export_panel
 from ui.live import live_training
-from ui.nav import ensure_app_navigation
 from ui.talk import header
-
-ensure_app_navigation()
 
 header(
     "clustering",

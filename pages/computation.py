@@ -3,6 +3,10 @@
 import numpy as np
 import streamlit as st
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.computation import (
     accounting_chart,
@@ -73,15 +77,12 @@ from ui.cc_controls import (
 from ui.controls import check_query_params, preset_slugs, url_preset_warning, valid_config
 from ui.export import export_panel
 from ui.live import live_training
-from ui.nav import ensure_app_navigation
 from ui.talk import TALK_PARAMS, header, talk_mode
 
 LIVE_EVAL_SAMPLES = 4000  # held-out samples per tick while training; the config's full count when paused
 EVAL_PS = np.geomspace(1e-3, 0.3, 8)  # feature probabilities the paused model is evaluated at
 EVAL_PRESENT = 20_000  # present features aimed for per evaluation p (fewer at tiny p·n: at most 200,000 rows)
 EVAL_BUDGET = 2e9  # multiply-adds per held-out evaluation on the page (~1 s); big models get fewer samples
-
-ensure_app_navigation()
 
 header(
     "computation",

@@ -6,6 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.decomp import matched_chart, matched_frame, scores_frame, sweep_chart
 from charts.talk import TALK_H, enlarge, for_talk
@@ -18,13 +22,10 @@ from ui.controls import valid_config
 from ui.decomp_controls import sae_config, sae_controls
 from ui.export import export_panel
 from ui.live import live_training
-from ui.nav import ensure_app_navigation
 from ui.talk import header
 
 EVAL_SAMPLES = 4096  # held-out samples the scores are measured on
 EVAL_SEED = 1_000_003  # their seed: data the dictionaries never trained on
-
-ensure_app_navigation()
 
 header(
     "decomposition",

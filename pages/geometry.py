@@ -3,6 +3,10 @@
 import numpy as np
 import streamlit as st
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.geometry import (
     density_domain,
@@ -28,10 +32,7 @@ from ui.controls import valid_config
 from ui.export import export_panel, export_row
 from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls
 from ui.live import live_training
-from ui.nav import ensure_app_navigation
 from ui.talk import header, talk_mode
-
-ensure_app_navigation()
 
 header(
     "geometry",

@@ -3,6 +3,10 @@
 import numpy as np
 import streamlit as st
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame
 from charts.talk import TALK_H, enlarge, for_talk
@@ -23,13 +27,10 @@ from toys.tms.phase import (
 from ui.controls import valid_config
 from ui.export import export_panel
 from ui.live import live_training
-from ui.nav import ensure_app_navigation
 from ui.phase_controls import phase_config, phase_controls
 from ui.talk import header
 
 MARGIN = 0.1  # decades from the nearest exact boundary for the "away from the boundaries" agreement
-
-ensure_app_navigation()
 
 header(
     "phase",

@@ -4,6 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.common import instance_labels, pick_instances
 from charts.neurons import neuron_chart, neuron_frame
@@ -33,15 +37,12 @@ from toys.tms.metrics import (
 from ui.controls import valid_config
 from ui.export import export_panel, loss_and_summary_export
 from ui.live import live_training
-from ui.nav import ensure_app_navigation
 from ui.talk import header
 from ui.talk_views import pick_instance, tms_view
 from ui.tms_controls import tms_config, tms_controls
 
 MAX_SHOWN = 10
 MAX_HEATMAP_CELLS = 4000  # WᵀW cells drawn per tick, across instances
-
-ensure_app_navigation()
 
 header(
     "superposition",
