@@ -245,3 +245,50 @@ def health_chart(df: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=130, autosize=FIT_WIDTH)
     )
+
+
+def study_frame(rows: list[dict], methods: tuple[str, ...] = ("average", "spectral")) -> pd.DataFrame:
+    """Long table (neurons_per_circuit, seed, variant, co-activations, ari) from the rows of
+    ``toys.circuits.study`` (one per setting, seed and conditioning; ``ari_<method>`` per method)."""
+    records = []
+    for row in rows:
+        for method in methods:
+            records.append(
+                {
+                    "neurons_per_circuit": row["neurons_per_circuit"],
+                    "seed": row["seed"],
+                    "variant": f"{'TopK' if row['sparsity'] == 'topk' else 'L1'} transcoder · {method} clustering",
+                    "co-activations": "on samples with few inputs" if row["conditioned"] else "on every sample",
+                    "ari": row[f"ari_{method}"],
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def study_chart(df: pd.DataFrame, height: int = 260) -> alt.LayerChart:
+    """ARI against neurons per circuit (log₂ axis): the mean over seeds as lines, each seed as a point; one colour
+    per transcoder and clustering method, solid for co-activations on every sample, dashed for conditioned."""
+    variants = sorted(pd.unique(df["variant"]).tolist())
+    x = alt.X(
+        "neurons_per_circuit:Q",
+        scale=alt.Scale(type="log", base=2),
+        axis=alt.Axis(values=sorted(pd.unique(df["neurons_per_circuit"]).tolist())),
+        title="neurons per circuit (shared MLP neurons ÷ circuits)",
+    )
+    color = alt.Color(
+        "variant:N", sort=variants, title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=LABEL_LIMIT)
+    )
+    dash = alt.StrokeDash("co-activations:N", title=None, legend=alt.Legend(orient="bottom"))
+    means = (
+        alt.Chart(chart_data(df))
+        .mark_line()
+        .encode(x=x, y=alt.Y("mean(ari):Q", title="ARI (mean of seeds)"), color=color, strokeDash=dash)
+    )
+    points = (
+        alt.Chart(chart_data(df))
+        .mark_point(size=25, opacity=0.6)
+        .encode(x=x, y=alt.Y("ari:Q"), color=color, tooltip=["variant:N", "co-activations:N", "seed:Q", "ari:Q"])
+    )
+    return alt.layer(means, points).properties(
+        height=height, width=520, title="Recovering circuits that share neurons: ARI against neurons per circuit"
+    )

@@ -43,3 +43,23 @@ def test_summary_takes_the_best_ari_per_width():
     best = study.summary(rows)["best_by_neurons_per_circuit"]
     assert best[4] == {"ari": 0.5, "sparsity": "topk", "conditioned": True}
     assert best[8] == {"ari": 0.95, "sparsity": "l1", "conditioned": True}
+
+
+def test_study_frame_and_chart_carry_every_row_and_method():
+    from charts.clustering import study_chart, study_frame
+
+    rows = [
+        {"neurons_per_circuit": n, "seed": s, "sparsity": sp, "conditioned": c, "ari_average": 0.1 * n + s,
+         "ari_spectral": 0.2 * n}
+        for n in (2, 4) for s in (0, 1) for sp in ("l1", "topk") for c in (False, True)
+    ]  # fmt: skip
+    df = study_frame(rows)
+    assert len(df) == 2 * len(rows)
+    l1_avg = df[(df["variant"] == "L1 transcoder · average clustering") & (df["co-activations"] == "on every sample")]
+    assert sorted(l1_avg["ari"]) == sorted([0.1 * n + s for n in (2, 4) for s in (0, 1)])
+    spec = study_chart(df).to_dict()
+    assert spec["layer"][0]["encoding"]["x"]["scale"] == {"type": "log", "base": 2}
+    assert (
+        spec["layer"][0]["encoding"]["y"]["field"] == "ari" and spec["layer"][0]["encoding"]["y"]["aggregate"] == "mean"
+    )
+    assert len(spec["layer"][0]["encoding"]["color"]["sort"]) == 4
