@@ -345,6 +345,14 @@ def draw_uand(snap, info) -> None:
             else ""
         )
     )
+    if cfg.loss == "bce":
+        st.warning(
+            "Trained with binary cross-entropy, the network's gates are read through a sigmoid, a threshold the naive "
+            "circuit above does not get: sigmoid(a·(x_i + x_j) − 1.5a) is an AND with no neuron at all, so a "
+            "'yes' here does not show computation in superposition (the search counts these rows apart; README, "
+            "*The search*).",
+            icon=":material/info:",
+        )
     widest = trained[-1]
     d = widest["d"]
     e_df = error_frame(

@@ -132,3 +132,13 @@ def test_discrete_labels_draw_their_own_naive_baseline():
     assert not at.exception and not at.error
     captions = " ".join(c.value for c in at.caption)
     assert "L/p = 0.2500" in captions, captions
+
+
+def test_a_bce_trained_uand_says_its_sigmoid_readout_is_not_computation():
+    """With BCE the gates are read through a sigmoid, which computes an AND of x_i + x_j by itself; the page says a
+    "beats naive" there does not show computation in superposition (and says nothing of the kind for MSE)."""
+    said = "a threshold the naive circuit above does not get"
+    at = _page({"uand_loss": "bce"})
+    assert not at.exception and any(said in w.value for w in at.warning)
+    at = _page()
+    assert not any(said in w.value for w in at.warning)
