@@ -65,7 +65,11 @@ def matched_chart(df: pd.DataFrame, title: str, width: int = MATRIX_W) -> alt.Ch
     if W > n:
         edge = pd.DataFrame({"position": [n]})
         layers.append(alt.Chart(edge).mark_rule(strokeDash=[4, 3], color="#d62728").encode(x="position:Q"))
-    return alt.layer(*layers).properties(width=width, height=height, title=wrapped_title(title, width))
+    # autosize pad: width and height are the plot's (Streamlit otherwise fits title and axes into ``height`` and,
+    # for a few features, leaves the cells a sliver)
+    return alt.layer(*layers).properties(
+        width=width, height=height, title=wrapped_title(title, width), autosize=alt.AutoSizeParams(type="pad")
+    )
 
 
 def scores_frame(rows: list[dict]) -> pd.DataFrame:

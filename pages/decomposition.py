@@ -104,7 +104,9 @@ def draw(snap, info) -> None:
     decoder = instance_decoders(snap)[pick]
     mframe = _matrix(decoder, snap["truth"])
     matrix = matched_chart(mframe, f"|cos|, true features × latents of {labels[pick]} · step {snap.step:,}")
-    st.altair_chart(matrix)
+    st.altair_chart(
+        matrix, width="content"
+    )  # its own size: stretched, Streamlit squeezes title and axes into its height
     losses = loss_frame(snap.loss, snap.loss_steps, labels)
     lc = loss_chart(losses, cfg.steps)
     st.altair_chart(lc, width="stretch")

@@ -120,3 +120,15 @@ def test_a_source_too_big_to_train_is_refused_before_anything_is_built():
     said = " ".join(w.value for w in at.warning)
     assert "SUPERPOSITION_SETUP_GFLOP" in said and "Lower model steps, n true, d in." in said
     assert at.session_state["sae"]["trainer"] is None
+
+
+def test_the_matched_cosine_matrix_keeps_its_plot_height_for_a_few_features():
+    """Five features: with Streamlit fitting title and axes into the chart's height, the five rows got a sliver of a
+    few pixels (seen in the browser); the matrix pads instead, so its height is the plot's."""
+    import numpy as np
+
+    from charts.decomp import matched_chart, matched_frame
+
+    c = np.random.default_rng(0).random((5, 5))
+    spec = matched_chart(matched_frame(c, np.arange(5), np.arange(5)), "a title long enough to wrap " * 3).to_dict()
+    assert spec["autosize"] == {"type": "pad"} and spec["height"] >= 120
