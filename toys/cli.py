@@ -2,7 +2,10 @@
 (``python -m toys train sae ...``: dictionaries on a source with known features, scored; ``toys.decomp.cli``).
 
 ``python -m toys search [--toy deep|uand|cc] [--quick] [--out table.json]``: train a grid of configs, print a JSON line
-per trained network and a summary line (``toys.compute.search``)."""
+per trained network and a summary line (``toys.compute.search``).
+
+``python -m toys sweep SPEC [--out DIR] [--workers N] [--address ADDR] [--in-process]``: a grid of configs × seeds on
+Ray, one batched model per shard, to Parquet and safetensors; a re-run skips finished shards (``toys.sweep``)."""
 
 from __future__ import annotations
 
@@ -47,7 +50,43 @@ def _parser() -> argparse.ArgumentParser:
     grid.add_argument("--toy", choices=SEARCH_TOYS, default="deep")
     grid.add_argument("--quick", action="store_true", help="a small grid (seconds), for tests")
     grid.add_argument("--out", default=None, help="also write the rows and the summary here as JSON")
+    sweep = sub.add_parser("sweep", help="a grid of configs x seeds on Ray, to Parquet (resumable)")
+    sweep.add_argument("spec", help="the sweep spec, .json or .yaml (toy, config, grid, seeds)")
+    sweep.add_argument("--out", default=None, help="the result folder (default: sweep-NAME); a re-run resumes it")
+    sweep.add_argument("--workers", type=int, default=None, help="local Ray: CPUs to use (default: all)")
+    sweep.add_argument("--address", default=None, help="join this Ray cluster (e.g. auto, or ray://host:10001)")
+    sweep.add_argument("--threads", type=int, default=1, help="torch threads (and Ray CPUs) per shard (default 1)")
+    sweep.add_argument("--in-process", action="store_true", help="no Ray: train the shards one by one here")
     return parser
+
+
+def _sweep(args: dict) -> int:
+    from toys.sweep.run import SweepError, run_sweep
+    from toys.sweep.spec import load_spec
+
+    try:
+        spec = load_spec(args["spec"])
+        if args["workers"] is not None and not 1 <= args["workers"] <= 4096:
+            raise ValueError(f"--workers {args['workers']} is out of range: 1 to 4,096")
+        if not 1 <= args["threads"] <= 256:
+            raise ValueError(f"--threads {args['threads']} is out of range: 1 to 256")
+        out = args["out"] or f"sweep-{spec.name}"
+        report = run_sweep(
+            spec,
+            out,
+            workers=args["workers"],
+            address=args["address"],
+            in_process=args["in_process"],
+            threads=args["threads"],
+        )
+    except (OSError, ValueError, SweepError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report.pop("pids")
+    print(json.dumps(report))
+    for f in report["failed"]:
+        print(f"shard {f['shard']} failed after its retry: {f['error']}", file=sys.stderr)
+    return 1 if report["failed"] else 0
 
 
 def summarize(snap: Snapshot, seconds: float, device: str) -> dict:
@@ -64,6 +103,8 @@ def summarize(snap: Snapshot, seconds: float, device: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
+    if args["command"] == "sweep":
+        return _sweep(args)
     if args["command"] == "search":
         table = search(args["toy"], quick=args["quick"])
         if args["out"]:
