@@ -23,10 +23,13 @@ def cell_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return 10.0**lo, 10.0**hi
 
 
-def phase_frame(cells, r_values: np.ndarray, p_values: np.ndarray, W: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+def phase_frame(
+    cells, r_values: np.ndarray, p_values: np.ndarray, W: np.ndarray | None = None, b: np.ndarray | None = None
+) -> pd.DataFrame:
     """One row per cell, from a cell table (``toys.tms.phase.cell_table``: row, col, r, p, phase, loss, best_seed,
     extra_norm, seeds_superposed, and exact_phase, agrees if there): the cell's edges on the log axes, from the
-    grid's ``r_values`` (R,) and ``p_values`` (D,), and its best seed's W (R, D, H, F) and b (R, D, F) as text."""
+    grid's ``r_values`` (R,) and ``p_values`` (D,), and, when given, its best seed's W (R, D, H, F) and b (R, D, F)
+    as text (a sweep's rows carry no weights)."""
     r_lo, r_hi = cell_edges(r_values)
     p_lo, p_hi = cell_edges(p_values)
     row, col = np.asarray(cells["row"]), np.asarray(cells["col"])
@@ -40,14 +43,15 @@ def phase_frame(cells, r_values: np.ndarray, p_values: np.ndarray, W: np.ndarray
             "r_hi": r_hi[row],
             "p_lo": p_lo[col],
             "p_hi": p_hi[col],
-            **{k: cells[k] for k in ("phase", "loss", "best_seed", "extra_norm", "seeds_superposed")},
-            "W": [np.array2string(w, precision=3, separator=", ") for w in W[row, col]],
-            "b": [np.array2string(v, precision=3, separator=", ") for v in b[row, col]],
+            **{k: np.asarray(cells[k]) for k in ("phase", "loss", "best_seed", "extra_norm", "seeds_superposed")},
         }
     )
+    if W is not None and b is not None:
+        df["W"] = [np.array2string(w, precision=3, separator=", ") for w in W[row, col]]
+        df["b"] = [np.array2string(v, precision=3, separator=", ") for v in b[row, col]]
     for k in ("exact_phase", "agrees"):
         if k in cells:
-            df[k] = cells[k]
+            df[k] = np.asarray(cells[k])
     return df
 
 
@@ -84,9 +88,8 @@ def phase_chart(
         alt.Tooltip("loss:Q", format=".3e"),
         "best_seed:Q",
         "seeds_superposed:Q",
-        "W:N",
-        "b:N",
     ]
+    tooltip += [f"{k}:N" for k in ("W", "b") if k in cells]
     if "exact_phase" in cells:
         tooltip.append("exact_phase:N")
     rects = (

@@ -33,7 +33,8 @@ from ui.controls import valid_config
 from ui.deep_controls import deep_config, deep_controls
 from ui.export import export_panel
 from ui.live import live_training
-from ui.talk import header
+from ui.sweeps import config_value, sweep_result
+from ui.talk import header, talk_mode
 
 REFRESHES = 10  # while training plays, the accounting is redone about this many times over the run
 
@@ -51,6 +52,44 @@ header(
 
 values = deep_controls()
 cfg = valid_config(deep_config, values)
+
+
+def draw_sweep(rows, info, label) -> None:
+    """A sweep of the deep toy (``python -m toys sweep``): functions computed per feature probability, the median
+    over the sweep's seeds, against the naive circuit; how many instances beat it."""
+    by = rows.groupby("p", sort=True)
+    table = pd.DataFrame(
+        {
+            "p": by["p"].first(),
+            "trained functions (median)": by["trained_functions"].median(),
+            "trained (min)": by["trained_functions"].min(),
+            "trained (max)": by["trained_functions"].max(),
+            "naive functions": by["naive_functions"].median(),
+            "beats naive": by["beats_naive"].sum().astype(int).astype(str) + " of " + by.size().astype(str),
+        }
+    ).reset_index(drop=True)
+    n_functions = int(rows["n_functions"].max())
+    neurons = int(rows["neurons"].max())
+    frame = counts_frame(
+        table["p"].to_numpy(),
+        np.round(table["trained functions (median)"].to_numpy()),
+        table["naive functions"].to_numpy(),
+    )
+    st.markdown(
+        f"**Sweep**: {config_value(rows, 'target')} with {neurons} neurons for {n_functions} functions, "
+        f"{config_value(rows, 'n_layers')} layer(s), {rows['seed'].nunique()} seeds."
+    )
+    left, right = st.columns([3, 2])
+    left.altair_chart(counts_chart(frame, n_functions), width="stretch")
+    wins = int(rows["beats_naive"].sum())
+    right.metric("Instances where trained beats naive", f"{wins} of {len(rows)}")
+    st.dataframe(table, hide_index=True)
+
+
+if not talk_mode():
+    opened = sweep_result("deep", "deep")
+    if opened is not None:
+        draw_sweep(*opened)
 
 
 def _labels(cfg: DeepConfig) -> list[str]:

@@ -1,6 +1,7 @@
 """Feature geometry: dimensions per feature across sparsities, the polytopes features form, ideal packings."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from ui.nav import ensure_app_navigation
@@ -32,6 +33,7 @@ from ui.controls import valid_config
 from ui.export import export_panel, export_row
 from ui.geometry_controls import geometry_config, geometry_controls, ideal_controls
 from ui.live import live_training
+from ui.sweeps import config_value, sweep_result
 from ui.talk import header, talk_mode
 
 header(
@@ -45,6 +47,43 @@ header(
 
 values = geometry_controls()
 cfg = valid_config(geometry_config, values)
+
+
+def draw_sweep(rows, info, label) -> None:
+    """A sweep of the geometry's toy (``python -m toys sweep``): dimensions per feature per density, the median over
+    the sweep's seeds, and how far the seeds spread."""
+    by = rows.groupby("p", sort=True)
+    per_p = pd.DataFrame(
+        {
+            "p": by["p"].first(),
+            "dims_per_feature": by["dims_per_feature"].median(),
+            "n_represented": by["n_represented"].median(),
+            "loss": by["final_loss"].median(),
+            "dims_min": by["dims_per_feature"].min(),
+            "dims_max": by["dims_per_feature"].max(),
+            "seeds": by.size(),
+        }
+    ).reset_index(drop=True)
+    per_p["instance"] = np.arange(len(per_p))
+    per_p["inv_density"] = 1.0 / per_p["p"]
+    p = per_p["p"].to_numpy()
+    chart = dims_per_feature_chart(per_p, density_domain(p))
+    n, m = config_value(rows, "n_features"), config_value(rows, "n_hidden")
+    st.markdown(
+        f"**Sweep**: n = {n} features in m = {m} dimensions, {len(per_p)} densities × "
+        f"{int(per_p['seeds'].max())} seeds; the line is the median over seeds."
+    )
+    st.altair_chart(chart, width="stretch")
+    st.dataframe(
+        per_p[["p", "dims_per_feature", "dims_min", "dims_max", "n_represented", "loss", "seeds"]],
+        hide_index=True,
+    )
+
+
+if not talk_mode():
+    opened = sweep_result("tms", "geo")
+    if opened is not None:
+        draw_sweep(*opened)
 
 
 def draw(snap, info) -> None:

@@ -28,7 +28,8 @@ from ui.controls import valid_config
 from ui.export import export_panel
 from ui.live import live_training
 from ui.phase_controls import phase_config, phase_controls
-from ui.talk import header
+from ui.sweeps import config_value, phase_cells, sweep_result
+from ui.talk import header, talk_mode
 
 MARGIN = 0.1  # decades from the nearest exact boundary for the "away from the boundaries" agreement
 
@@ -44,6 +45,64 @@ header(
 
 values = phase_controls()
 cfg = valid_config(phase_config, values, thing="grid")
+
+
+def agreement(cells, container) -> None:
+    """The learned phases against the closed form (n = 2, m = 1 only), as metrics in ``container``."""
+    overall, away, n_far = exact_agreement(cells, MARGIN)
+    container.metric("Agreement with the exact phases", f"{overall:.0%}")
+    if away is not None:
+        container.metric(
+            f"… in cells ≥ {MARGIN} decades from a boundary",
+            f"{away:.0%}",
+            help=f"{n_far} of {len(cells)} cells. Near a boundary the trained model has more freedom than the three "
+            "candidates (shorter vectors, biases) and the learned boundary shifts slightly.",
+        )
+
+
+def phase_counts(cells, container) -> None:
+    counts = cells["phase"].value_counts()
+    container.markdown("**Cells per phase**")
+    container.dataframe({"phase": list(PHASES), "cells": [int(counts.get(p, 0)) for p in PHASES]}, hide_index=True)
+
+
+def draw_sweep(rows, info, label) -> None:
+    """A sweep's phase grid (``python -m toys sweep``), best of all its seeds per cell."""
+    cells = phase_cells(rows)
+    r_values, p_values = np.sort(rows["r"].unique()), np.sort(rows["p"].unique())
+    if len(cells) != len(r_values) * len(p_values):
+        st.error("These rows do not form a grid of cells (mixed grids?): pick one grid point.")
+        return
+    exact = "exact_phase" in cells
+    frame = phase_frame(cells, r_values, p_values)
+    bounds = None
+    if exact:
+        bounds = boundary_frame(
+            boundary_table(
+                config_value(rows, "r_min", r_values[0]),
+                config_value(rows, "r_max", r_values[-1]),
+                config_value(rows, "p_min", p_values[0]),
+            )
+        )
+    r_lo, r_hi = cell_edges(r_values)
+    p_lo, p_hi = cell_edges(p_values)
+    n_seeds = int(rows.groupby(["cell_row", "cell_col"]).size().max())
+    title = (
+        f"sweep · n = {config_value(rows, 'n_features')}, m = {config_value(rows, 'n_hidden')} · best of {n_seeds} "
+        f"seeds · {len(cells):,} cells"
+    )
+    chart = phase_chart(frame, bounds, [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])], title)
+    left, right = st.columns([3, 2])
+    left.altair_chart(chart)
+    phase_counts(frame, right)
+    if exact:
+        agreement(frame, right)
+
+
+if not talk_mode():
+    opened = sweep_result("phase", "phase")
+    if opened is not None:
+        draw_sweep(*opened)
 
 
 def _grid_chart(snap):
@@ -66,23 +125,11 @@ def draw(snap, info) -> None:
 
     left, right = st.columns([3, 2])
     left.altair_chart(chart)
-    with right:
-        counts = cells["phase"].value_counts()
-        st.markdown("**Cells per phase**")
-        st.dataframe({"phase": list(PHASES), "cells": [int(counts.get(p, 0)) for p in PHASES]}, hide_index=True)
-        if exact:
-            overall, away, n_far = exact_agreement(cells, MARGIN)
-            st.metric("Agreement with the exact phases", f"{overall:.0%}")
-            if away is not None:
-                st.metric(
-                    f"… in cells ≥ {MARGIN} decades from a boundary",
-                    f"{away:.0%}",
-                    help=f"{n_far} of {len(cells)} cells. Near a boundary the trained model has more "
-                    "freedom than the three candidates (shorter vectors, biases) and the learned "
-                    "boundary shifts slightly.",
-                )
-        else:
-            st.caption("No closed form here: the phases are the trained models' own.")
+    phase_counts(cells, right)
+    if exact:
+        agreement(cells, right)
+    else:
+        right.caption("No closed form here: the phases are the trained models' own.")
 
     row = min(values["phase_row"], cfg.n_importance - 1)
     col = min(values["phase_col"], cfg.n_density - 1)
