@@ -20,9 +20,10 @@ MODULES = (
     "refusals",
     "talk",
     "sae",
+    "sweep",
 )
-# run only when named: real servers and a browser, or a peer library from requirements-bench.txt; minutes each
-OPT_IN = ("serve", "memory", "refusals", "talk", "sae")
+# run only when named: real servers and a browser, a peer library from requirements-bench.txt, or Ray; minutes each
+OPT_IN = ("serve", "memory", "refusals", "talk", "sae", "sweep")
 
 
 def _cases(device: str) -> tuple[dict, list[str]]:

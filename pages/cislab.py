@@ -90,6 +90,7 @@ if not talk_mode():
     opened = sweep_result("deep", "deep")
     if opened is not None:
         draw_sweep(*opened)
+        st.divider()  # the live model below
 
 
 def _labels(cfg: DeepConfig) -> list[str]:

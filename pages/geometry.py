@@ -84,6 +84,7 @@ if not talk_mode():
     opened = sweep_result("tms", "geo")
     if opened is not None:
         draw_sweep(*opened)
+        st.divider()  # the live model below
 
 
 def draw(snap, info) -> None:

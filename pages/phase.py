@@ -103,6 +103,7 @@ if not talk_mode():
     opened = sweep_result("phase", "phase")
     if opened is not None:
         draw_sweep(*opened)
+        st.divider()  # the live model below
 
 
 def _grid_chart(snap):

@@ -40,7 +40,7 @@ def sweep_result(toy: str, key: str) -> tuple[pd.DataFrame, dict[str, Any], str]
             st.session_state[state] = ("ok", df, info, file.name)
 
     loaded = st.session_state.get(state)
-    with st.expander("Open a sweep result", expanded=bool(loaded and loaded[0] == "ok")):
+    with st.expander("Open a sweep result", expanded=bool(loaded)):
         st.file_uploader(
             f"results.parquet of a sweep of the {toy!r} toy (`{COMMAND}`), at most {MAX_UPLOAD_MB} MB",
             type=["parquet"],
