@@ -270,6 +270,36 @@ def test_synthetic_source_laws():
     np.testing.assert_allclose(corr.mean(0)[:2], [0.2, 0.1], atol=0.01)  # marginals kept
 
 
+@pytest.mark.parametrize("magnitude", ["uniform", "half_normal", "one"])
+def test_sparse_draw_keeps_the_law(magnitude):
+    """``sparse_draw`` draws only the firing entries: the same firing probabilities (Zipf's law, p = 1 included),
+    independence and magnitudes as the dense draw, the batch size cut into pieces or not."""
+    cfg = SyntheticConfig(d_in=12, n_true=20, p_max=1.0, zipf=1.0, magnitude=magnitude, seed=3, sparse_draw=True)
+    src = SyntheticSource(cfg)
+    assert src.sparse and not SyntheticSource(cfg.replace(correlation=0.5)).sparse
+    acts = src.acts(60_000, seed=2, batch=1000)
+    on = acts.f > 0
+    want = 1.0 / (np.arange(20) + 1.0)
+    np.testing.assert_allclose(on.mean(0), want, atol=0.008)
+    assert on[:, 0].all()  # p = 1
+    np.testing.assert_allclose((on[:, 1] & on[:, 2]).mean(), want[1] * want[2], atol=0.008)  # independent
+    np.testing.assert_allclose(acts.x, acts.f @ src.truth, atol=1e-5)
+    dense = SyntheticSource(cfg.replace(sparse_draw=False)).acts(60_000, seed=2).f
+    for i in (0, 5):
+        np.testing.assert_allclose(acts.f[on[:, i], i].mean(), dense[dense[:, i] > 0, i].mean(), atol=0.02)
+        np.testing.assert_allclose(acts.f[on[:, i], i].std(), dense[dense[:, i] > 0, i].std(), atol=0.02)
+
+
+def test_sparse_draw_continues_a_feature_that_runs_out_of_gaps():
+    cfg = SyntheticConfig(d_in=8, n_true=6, p_max=0.3, zipf=0.5, seed=1, sparse_draw=True)
+    src = SyntheticSource(cfg)
+    few = torch.full((6,), 2)  # 2 gaps per feature: every feature runs out and continues one by one
+    src._slots = (500, torch.repeat_interleave(torch.arange(6), few), torch.arange(0, 12, 2), few)
+    gen = torch.Generator().manual_seed(0)
+    on = torch.cat([src.sample(500, gen).f for _ in range(60)]) > 0
+    np.testing.assert_allclose(on.float().mean(0).numpy(), src.p, atol=0.01)
+
+
 def test_circuits_source_trains_a_transcoder():
     cfg = SAEConfig(source="circuits", n_true=8, circuit_size=2, d_in=8, n_neurons=16, model_steps=300, p_max=0.2)
     cfg = cfg.replace(n_latents=32, steps=300, log_every=30, batch_size=256)

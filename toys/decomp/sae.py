@@ -23,6 +23,18 @@ draws from a sequence that does not depend on how many instances share the run, 
 it would alone with the same seed. Decoder rows start as random unit vectors; encoder rows as the decoder's
 (``encoder_from_decoder``; Conerly et al., 2024), or their own random unit vectors (always, for a transcoder).
 
+TopK and BatchTopK train with the AuxK dead-latent loss of Gao et al. (2024), "Scaling and evaluating sparse
+autoencoders" (``aux_k_coef`` α, default 1/32 as theirs; 0 turns it off; sae-lens's TopK uses 1): a latent is dead
+when it has not fired for ``dead_steps`` steps, and while an instance has dead latents its objective adds
+α · s · ‖e − ê‖², where e = y − ŷ is the main reconstruction's error (held fixed), ê = z_auxᵀ W_dec with z_aux the
+``aux_k`` (default d_out/2) largest pre-activations among the dead latents of each sample, kept as they are, and
+s = min(dead / k_aux, 1) (as sae-lens). Its gradient reaches latents that never fire, which nothing else does.
+The logged loss of an instance is its whole objective, AuxK included.
+
+relu_l1, topk and batchtopk run a hand-written backward pass (``hand_pass``, checked against autograd in
+tests/test_sae_grad.py); jumprelu runs autograd (``autograd_pass``). On the CPU TopK's selection peels the k largest
+values off with elementwise ops (``topk_by_peeling``) instead of ``torch.topk``. Adam is torch's fused one.
+
 Dead latents can be resampled (``resample_every`` > 0; Bricken et al., 2023): every ``resample_every`` steps each
 latent that has not fired for ``dead_steps`` steps gets, from a batch sample drawn with probability ∝ its squared
 error, the sample's residual (y − ŷ) as decoder row and its centred input, scaled to 0.2 × the mean live encoder
@@ -96,7 +108,9 @@ class SAEConfig(TrainingConfig):
 
     Dictionaries: ``arch`` in ``ARCHS``; widths ``widths`` ('16,32'; empty: ``n_latents``) × penalties
     ``penalties`` (empty: ``penalty``; λ of relu_l1 and jumprelu) or ks ``ks`` (empty: ``k``; topk, batchtopk)
-    make the instances, width-major.
+    make the instances, width-major. ``aux_k_coef`` and ``aux_k`` (0: d_out/2) set the AuxK loss of topk and
+    batchtopk (module docstring); latents count as dead after ``dead_steps`` steps without firing, for AuxK and
+    for resampling.
     """
 
     name: ClassVar[str] = "sae"
@@ -128,6 +142,8 @@ class SAEConfig(TrainingConfig):
     encoder_from_decoder: bool = True
     resample_every: int = 0
     dead_steps: int = 500
+    aux_k_coef: float = 1.0 / 32.0
+    aux_k: int = 0
     batch_size: int = 1024
     steps: int = 5000
     lr: float = 1e-3
@@ -163,6 +179,8 @@ class SAEConfig(TrainingConfig):
             raise ValueError(f"encoder_from_decoder={self.encoder_from_decoder!r} must be true or false")
         check_range("resample_every", self.resample_every, 0, 10_000_000, integer=True)
         check_range("dead_steps", self.dead_steps, 1, 10_000_000, integer=True)
+        check_range("aux_k_coef", self.aux_k_coef, 0.0, 100.0)
+        check_range("aux_k", self.aux_k, 0, 65_536, integer=True)
         super().__post_init__()
 
     @property
@@ -192,6 +210,16 @@ class SAEConfig(TrainingConfig):
     @property
     def transcoder(self) -> bool:
         return self.source == "circuits"
+
+    @property
+    def aux_on(self) -> bool:
+        """Whether the AuxK dead-latent loss trains (TopK kinds with ``aux_k_coef`` > 0)."""
+        return self.arch in TOPK_ARCHS and self.aux_k_coef > 0
+
+    @property
+    def aux_k_used(self) -> int:
+        """k_aux: ``aux_k``, or half the target's dims (Gao et al., 2024, appendix B.1) when 0; at most the width."""
+        return min(self.aux_k or max(1, self.d_out // 2), self.max_width)
 
     @property
     def d_out(self) -> int:
@@ -287,8 +315,9 @@ def source_cost(cfg: SAEConfig) -> tuple[int, int, int, int]:
 
 @estimate.register(SAEConfig)
 def sae_cost(cfg: SAEConfig) -> Cost:
-    """Training cost of ``cfg``'s dictionaries: every instance padded to the widest, trained by autograd on one
-    shared batch per step, after the source's model (tms, circuits) trained alone.
+    """Training cost of ``cfg``'s dictionaries: every instance padded to the widest, trained (by autograd or the
+    hand-written backward pass, which holds less) on one shared batch per step, after the source's model (tms,
+    circuits) trained alone.
 
     Per instance and sample, a step holds about 10 floats per latent (pre-activations, latents, their masks and
     gradients), 6 per target dim (reconstruction, error, gradients) and 2 per input dim (the centred input and its
@@ -372,6 +401,7 @@ class Spec(NamedTuple):
     kmax: int
     bandwidth: float
     transcoder: bool
+    full: bool = False  # every instance as wide as the widest: no padded latent to mask
 
 
 def make_spec(cfg: SAEConfig, device: torch.device) -> Spec:
@@ -381,7 +411,8 @@ def make_spec(cfg: SAEConfig, device: torch.device) -> Spec:
     topk = cfg.arch in TOPK_ARCHS
     penalty = torch.tensor([0.0 if topk else float(v) for _, v in grid], device=device)
     k = [int(v) if topk else 0 for _, v in grid]
-    return Spec(cfg.arch, mask, penalty, torch.tensor(k, device=device), max(k), cfg.bandwidth, cfg.transcoder)
+    full = all(w == cfg.max_width for w, _ in grid)
+    return Spec(cfg.arch, mask, penalty, torch.tensor(k, device=device), max(k), cfg.bandwidth, cfg.transcoder, full)
 
 
 def pre_activations(p: dict[str, torch.Tensor], x: torch.Tensor, spec: Spec) -> torch.Tensor:
@@ -389,6 +420,28 @@ def pre_activations(p: dict[str, torch.Tensor], x: torch.Tensor, spec: Spec) -> 
     centre = p["b_pre"] if spec.transcoder else p["b_dec"]  # (I, d_in)
     xc = x[None] - centre[:, None, :]  # (I, B, d_in)
     return torch.baddbmm(p["b_enc"][:, None, :], xc, p["W_enc"].transpose(1, 2))
+
+
+def topk_by_peeling(pre: torch.Tensor, spec: Spec) -> torch.Tensor | None:
+    """TopK's latents (the k largest pre-activations of each sample, then ReLU) without ``torch.topk``, which on
+    the CPU costs about 0.7 µs a sample at 64 latents: r = ReLU(pre) loses its largest value k times
+    (r ← r · sign(max r − r), elementwise float ops), and z = ReLU(pre) − r is what was peeled off. Equal to TopK
+    then ReLU unless a sample holds tied positive values among its k largest; then (a sample with more than k
+    latents kept) it returns None and the caller runs ``torch.topk``. -> z (I, B, W) or None"""
+    r0 = torch.relu(pre) if spec.full else torch.relu(pre) * spec.mask[:, None, :]
+    ks = spec.k.tolist()
+    r, z = r0, None
+    for j in range(1, spec.kmax + 1):
+        r = r * torch.sign(r.amax(-1, keepdim=True) - r)
+        if j in ks:
+            if len(set(ks)) == 1:
+                z = r0 - r
+            else:
+                z = torch.empty_like(r0) if z is None else z
+                at = [i for i, ki in enumerate(ks) if ki == j]
+                z[at] = r0[at] - r[at]
+    kept = torch.sign(z).sum(-1).amax(-1)  # (I,)
+    return z if bool((kept <= spec.k).all()) else None
 
 
 def activate(
@@ -412,9 +465,14 @@ def activate(
         if spec.arch == "batchtopk":  # inference: the learned fixed threshold (Bussmann et al., 2024)
             thr = p["threshold"][:, None, None]
             return torch.where((pre > thr) & live, torch.relu(pre), zero), no_penalty, None
-        vals, idx = torch.topk(pre.masked_fill(~live, -math.inf), kmax, dim=-1, sorted=True)  # (I, B, kmax)
-        keep = torch.arange(kmax, device=pre.device)[None, None, :] < k[:, None, None]
-        z = torch.zeros_like(pre).scatter(-1, idx, torch.where(keep, torch.relu(vals), zero))
+        z = topk_by_peeling(pre, spec) if pre.device.type == "cpu" else None
+        if z is not None:
+            return z, no_penalty, None
+        vals, idx = torch.topk(pre if spec.full else pre.masked_fill(~live, -math.inf), kmax, dim=-1, sorted=True)
+        kept = torch.relu(vals)  # (I, B, kmax)
+        if kmax > 1 and bool((k != kmax).any()):
+            kept = torch.where(torch.arange(kmax, device=pre.device)[None, None, :] < k[:, None, None], kept, zero)
+        z = torch.zeros_like(pre).scatter(-1, idx, kept)
         return z, no_penalty, None
     B = pre.shape[1]
     act = torch.relu(pre) * live
@@ -427,6 +485,123 @@ def activate(
 def decode(p: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
     """zᵀ W_dec + b_dec. z (I, B, W) -> (I, B, d_out)"""
     return torch.baddbmm(p["b_dec"][:, None, :], z, p["W_dec"])
+
+
+# ------------------------------------------------------------------------------------------------ AuxK
+
+
+class Aux(NamedTuple):
+    """AuxK's latents z (I, B, W), which of them are selected (I, B, W) bool, and the loss's scale per instance
+    (I,): min(dead / k_aux, 1)."""
+
+    z: torch.Tensor
+    selected: torch.Tensor
+    scale: torch.Tensor
+
+
+def aux_latents(pre: torch.Tensor, dead: torch.Tensor, k_aux: int) -> Aux:
+    """AuxK's latents (Gao et al., 2024): per sample the ``k_aux`` largest pre-activations among the dead latents
+    ``dead`` (I, W), kept as they are (no ReLU, as in sae-lens: a dead latent whose pre-activations are all
+    negative still learns), the rest 0; an instance with fewer dead latents keeps them all."""
+    vals, idx = torch.topk(pre.masked_fill(~dead[:, None, :], -math.inf), k_aux, dim=-1, sorted=True)
+    real = torch.isfinite(vals)  # False past an instance's dead latents
+    z = torch.zeros_like(pre).scatter(-1, idx, torch.where(real, vals, 0.0))
+    selected = torch.zeros_like(pre, dtype=torch.bool).scatter(-1, idx, real)
+    return Aux(z, selected, (dead.sum(-1).to(pre.dtype) / k_aux).clamp(max=1.0))
+
+
+def aux_loss(p: dict[str, torch.Tensor], z_aux: torch.Tensor, resid: torch.Tensor) -> torch.Tensor:
+    """‖z_auxᵀ W_dec − e‖² (summed over the target's dims, mean over the batch) for the main reconstruction's
+    error e = y − ŷ (I, B, d_out), held fixed. The decoder's bias is left out: e already has it. -> (I,)"""
+    return (torch.bmm(z_aux, p["W_dec"]) - resid).square().sum(-1).mean(-1)
+
+
+# ------------------------------------------------------------------------------------------------ a step
+
+
+class Pass(NamedTuple):
+    """One training step's forward pass: per instance the objective (I,) (reconstruction + penalty + AuxK), the
+    latents z (I, B, W), reconstruction (I, B, d_out), squared error per sample (I, B), BatchTopK's batch threshold
+    (I,) or None, and the gradients of the objectives' sum by parameter name (None from ``autograd_pass``, which
+    leaves them in ``.grad``)."""
+
+    losses: torch.Tensor
+    z: torch.Tensor
+    out: torch.Tensor
+    err: torch.Tensor
+    thr: torch.Tensor | None
+    grads: dict[str, torch.Tensor] | None
+
+
+HAND_ARCHS = ("relu_l1", "topk", "batchtopk")  # trained by ``hand_pass``; jumprelu by autograd
+
+
+def autograd_pass(
+    p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, spec: Spec, dead=None, k_aux: int = 0, coef=0.0
+) -> Pass:
+    """The step's objective, differentiated by autograd (``.grad`` of ``p``'s tensors; zero them first). AuxK
+    (``coef`` > 0, dead latents ``dead`` (I, W)) is added for the TopK kinds."""
+    pre = pre_activations(p, x, spec)  # (I, B, W)
+    z, penalty, thr = activate(p, pre, spec, train=True)
+    out = decode(p, z)  # (I, B, d_out)
+    err = ((out - y[None]) ** 2).sum(-1)  # (I, B)
+    losses = err.mean(-1) + penalty  # (I,)
+    if coef and dead is not None and spec.arch in TOPK_ARCHS:
+        aux = aux_latents(pre, dead, k_aux)
+        losses = losses + coef * aux.scale * aux_loss(p, aux.z, (y[None] - out).detach())
+    losses.sum().backward()
+    return Pass(losses.detach(), z.detach(), out.detach(), err.detach(), thr, None)
+
+
+@torch.no_grad()
+def hand_pass(
+    p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, spec: Spec, dead=None, k_aux: int = 0, coef=0.0
+) -> Pass:
+    """``autograd_pass`` for relu_l1, topk and batchtopk with the backward pass written out (no graph: a third of
+    the time on the CPU at small shapes). With g = ∂L/∂ŷ = 2(ŷ − y)/B and the latents' mask a = [z > 0] (for all
+    three kinds ∂z/∂pre is a on the kept latents; relu_l1 adds λ/B to ∂L/∂z): ∂L/∂W_dec = zᵀg, ∂L/∂pre =
+    a ⊙ (g W_decᵀ + λ/B), ∂L/∂W_enc = (∂L/∂pre)ᵀ (x − c), ∂L/∂b_enc = Σ_B ∂L/∂pre, ∂L/∂c = −(Σ_B ∂L/∂pre) W_enc, and
+    ∂L/∂b_dec = Σ_B g (+ ∂L/∂c for an SAE, where c = b_dec). AuxK adds with g_aux = 2 s (z_auxᵀ W_dec − e)/B:
+    z_auxᵀ g_aux to ∂L/∂W_dec and g_aux W_decᵀ on the selected dead latents to ∂L/∂pre."""
+    if spec.arch not in HAND_ARCHS:
+        raise ValueError(f"hand_pass covers {HAND_ARCHS}, not {spec.arch!r}")
+    B = x.shape[0]
+    W_enc, W_dec = p["W_enc"], p["W_dec"]
+    centre = p["b_pre"] if spec.transcoder else p["b_dec"]
+    xc = x[None] - centre[:, None, :]  # (I, B, d_in)
+    pre = torch.baddbmm(p["b_enc"][:, None, :], xc, W_enc.transpose(1, 2))  # (I, B, W)
+    z, penalty, thr = activate(p, pre, spec, train=True)
+    out = decode(p, z)  # (I, B, d_out)
+    diff = out - y[None]
+    err = diff.square().sum(-1)  # (I, B)
+    losses = err.mean(-1) + penalty
+    g_out = diff * (2.0 / B)
+    g_z = torch.bmm(g_out, W_dec.transpose(1, 2))  # (I, B, W)
+    if spec.arch == "relu_l1":
+        g_z += (spec.penalty / B)[:, None, None]
+    g_pre = g_z * torch.sign(z)  # z ≥ 0: the mask [z > 0] as floats
+    g_W_dec = torch.bmm(z.transpose(1, 2), g_out)
+    if coef and dead is not None and spec.arch in TOPK_ARCHS:
+        aux = aux_latents(pre, dead, k_aux)
+        d_aux = torch.bmm(aux.z, W_dec) + diff  # z_auxᵀ W_dec − e, e = y − ŷ
+        c = coef * aux.scale  # (I,)
+        losses = losses + c * d_aux.square().sum(-1).mean(-1)
+        g_aux = d_aux * (2.0 / B * c)[:, None, None]
+        g_W_dec.baddbmm_(aux.z.transpose(1, 2), g_aux)
+        g_pre += torch.where(aux.selected, torch.bmm(g_aux, W_dec.transpose(1, 2)), 0.0)
+    g_b_enc = g_pre.sum(1)  # (I, W)
+    grads = {
+        "W_enc": torch.bmm(g_pre.transpose(1, 2), xc),
+        "b_enc": g_b_enc,
+        "W_dec": g_W_dec,
+        "b_dec": g_out.sum(1),
+    }
+    g_centre = -torch.bmm(g_b_enc[:, None, :], W_enc)[:, 0]  # (I, d_in)
+    if spec.transcoder:
+        grads["b_pre"] = g_centre
+    else:
+        grads["b_dec"] += g_centre
+    return Pass(losses, z, out, err, thr, grads)
 
 
 @torch.no_grad()
@@ -483,7 +658,9 @@ class SAETrainer(StepTrainer):
         self._resample_gen = torch.Generator(device=self.device)
         self._resample_gen.manual_seed(cfg.seed + 1)
         self._last = None
-        self.optimizer = make_optimizer(cfg, list(self.params.values()))
+        self.hand = cfg.arch in HAND_ARCHS
+        self.engine_name = "hand-written" if self.hand else "autograd"
+        self.optimizer = make_optimizer(cfg, list(self.params.values()), fused=self.device.type in ("cpu", "cuda"))
 
     def _init_params(self) -> dict[str, torch.Tensor]:
         cfg, dev = self.cfg, self.device
@@ -525,18 +702,23 @@ class SAETrainer(StepTrainer):
         cfg, p, spec = self.cfg, self.params, self.spec
         set_lr(self.optimizer, lr)
         x, y, _ = self.source.sample(cfg.batch_size, self.generator)
-        pre = pre_activations(p, x, spec)  # (I, B, W)
-        z, penalty, thr = activate(p, pre, spec, train=True)
-        out = decode(p, z)  # (I, B, d_out)
-        err = ((out - y[None]) ** 2).sum(-1)  # (I, B)
-        losses = err.mean(-1) + penalty  # (I,)
+        dead = None
+        if cfg.aux_on:
+            dead = (self.since_fired >= cfg.dead_steps) & spec.mask  # (I, W)
+            dead = dead if bool(dead.any()) else None
         self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
+        if self.hand:
+            step = hand_pass(p, x, y, spec, dead, cfg.aux_k_used, cfg.aux_k_coef)
+            for name, grad in step.grads.items():
+                p[name].grad = grad
+        else:
+            step = autograd_pass(p, x, y, spec, dead, cfg.aux_k_used, cfg.aux_k_coef)
         self.optimizer.step()
+        losses, z, out, err, thr = step.losses, step.z, step.out, step.err, step.thr
         with torch.no_grad():
             W = p["W_dec"]
             W /= W.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-            fired = (z > 0).any(dim=1)  # (I, W)
+            fired = z.amax(dim=1) > 0  # (I, W)
             self.since_fired = torch.where(fired, torch.zeros_like(self.since_fired), self.since_fired + 1)
             if thr is not None:  # running mean of the batches' thresholds
                 self._thr_count += 1
@@ -544,7 +726,7 @@ class SAETrainer(StepTrainer):
             if keep:
                 centre = p["b_pre"] if spec.transcoder else p["b_dec"]
                 self._last = (x[None] - centre[:, None, :], y[None] - out, err)
-        return losses.detach()
+        return losses
 
     @torch.no_grad()
     def _resample(self) -> None:
