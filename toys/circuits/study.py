@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -101,15 +102,13 @@ def study(
     sparsities: tuple[str, ...] = ("l1", "topk"),
     seeds: tuple[int, ...] = (0,),
     **kwargs,
-) -> list[dict]:
-    """Every (neurons per circuit, sparsity, seed) setting, two rows each (unconditioned, conditioned)."""
-    return [
-        row
-        for npc in neurons_per_circuit
-        for sparsity in sparsities
-        for seed in seeds
-        for row in setting(npc, sparsity, seed=seed, **kwargs)
-    ]
+) -> Iterator[dict]:
+    """Every (neurons per circuit, sparsity, seed) setting, two rows each (unconditioned, conditioned), yielded as
+    each setting is trained."""
+    for npc in neurons_per_circuit:
+        for sparsity in sparsities:
+            for seed in seeds:
+                yield from setting(npc, sparsity, seed=seed, **kwargs)
 
 
 def summary(rows: list[dict]) -> dict:
@@ -132,16 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="seeds per setting (default 1)")
     args = parser.parse_args(argv)
     if args.quick:
-        settings = [(npc, "topk", 0) for npc in (2, 8)]
-        kwargs = {"n_circuits": 4, "steps": 300, "n_samples": 5_000}
+        kwargs = {
+            "neurons_per_circuit": (2, 8),
+            "sparsities": ("topk",),
+            "n_circuits": 4,
+            "steps": 300,
+            "n_samples": 5_000,
+        }
     else:
-        settings = [(npc, sp, seed) for npc in (2, 4, 8, 16) for sp in ("l1", "topk") for seed in range(args.seeds)]
-        kwargs = {}
+        kwargs = {"seeds": tuple(range(args.seeds))}
     rows = []
-    for npc, sparsity, seed in settings:
-        for row in setting(npc, sparsity, seed=seed, **kwargs):
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    for row in study(**kwargs):
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     print(json.dumps(summary(rows)))
     return 0
 
