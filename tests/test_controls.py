@@ -2,7 +2,7 @@
 
 import pytest
 
-from ui.controls import Spec
+from ui.controls import Spec, config_fields
 from ui.tms_controls import PRESETS, SPECS, tms_config
 
 
@@ -56,3 +56,20 @@ def test_adam_drops_weight_decay():
     cfg = tms_config(_defaults() | {"weight_decay": 0.1, "optimizer": "adam"})
     assert cfg.weight_decay == 0.0
     assert tms_config(_defaults() | {"weight_decay": 0.1, "optimizer": "adamw"}).weight_decay == 0.1
+
+
+def test_config_fields_strips_the_prefix_and_undoes_log10():
+    values = {
+        "pg_n": 3,
+        "pg_log10_lr": -2.0,
+        "pg_log10_p_max": 0.0,
+        "pg_log10_p_min": -1.0,
+        "pg_log10_q_min": 0.0,
+        "pg_row": 5,
+        "other": "x",
+    }
+    fields = config_fields(values, "pg_", skip=("pg_row",), off_at_zero=("pg_log10_p_min", "pg_log10_q_min"))
+    assert fields == {"n": 3, "lr": 0.01, "p_max": 1.0, "p_min": 0.1, "q_min": 0.0, "other": "x"}
+    assert list(fields) == ["n", "lr", "p_max", "p_min", "q_min", "other"]  # the controls' order
+    assert config_fields({"pg_log10_x": 0.5}, "pg_") == {"x": pytest.approx(3.16227766)}  # 10^0.5 = √10
+    assert config_fields({"pg_log10_x": 0.5}, "pg_", off_at_zero=("pg_log10_x",)) == {"x": 0.0}  # v ≥ 0: off

@@ -98,6 +98,24 @@ def valid_config(
         return None
 
 
+def config_fields(
+    values: dict[str, Any], prefix: str, skip: tuple[str, ...] = (), off_at_zero: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A page's control values as config fields: each control's key without the page's ``prefix`` names its field,
+    and a ``log10_x`` control gives ``x = 10**v``. Controls in ``skip`` are left out; a log control in
+    ``off_at_zero`` at v ≥ 0 gives x = 0 (off)."""
+    fields: dict[str, Any] = {}
+    for key, val in values.items():
+        if key in skip:
+            continue
+        name = key.removeprefix(prefix)
+        if name.startswith("log10_"):
+            fields[name.removeprefix("log10_")] = 0.0 if key in off_at_zero and val >= 0.0 else float(10.0**val)
+        else:
+            fields[name] = val
+    return fields
+
+
 _REPEATED_KEYS = "_url_repeated_keys"  # session state: what to say, in the rerun, about URL keys given twice
 
 

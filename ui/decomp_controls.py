@@ -9,7 +9,7 @@ from typing import Any
 from toys.circuits.planted import FUNCTIONS
 from toys.core.config import SCHEDULES
 from toys.decomp.sae import ARCHS, MAGNITUDES, SOURCES, SAEConfig
-from ui.controls import Spec, sidebar_controls
+from ui.controls import Spec, config_fields, sidebar_controls
 
 SOURCE = [
     Spec(
@@ -190,11 +190,4 @@ def sae_controls() -> dict[str, Any]:
 
 def sae_config(values: dict[str, Any]) -> SAEConfig:
     """Control values -> config (raises ValueError naming the field for a bad combination)."""
-    fields: dict[str, Any] = {}
-    for key, val in values.items():
-        name = key.removeprefix("sae_")
-        if name.startswith("log10_"):
-            fields[name.removeprefix("log10_")] = float(10.0**val)
-        else:
-            fields[name] = val
-    return SAEConfig.from_dict(fields)
+    return SAEConfig.from_dict(config_fields(values, "sae_"))

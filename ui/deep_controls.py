@@ -7,7 +7,7 @@ from typing import Any
 
 from toys.compute.deep import DEEP_LABELS, DEEP_LOSSES, TARGETS, DeepConfig
 from toys.core.config import SCHEDULES
-from ui.controls import Spec, sidebar_controls
+from ui.controls import Spec, config_fields, sidebar_controls
 
 MODEL = [
     Spec(
@@ -136,13 +136,4 @@ def deep_controls() -> dict[str, Any]:
 def deep_config(values: dict[str, Any]) -> DeepConfig:
     """Control values -> config (raises ValueError naming the field for a bad combination). A log₁₀ p_min of 0
     means no sweep: every instance at the feature probability (p_min = 0)."""
-    fields: dict[str, Any] = {}
-    for key, val in values.items():
-        name = key.removeprefix("deep_")
-        if name == "log10_p_min":
-            fields["p_min"] = 0.0 if val >= 0.0 else float(10.0**val)
-        elif name.startswith("log10_"):
-            fields[name.removeprefix("log10_")] = float(10.0**val)
-        else:
-            fields[name] = val
-    return DeepConfig.from_dict(fields)
+    return DeepConfig.from_dict(config_fields(values, "deep_", off_at_zero=("deep_log10_p_min",)))

@@ -6,7 +6,7 @@ from typing import Any
 
 from toys.core.config import SCHEDULES
 from toys.tms.phase import PhaseConfig
-from ui.controls import Spec, sidebar_controls
+from ui.controls import Spec, config_fields, sidebar_controls
 
 SETUPS = {"n2_m1": (2, 1), "n3_m2": (3, 2)}  # URL value -> (features, hidden dims)
 
@@ -107,12 +107,6 @@ def phase_controls() -> dict[str, Any]:
 
 def phase_config(values: dict[str, Any]) -> PhaseConfig:
     """Control values -> config (raises ValueError naming the field for a bad combination)."""
-    v = {k.removeprefix("phase_"): val for k, val in values.items() if k not in ("phase_row", "phase_col")}
-    n, m = SETUPS[v.pop("setup")]
-    fields: dict[str, Any] = {"n_features": n, "n_hidden": m}
-    for key, val in v.items():
-        if key.startswith("log10_"):
-            fields[key.removeprefix("log10_")] = float(10.0**val)
-        else:
-            fields[key] = val
-    return PhaseConfig.from_dict(fields)
+    fields = config_fields(values, "phase_", skip=("phase_row", "phase_col"))
+    n, m = SETUPS[fields.pop("setup")]
+    return PhaseConfig.from_dict({"n_features": n, "n_hidden": m} | fields)
