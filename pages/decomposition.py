@@ -42,17 +42,11 @@ values = sae_controls()
 cfg = valid_config(sae_config, values, thing="dictionary")
 
 
-def _source(info):
-    """The trainer's source (a shared run's trainer, or the visitor's own)."""
-    trainer = info["trainer"]
-    return getattr(getattr(trainer, "run", None), "trainer", trainer).source
-
-
-def _scores(snap, info) -> pd.DataFrame:
-    """Every instance's scores on held-out samples, once per snapshot."""
+def _scores(snap, cfg: SAEConfig) -> pd.DataFrame:
+    """Every instance's scores on held-out samples of the config's source, once per snapshot."""
 
     def compute():
-        acts = _source(info).acts(EVAL_SAMPLES, seed=snap.config["seed"] + EVAL_SEED)
+        acts = _source(cfg).acts(EVAL_SAMPLES, seed=cfg.seed + EVAL_SEED)
         return scores_frame(score(snap, acts=acts)["instances"])
 
     return session_memo("sae_scores", snapshot_tag(snap), compute)
@@ -76,7 +70,7 @@ def _best(df: pd.DataFrame) -> int:
 
 def draw(snap, info) -> None:
     cfg = SAEConfig.from_dict(snap.config)
-    df = _scores(snap, info)
+    df = _scores(snap, cfg)
     knob = "k" if cfg.arch in TOPK_ARCHS else "penalty"
     best = _best(df)
     row = df.loc[best]
@@ -140,7 +134,7 @@ def draw(snap, info) -> None:
 def talk(snap, info) -> None:
     """Talk mode: the best dictionary's matched-cosine matrix, large, with its MCC and recovery."""
     cfg = SAEConfig.from_dict(snap.config)
-    df = _scores(snap, info)
+    df = _scores(snap, cfg)
     best = _best(df)
     row = df.loc[best]
     info["aside"].markdown(
@@ -170,9 +164,13 @@ def _shared_source(key: str, device: str, _cfg: SAEConfig):
     return make_source(_cfg, device)
 
 
+def _source(cfg: SAEConfig):
+    """The config's source on its device, shared by every trainer and every score of its source fields."""
+    return _shared_source(source_key(cfg), str(resolve_device(cfg.device)), cfg)
+
+
 def make_trainer(cfg: SAEConfig) -> SAETrainer:
-    device = str(resolve_device(cfg.device))
-    return SAETrainer(cfg, _shared_source(source_key(cfg), device, cfg))
+    return SAETrainer(cfg, _source(cfg))
 
 
 live_training("sae", cfg, make_trainer, draw, step_size=500, talk=talk)
