@@ -99,10 +99,15 @@ def _ray(address: str | None, workers: int | None):
 
         # a cluster's nodes need the project's packages: Ray ships these two with the job (torch & co. must be there)
         kwargs["runtime_env"] = {"py_modules": [toys, fastcore]}
+        _probe(address)
         try:
             ray.init(address=address, **kwargs)
         except Exception as e:  # noqa: BLE001  ConnectionError, or Ray's own on a bad address
-            raise SweepError(f"could not join the Ray cluster at {address!r}: {e}") from None
+            raise SweepError(
+                f"could not join the Ray cluster at {address!r}: {_short(e)}. Is it running (ray status)? A cluster "
+                "started with `ray start` uses token authentication (Ray 2.59 and later): run the sweep with "
+                "RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN set or the cluster's token in ~/.ray/auth_token"
+            ) from None
     else:
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         ray.init(
@@ -180,6 +185,23 @@ def run_sweep(
     path, n_rows = store.gather(out, spec, shards)
     report |= {"seconds": round(time.perf_counter() - t0, 2), "results": str(path), "rows": n_rows}
     return report
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT address must answer a TCP connection (Ray itself retries a dead one for minutes)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # "auto", ray://...: Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise SweepError(
+            f"could not join the Ray cluster at {address!r}: nothing answers there ({e.strerror or e}). Is it "
+            "running (ray status)? A cluster started with `ray start` also wants RAY_AUTH_MODE=token (Ray 2.59 "
+            "and later)"
+        ) from None
 
 
 def _short(e: Exception) -> str:
