@@ -7,7 +7,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from toys.decomp.sae import HAND_ARCHS, SAEConfig, SAETrainer, autograd_pass, hand_pass, make_spec
+from toys.decomp.sae import (
+    HAND_ARCHS,
+    SAEConfig,
+    SAETrainer,
+    activate,
+    autograd_pass,
+    hand_pass,
+    make_spec,
+    topk_by_peeling,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -88,3 +97,23 @@ def test_aux_k_revives_dead_latents():
     assert before_off == before_on == 20  # the same start: 20 of 24 dead once the window has passed
     assert off == 20  # nothing reaches a latent that never fires
     assert on < before_on / 2, (on, off)  # AuxK's gradient reaches them: most fire again
+
+
+def test_topk_by_peeling_is_topk_then_relu_and_hands_ties_to_topk():
+    cfg = SAEConfig(arch="topk", widths="6,9", ks="1,2,5", steps=2, **SMALL)
+    spec = make_spec(cfg, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    pre = torch.randn(cfg.n_instances, 300, cfg.max_width, generator=gen) - 0.3
+    pre = pre.masked_fill(~spec.mask[:, None, :], 0.0)  # padded latents read 0, as the trainer's do
+    pre[:, :5] = -1.0  # samples with no positive pre-activation
+    got = topk_by_peeling(pre, spec)
+    vals, idx = torch.topk(pre.masked_fill(~spec.mask[:, None, :], -torch.inf), spec.kmax, dim=-1)
+    keep = torch.arange(spec.kmax)[None, None, :] < spec.k[:, None, None]
+    want = torch.zeros_like(pre).scatter(-1, idx, torch.where(keep, torch.relu(vals), 0.0))
+    assert got is not None and torch.equal(got, want)
+    assert torch.equal(got, activate({}, pre.clone().requires_grad_(), spec, train=True)[0].detach())  # topk path
+    tied = pre.clone()
+    tied[0, 7, :2] = 5.0  # two equal largest values where k = 1: peeling would keep both
+    assert topk_by_peeling(tied, spec) is None
+    z = activate({}, tied, spec, train=True)[0]
+    assert int((z[0, 7] > 0).sum()) == 1 and torch.equal(z[1:], want[1:])

@@ -427,20 +427,21 @@ def topk_by_peeling(pre: torch.Tensor, spec: Spec) -> torch.Tensor | None:
     the CPU costs about 0.7 µs a sample at 64 latents: r = ReLU(pre) loses its largest value k times
     (r ← r · sign(max r − r), elementwise float ops), and z = ReLU(pre) − r is what was peeled off. Equal to TopK
     then ReLU unless a sample holds tied positive values among its k largest; then (a sample with more than k
-    latents kept) it returns None and the caller runs ``torch.topk``. -> z (I, B, W) or None"""
+    latents kept) it returns None and the caller runs ``torch.topk``, as it does under autograd (the peeling works
+    in place). -> z (I, B, W) or None"""
     r0 = torch.relu(pre) if spec.full else torch.relu(pre) * spec.mask[:, None, :]
     ks = spec.k.tolist()
-    r, z = r0, None
+    r, z = r0.clone(), None
     for j in range(1, spec.kmax + 1):
-        r = r * torch.sign(r.amax(-1, keepdim=True) - r)
+        r.mul_(torch.sub(r.amax(-1, keepdim=True), r).sign_())
         if j in ks:
             if len(set(ks)) == 1:
-                z = r0 - r
+                z = r0.sub_(r)
             else:
                 z = torch.empty_like(r0) if z is None else z
                 at = [i for i, ki in enumerate(ks) if ki == j]
                 z[at] = r0[at] - r[at]
-    kept = torch.sign(z).sum(-1).amax(-1)  # (I,)
+    kept = torch.count_nonzero(z, dim=-1).amax(-1)  # (I,)
     return z if bool((kept <= spec.k).all()) else None
 
 
@@ -465,7 +466,7 @@ def activate(
         if spec.arch == "batchtopk":  # inference: the learned fixed threshold (Bussmann et al., 2024)
             thr = p["threshold"][:, None, None]
             return torch.where((pre > thr) & live, torch.relu(pre), zero), no_penalty, None
-        z = topk_by_peeling(pre, spec) if pre.device.type == "cpu" else None
+        z = topk_by_peeling(pre, spec) if pre.device.type == "cpu" and not pre.requires_grad else None
         if z is not None:
             return z, no_penalty, None
         vals, idx = torch.topk(pre if spec.full else pre.masked_fill(~live, -math.inf), kmax, dim=-1, sorted=True)
@@ -706,12 +707,12 @@ class SAETrainer(StepTrainer):
         if cfg.aux_on:
             dead = (self.since_fired >= cfg.dead_steps) & spec.mask  # (I, W)
             dead = dead if bool(dead.any()) else None
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.hand:
+        if self.hand:  # sets every parameter's gradient: nothing to zero
             step = hand_pass(p, x, y, spec, dead, cfg.aux_k_used, cfg.aux_k_coef)
             for name, grad in step.grads.items():
                 p[name].grad = grad
         else:
+            self.optimizer.zero_grad(set_to_none=True)
             step = autograd_pass(p, x, y, spec, dead, cfg.aux_k_used, cfg.aux_k_coef)
         self.optimizer.step()
         losses, z, out, err, thr = step.losses, step.z, step.out, step.err, step.thr

@@ -213,31 +213,42 @@ class SyntheticSource(Source):
             )
         return self._slots[1:]
 
+    def _slot_tables(self, batch: int) -> tuple[torch.Tensor, ...]:
+        """What follows from ``_gap_slots``: (feature of every slot, log(1 − p) of every slot's feature, each
+        feature's last slot, the slot ending each feature's predecessor (0 for the first)), cached with it."""
+        feat, first, count = self._gap_slots(batch)
+        if getattr(self, "_tables_of", None) is not self._slots:
+            self._tables_of = self._slots
+            prev_end = torch.cat([first.new_zeros(1), first[1:] - 1])
+            self._tables = (feat, self._log_q[feat], first + count - 1, prev_end)
+        return self._tables
+
     def _firing(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """For ``sparse_draw``: (sample, feature) of every firing entry of a batch, each feature firing in each
         sample independently with its probability p_i. The gaps between a feature's firing samples are i.i.d.
         geometric, ⌊log(1 − U) / log(1 − p_i)⌋ + 1, so the firing samples are the gaps' running sums below
         ``batch``; a feature that runs out of drawn gaps before the batch's end (about 1e-9 a batch) draws more,
         so the law is exact."""
-        feat, first, count = self._gap_slots(batch)
+        feat, log_q, last_slot, prev_end = self._slot_tables(batch)
         u = torch.rand(len(feat), generator=generator, device=self.device, dtype=torch.float64)
-        gaps = torch.floor(torch.log1p(-u) / self._log_q[feat]) + 1.0
+        gaps = torch.log1p(-u).div_(log_q).floor_().add_(1.0)
         ends = gaps.cumsum(0)
-        before = torch.cat([ends.new_zeros(1), ends[first[1:] - 1]])  # (n,) the running sum before each feature
-        pos = ends - before[feat] - 1.0  # each slot's sample within its feature
-        last = pos[first + count - 1]  # (n,)
-        keep = pos < batch
-        rows, cols = pos[keep].long(), feat[keep]
-        short = (last < batch - 1).nonzero().flatten().tolist()
-        if short:  # rare: continue those features' gap sequences one by one
+        before = ends[prev_end]  # (n,) the running sum before each feature (the first's is replaced by 0)
+        before[0] = 0.0
+        pos = ends.sub_(before[feat]).sub_(1.0)  # each slot's sample within its feature
+        last = pos[last_slot]  # (n,)
+        at = (pos < batch).nonzero().squeeze(1)
+        rows, cols = pos[at].long(), feat[at]
+        if bool((last < batch - 1).any()):  # rare: continue those features' gap sequences one by one
+            short = (last < batch - 1).nonzero().flatten().tolist()
             extra_rows, extra_cols = [rows], [cols]
             for i in short:
-                at, more = float(last[i]), []
-                while at < batch - 1:
+                end, more = float(last[i]), []
+                while end < batch - 1:
                     u = torch.rand(64, generator=generator, device=self.device, dtype=torch.float64)
-                    steps = (torch.floor(torch.log1p(-u) / self._log_q[i]) + 1.0).cumsum(0) + at
+                    steps = (torch.floor(torch.log1p(-u) / self._log_q[i]) + 1.0).cumsum(0) + end
                     more.append(steps[steps < batch])
-                    at = float(steps[-1])
+                    end = float(steps[-1])
                 r = torch.cat(more).long()
                 extra_rows.append(r)
                 extra_cols.append(torch.full_like(r, i))
