@@ -9,7 +9,7 @@ import streamlit as st
 from toys.compute.absval import ABS_ACTIVATIONS, TARGETS, AbsConfig
 from toys.core.composite import Pair
 from toys.core.config import OPTIMIZERS, SCHEDULES
-from ui.controls import Spec, sidebar_controls
+from ui.controls import Spec, config_fields, sidebar_controls
 
 P = "abs_"
 TARGET_HELP = "abs: |x| · square: x² · max: max(x, y) of uniform pairs · and / or: of binary pairs"
@@ -184,13 +184,7 @@ def abs_controls() -> dict[str, Any]:
 
 def abs_config(values: dict[str, Any]) -> AbsConfig | Pair:
     """Control values -> one config, or a Pair of configs when a variant B is switched on."""
-    fields: dict[str, Any] = {}
-    for key, value in values.items():
-        name = key.removeprefix(P)
-        if name.startswith("log10_"):
-            fields[name.removeprefix("log10_")] = float(10.0**value)
-        else:
-            fields[name] = value
+    fields = config_fields(values, P)
     compare, compare_dropout = fields.pop("compare_activation"), fields.pop("compare_dropout")
     if fields.get("optimizer") != "adamw":
         fields["weight_decay"] = 0.0

@@ -8,7 +8,7 @@ import streamlit as st
 
 from toys.core.config import SCHEDULES
 from toys.tms.config import TMSConfig
-from ui.controls import Spec, draw, sidebar_controls
+from ui.controls import Spec, config_fields, draw, sidebar_controls
 
 MODEL = [
     Spec("geo_n_features", "Features n", "int", 100, 2, 400),
@@ -99,13 +99,5 @@ def ideal_controls() -> dict[str, Any]:
 
 def geometry_config(values: dict[str, Any]) -> TMSConfig:
     """Control values -> a ReLU-output TMS config (raises ValueError naming the field for a bad combination)."""
-    fields: dict[str, Any] = {"model": "relu_output"}
-    for key, val in values.items():
-        if key in {s.key for s in VIEW + IDEAL}:
-            continue
-        name = key.removeprefix("geo_")
-        if name.startswith("log10_"):
-            fields[name.removeprefix("log10_")] = float(10.0**val)
-        else:
-            fields[name] = val
+    fields = {"model": "relu_output"} | config_fields(values, "geo_", skip=tuple(s.key for s in VIEW + IDEAL))
     return TMSConfig.from_dict(fields)

@@ -9,7 +9,7 @@ import streamlit as st
 from toys.core.composite import Pair
 from toys.core.config import ACTIVATIONS, OPTIMIZERS, SCHEDULES
 from toys.tms.config import MODEL_KINDS, VALUE_LAWS, TMSConfig
-from ui.controls import Spec, sidebar_controls
+from ui.controls import Spec, config_fields, sidebar_controls
 
 MODEL = [
     Spec("n_features", "Features n", "int", 5, 1, 100),
@@ -214,13 +214,8 @@ def tms_controls() -> dict[str, Any]:
 def tms_config(values: dict[str, Any]) -> TMSConfig | Pair:
     """Control values -> config, or a Pair when a variant B is on (ValueError naming the field for a bad
     combination)."""
-    v = dict(values)
-    compare, compare_dropout = v.pop("compare_activation", "off"), v.pop("compare_dropout", 0.0)
-    fields: dict[str, Any] = {}
-    for key in list(v):
-        if key.startswith("log10_"):
-            fields[key.removeprefix("log10_")] = float(10.0 ** v.pop(key))
-    fields |= v
+    fields = config_fields(values, "")
+    compare, compare_dropout = fields.pop("compare_activation", "off"), fields.pop("compare_dropout", 0.0)
     if fields.get("optimizer") != "adamw":
         fields["weight_decay"] = 0.0
     cfg = TMSConfig.from_dict(fields)
