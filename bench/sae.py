@@ -1,19 +1,27 @@
 """``toys.decomp`` against its peer, sae-lens's ``sae_lens.synthetic`` (requirements-bench.txt), on the same synthetic
 activations.
 
-``sae_peer``: one synthetic source (``toys.decomp.sources.SyntheticSource``: 64 features in 32 dims, Zipfian firing).
-(1) MCC agreement: ours (``toys.decomp.scores.mcc``) and ``sae_lens.synthetic.mean_correlation_coefficient`` on the
-same decoders (random ones, narrower, as wide and wider than the truth, and the two trained below): the largest
-|difference| (goal ≤ 1e-6). (2) Training: our TopK ``SAETrainer`` and sae-lens's ``train_toy_sae`` with a
-``TopKTrainingSAE`` (its defaults: AuxK loss, decoder norm 0.1 at init) on the same data law (sae-lens's
-``FeatureDictionary`` holds our true directions and its generator draws our source's feature activations), the same
-width, k, batch size, learning rate and sample budget; MCC of each against the truth, wall time of each (training
-only, same process, same torch threads) and ``ratio`` = sae-lens's time / ours, and the same in process CPU time
-(``*_cpu_s``, ``cpu_ratio``), steadier than wall time on a shared machine. Without sae_lens: {"skipped": why}.
+``sae_peer``: one synthetic source (``toys.decomp.sources.SyntheticSource``: 64 features in 32 dims, Zipfian firing,
+drawn sparsely: ``sparse_draw``, the same law as the default dense draw at a third of its cost; both sides read it,
+so it shortens both times alike). (1) MCC agreement: ours (``toys.decomp.scores.mcc``) and
+``sae_lens.synthetic.mean_correlation_coefficient`` on the same decoders (random ones, narrower, as wide and wider than
+the truth, and the ones trained below): the largest |difference| (goal ≤ 1e-6). (2) Training, ``seeds`` times each:
+our TopK ``SAETrainer`` (its defaults: hand-written backward pass, AuxK at 1/32) and sae-lens's ``train_toy_sae``
+with a ``TopKTrainingSAE`` (its defaults: AuxK at 1, decoder norm 0.1 at init, activations rescaled by the decoder
+norms) on the same data law (sae-lens's ``FeatureDictionary`` holds our true directions and its generator draws our
+source's feature activations), the same width, k, batch size, learning rate and sample budget; seed s sets our
+trainer's seed and sae-lens's torch seed (its initialisation) with its feature stream's seed s + 1. Reported: each
+side's MCC against the truth per seed and their mean, wall time summed over the seeds (training only, same process)
+and ``ratio`` = sae-lens's time / ours, and the same in process CPU time (``*_cpu_s``, ``cpu_ratio``), steadier than
+wall time on a shared machine. Both run on ``threads`` torch threads (default 1: on the shared 2-core machine two
+threads made either side's wall time swing up to tenfold with the other load), restored afterwards. Without
+sae_lens: {"skipped": why}.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 
 import numpy as np
@@ -23,7 +31,7 @@ from toys.decomp.sae import SAEConfig, SAETrainer
 from toys.decomp.scores import mcc
 from toys.decomp.sources import SyntheticConfig, SyntheticSource
 
-SOURCE = SyntheticConfig(d_in=32, n_true=64, p_max=0.1, zipf=0.5, seed=0)
+SOURCE = SyntheticConfig(d_in=32, n_true=64, p_max=0.1, zipf=0.5, seed=0, sparse_draw=True)
 K, BATCH, STEPS, LR = 4, 1024, 3000, 1e-3
 
 
@@ -39,17 +47,20 @@ class _OurFeatures(torch.nn.Module):
         return self.source.sample(batch_size, self.gen).f
 
 
-def sae_peer() -> dict:
+def sae_peer(seeds: int = 3, threads: int = 1) -> dict:
     try:
-        from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
-        from sae_lens.synthetic import FeatureDictionary, mean_correlation_coefficient, train_toy_sae
+        import sae_lens.synthetic  # noqa: F401
     except ImportError as e:
         return {"skipped": f"sae_lens is not importable ({e}); pip install -r requirements-bench.txt"}
-    import sae_lens
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _compare(seeds)
+    finally:
+        torch.set_num_threads(before)
 
-    source = SyntheticSource(SOURCE)
-    truth = source.truth
 
+def _ours(source: SyntheticSource, seed: int) -> np.ndarray:
     cfg = SAEConfig(
         d_in=SOURCE.d_in,
         n_true=SOURCE.n_true,
@@ -63,24 +74,43 @@ def sae_peer() -> dict:
         steps=STEPS,
         lr=LR,
         log_every=STEPS,
+        seed=seed,
     )
-    t0, c0 = time.perf_counter(), time.process_time()
-    ours = SAETrainer(cfg, source).run()
-    ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
-    ours_dec = ours["W_dec"][0]
+    return SAETrainer(cfg, source).run()["W_dec"][0]
 
-    torch.manual_seed(0)
+
+def _theirs(source: SyntheticSource, seed: int) -> np.ndarray:
+    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+    from sae_lens.synthetic import FeatureDictionary, train_toy_sae
+
+    torch.manual_seed(seed)
     peer = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=SOURCE.d_in, d_sae=SOURCE.n_true, k=K, device="cpu"))
     fd = FeatureDictionary(SOURCE.n_true, SOURCE.d_in, initializer=None, seed=0)
     with torch.no_grad():
-        fd.feature_vectors.copy_(torch.as_tensor(truth))
+        fd.feature_vectors.copy_(torch.as_tensor(source.truth))
+    gen = _OurFeatures(source, seed=seed + 1)
+    with contextlib.redirect_stderr(io.StringIO()):  # its progress bar
+        train_toy_sae(peer, fd, gen, training_samples=STEPS * BATCH, batch_size=BATCH, lr=LR)
+    return peer.W_dec.detach().cpu().numpy()
+
+
+def _timed(fn, source: SyntheticSource, seeds: int) -> tuple[list[np.ndarray], float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
-    train_toy_sae(peer, fd, _OurFeatures(source, seed=1), training_samples=STEPS * BATCH, batch_size=BATCH, lr=LR)
-    peer_s, peer_cpu = time.perf_counter() - t0, time.process_time() - c0
-    peer_dec = peer.W_dec.detach().cpu().numpy()
+    decoders = [fn(source, s) for s in range(seeds)]
+    return decoders, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _compare(seeds: int) -> dict:
+    import sae_lens
+    from sae_lens.synthetic import mean_correlation_coefficient
+
+    source = SyntheticSource(SOURCE)
+    truth = source.truth
+    ours, ours_s, ours_cpu = _timed(_ours, source, seeds)
+    theirs, peer_s, peer_cpu = _timed(_theirs, source, seeds)
 
     rng = np.random.default_rng(0)
-    decoders = [rng.standard_normal((n, SOURCE.d_in)) for n in (16, 64, 200)] + [ours_dec, peer_dec]
+    decoders = [rng.standard_normal((n, SOURCE.d_in)) for n in (16, 64, 200)] + ours + theirs
     diffs = [
         abs(
             mcc(d, truth)
@@ -88,14 +118,19 @@ def sae_peer() -> dict:
         )
         for d in decoders
     ]
+    ours_mcc = [round(mcc(d, truth), 4) for d in ours]
+    peer_mcc = [round(mcc(d, truth), 4) for d in theirs]
     return {
         "case": "sae_peer",
         "sae_lens": sae_lens.__version__,
         "mcc_max_abs_diff": float(max(diffs)),
         "mcc_agree": bool(max(diffs) <= 1e-6),
         "samples": STEPS * BATCH,
-        "ours_mcc": round(mcc(ours_dec, truth), 4),
-        "sae_lens_mcc": round(mcc(peer_dec, truth), 4),
+        "seeds": seeds,
+        "ours_mcc": round(float(np.mean(ours_mcc)), 4),
+        "sae_lens_mcc": round(float(np.mean(peer_mcc)), 4),
+        "ours_mcc_by_seed": ours_mcc,
+        "sae_lens_mcc_by_seed": peer_mcc,
         "ours_s": round(ours_s, 2),
         "sae_lens_s": round(peer_s, 2),
         "ratio": round(peer_s / ours_s, 2),

@@ -402,6 +402,7 @@ SHORT = {"steps": 20, "log_every": 1}
 COST_CASES = {
     "relu_l1 sweep": SAEConfig(d_in=64, n_true=256, widths="256,512", penalties="0.01,0.1", batch_size=2048, **SHORT),
     "topk wide": SAEConfig(arch="topk", d_in=128, n_true=512, n_latents=4096, k=32, batch_size=1024, **SHORT),
+    "topk auxk": SAEConfig(arch="topk", d_in=128, n_true=512, n_latents=4096, k=32, dead_steps=1, **SHORT),
     "batchtopk": SAEConfig(arch="batchtopk", d_in=64, n_true=256, n_latents=1024, ks="8,16", batch_size=2048, **SHORT),
     "jumprelu resample": SAEConfig(
         arch="jumprelu", d_in=64, n_true=256, n_latents=1024, batch_size=2048, resample_every=5, dead_steps=1, **SHORT

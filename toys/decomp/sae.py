@@ -322,7 +322,8 @@ def sae_cost(cfg: SAEConfig) -> Cost:
     Per instance and sample, a step holds about 10 floats per latent (pre-activations, latents, their masks and
     gradients), 6 per target dim (reconstruction, error, gradients) and 2 per input dim (the centred input and its
     gradient); TopK adds the kept values and int64 indices (k per sample; BatchTopK sorts B·k per instance).
-    Per step: 6·I·B·W·(d_in + d_out) flops of matrix products (forward and backward, encoder and decoder).
+    Per step: 6·I·B·W·(d_in + d_out) flops of matrix products (forward and backward, encoder and decoder), and
+    6·I·B·W·d_out more for AuxK (topk, batchtopk) while latents are dead.
     """
     I, W, B, din, dout = cfg.n_instances, cfg.max_width, cfg.batch_size, cfg.d_in, cfg.d_out
     kmax = max(cfg.knob_list) if cfg.arch in TOPK_ARCHS else 0
@@ -336,7 +337,8 @@ def sae_cost(cfg: SAEConfig) -> Cost:
     transient = max(step + batch_src + resample, init)
     arrays = FLOAT_BYTES * (cfg.n_true * dout + cfg.n_true * din + 2 * I * W)  # truth, truth_in, since_fired, mask
     own = trainer_bytes(cfg, I, params, held, transient, arrays)
-    flops = 6 * I * B * W * (din + dout) + 30 * I * B * W + 20 * I * B * dout + flops_src + ADAM_FLOPS * params
+    aux = 6 * I * B * W * dout + 10 * I * B * W if cfg.aux_on else 0  # AuxK's three products, while latents are dead
+    flops = 6 * I * B * W * (din + dout) + 30 * I * B * W + 20 * I * B * dout + aux + flops_src + ADAM_FLOPS * params
     return Cost(
         max(own, model_bytes + held_src + 2**20),
         flops,
@@ -441,7 +443,7 @@ def topk_by_peeling(pre: torch.Tensor, spec: Spec) -> torch.Tensor | None:
                 z = torch.empty_like(r0) if z is None else z
                 at = [i for i, ki in enumerate(ks) if ki == j]
                 z[at] = r0[at] - r[at]
-    kept = torch.count_nonzero(z, dim=-1).amax(-1)  # (I,)
+    kept = torch.sign(z).sum(-1).amax(-1)  # (I,) latents kept, at most; floats: bool ops are slow on the CPU
     return z if bool((kept <= spec.k).all()) else None
 
 
@@ -706,7 +708,8 @@ class SAETrainer(StepTrainer):
         dead = None
         if cfg.aux_on:
             dead = (self.since_fired >= cfg.dead_steps) & spec.mask  # (I, W)
-            dead = dead if bool(dead.any()) else None
+            if self.device.type == "cpu" and not bool(dead.any()):  # skip AuxK's work (on a GPU: no sync)
+                dead = None
         if self.hand:  # sets every parameter's gradient: nothing to zero
             step = hand_pass(p, x, y, spec, dead, cfg.aux_k_used, cfg.aux_k_coef)
             for name, grad in step.grads.items():
