@@ -444,6 +444,8 @@ def topk_by_peeling(pre: torch.Tensor, spec: Spec) -> torch.Tensor | None:
                 at = [i for i, ki in enumerate(ks) if ki == j]
                 z[at] = r0[at] - r[at]
     kept = torch.sign(z).sum(-1).amax(-1)  # (I,) latents kept, at most; floats: bool ops are slow on the CPU
+    if len(set(ks)) == 1:
+        return z if float(kept.amax()) <= ks[0] else None
     return z if bool((kept <= spec.k).all()) else None
 
 
@@ -577,7 +579,7 @@ def hand_pass(
     out = decode(p, z)  # (I, B, d_out)
     diff = out - y[None]
     err = diff.square().sum(-1)  # (I, B)
-    losses = err.mean(-1) + penalty
+    losses = err.mean(-1) + penalty if spec.arch == "relu_l1" else err.mean(-1)
     g_out = diff * (2.0 / B)
     g_z = torch.bmm(g_out, W_dec.transpose(1, 2))  # (I, B, W)
     if spec.arch == "relu_l1":
@@ -593,17 +595,13 @@ def hand_pass(
         g_W_dec.baddbmm_(aux.z.transpose(1, 2), g_aux)
         g_pre += torch.where(aux.selected, torch.bmm(g_aux, W_dec.transpose(1, 2)), 0.0)
     g_b_enc = g_pre.sum(1)  # (I, W)
-    grads = {
-        "W_enc": torch.bmm(g_pre.transpose(1, 2), xc),
-        "b_enc": g_b_enc,
-        "W_dec": g_W_dec,
-        "b_dec": g_out.sum(1),
-    }
-    g_centre = -torch.bmm(g_b_enc[:, None, :], W_enc)[:, 0]  # (I, d_in)
+    grads = {"W_enc": torch.bmm(g_pre.transpose(1, 2), xc), "b_enc": g_b_enc, "W_dec": g_W_dec}
+    g_b_dec = g_out.sum(1)[:, None, :]  # (I, 1, d_out)
     if spec.transcoder:
-        grads["b_pre"] = g_centre
-    else:
-        grads["b_dec"] += g_centre
+        grads["b_dec"] = g_b_dec[:, 0]
+        grads["b_pre"] = -torch.bmm(g_b_enc[:, None, :], W_enc)[:, 0]  # (I, d_in)
+    else:  # ∂L/∂c = −(Σ_B ∂L/∂pre) W_enc joins ∂L/∂b_dec
+        grads["b_dec"] = torch.baddbmm(g_b_dec, g_b_enc[:, None, :], W_enc, alpha=-1.0)[:, 0]
     return Pass(losses, z, out, err, thr, grads)
 
 
