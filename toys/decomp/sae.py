@@ -660,6 +660,7 @@ class SAETrainer(StepTrainer):
         self._resample_gen.manual_seed(cfg.seed + 1)
         self._last = None
         self.hand = cfg.arch in HAND_ARCHS
+        self._aux_k = cfg.aux_k_used
         self.engine_name = "hand-written" if self.hand else "autograd"
         self.optimizer = make_optimizer(cfg, list(self.params.values()), fused=self.device.type in ("cpu", "cuda"))
 
@@ -705,23 +706,23 @@ class SAETrainer(StepTrainer):
         x, y, _ = self.source.sample(cfg.batch_size, self.generator)
         dead = None
         if cfg.aux_on:
-            dead = (self.since_fired >= cfg.dead_steps) & spec.mask  # (I, W)
-            if self.device.type == "cpu" and not bool(dead.any()):  # skip AuxK's work (on a GPU: no sync)
-                dead = None
+            cpu = self.device.type == "cpu"  # skip AuxK's work while nothing is dead (on a GPU: no host sync)
+            if not cpu or float(self.since_fired.amax()) >= cfg.dead_steps:
+                dead = (self.since_fired >= cfg.dead_steps) & spec.mask  # (I, W)
+                dead = None if cpu and not bool(dead.any()) else dead
         if self.hand:  # sets every parameter's gradient: nothing to zero
-            step = hand_pass(p, x, y, spec, dead, cfg.aux_k_used, cfg.aux_k_coef)
+            step = hand_pass(p, x, y, spec, dead, self._aux_k, cfg.aux_k_coef)
             for name, grad in step.grads.items():
                 p[name].grad = grad
         else:
             self.optimizer.zero_grad(set_to_none=True)
-            step = autograd_pass(p, x, y, spec, dead, cfg.aux_k_used, cfg.aux_k_coef)
+            step = autograd_pass(p, x, y, spec, dead, self._aux_k, cfg.aux_k_coef)
         self.optimizer.step()
         losses, z, out, err, thr = step.losses, step.z, step.out, step.err, step.thr
         with torch.no_grad():
             W = p["W_dec"]
             W /= W.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-            fired = z.amax(dim=1) > 0  # (I, W)
-            self.since_fired = torch.where(fired, torch.zeros_like(self.since_fired), self.since_fired + 1)
+            self.since_fired = (self.since_fired + 1) * (z.amax(dim=1) <= 0)  # 0 where a latent fired (z ≥ 0)
             if thr is not None:  # running mean of the batches' thresholds
                 self._thr_count += 1
                 self.threshold += (thr - self.threshold) / self._thr_count
