@@ -9,7 +9,8 @@ true L0). ``truth`` (n_true, d_out) holds the unit directions in which the true 
 
 - ``SyntheticSource``: n random unit directions in d dims (n > d allowed: superposition), Zipfian firing
   probabilities, firing optionally correlated through a Gaussian copula with one shared latent, optional
-  parent/child hierarchy (a child fires only when its parent fires), magnitudes uniform, half-normal or one.
+  parent/child hierarchy (a child fires only when its parent fires), magnitudes uniform, half-normal or one;
+  ``sparse_draw`` draws only the firing entries where features fire independently (same law, other numbers).
 - ``TMSSource``: the hidden layer h = W x of a trained toy model of superposition (Elhage et al., 2022); the truth is
   W's columns, unit-normalised, and x the model's own sparse features.
 - ``CircuitsSource``: the MLP of a planted-circuits model (``toys.circuits.planted``) as a transcoder's task: x the
