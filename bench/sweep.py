@@ -4,7 +4,9 @@ Ray with 1 and with 2 workers (``toys.sweep``; pip install -r requirements-sweep
 ``sweep_throughput``: 8 shards of the phase toy (each a 20 × 20 grid, one seed: 400 instances, 1,500 steps). For each
 runner: wall seconds, shards per second and instance-steps per second, with Ray's start-up timed apart (``ray_start_s``:
 ``ray.init`` of a fresh local cluster, paid once per sweep) and ``ratio`` = in-process seconds / that runner's. Every
-runner trains a shard with one torch thread, so 2 workers on 2 cores can at best halve the time. Without Ray:
+runner trains a shard with one torch thread, so 2 workers on 2 cores can at best halve the time. ``plan_shard_s``:
+one shard of the README's worked plan (docs/sweeps/phase-1000.yaml: a 1,000-cell grid, one seed, 3,000 steps)
+trained in this process with one thread, the unit the plan multiplies. Without Ray:
 {"skipped": why}.
 """
 
@@ -14,9 +16,12 @@ import os
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
-from toys.sweep.spec import parse_spec
+from toys.sweep.run import train_shard
+from toys.sweep.spec import load_spec, parse_spec
 
+PLAN = Path(__file__).resolve().parents[1] / "docs" / "sweeps" / "phase-1000.yaml"
 SPEC = {
     "toy": "phase",
     "name": "bench",
@@ -60,6 +65,8 @@ def sweep_throughput() -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out["in_process_instance_steps_per_s"] = round(inst_steps / ref)
+    plan = load_spec(PLAN).shards()[0]
+    out["plan_shard_s"] = round(_timed(lambda: train_shard(load_spec(PLAN).toy, plan.config, 1)), 2)
     out["cpus"] = os.cpu_count()
     out["load_average"] = [round(v, 2) for v in os.getloadavg()]
     return out
