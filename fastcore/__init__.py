@@ -11,6 +11,7 @@ libgomp's default spinning, other OpenMP work on a 2-core machine made the paral
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -38,13 +39,19 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "threadsafe")
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
-import numba  # after the environment above
+if "numba" in sys.modules:  # imported before this package: it has read its environment already
+    import numba
 
-numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
-numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
+    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+    numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
+# Otherwise numba is imported by the kernel modules, when first needed, and reads the environment above then: the
+# package itself stays cheap to import (app.py starts the background compilation through it before its first
+# paint; numba's import is a quarter of a second on a small machine).
 
 
 def set_threads(n: int) -> None:
     """Threads for the parallel kernels called from the calling thread from now on (numba's setting is per thread),
     at most NUMBA_NUM_THREADS."""
+    import numba
+
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))

@@ -1,11 +1,11 @@
 """Circuit clustering: recover a toy model's planted circuits from its transcoder's latent co-activations."""
 
-import altair as alt
-import streamlit as st
-
 from ui.nav import ensure_app_navigation
 
-ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+ensure_app_navigation()  # first: a fresh server runs a deep link's page file alone first, and hands it to app.py
+
+import altair as alt
+import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.clustering import (

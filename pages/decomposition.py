@@ -1,14 +1,14 @@
 """Decomposition: sparse dictionaries (SAEs, transcoders) trained on activations whose features are known, scored."""
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # first: a fresh server runs a deep link's page file alone first, and hands it to app.py
+
 import json
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-
-from ui.nav import ensure_app_navigation
-
-ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.decomp import matched_chart, matched_frame, scores_frame, sweep_chart

@@ -1,11 +1,11 @@
 """Phase diagram: where the extra feature is dropped, given a dimension or stored in superposition."""
 
-import numpy as np
-import streamlit as st
-
 from ui.nav import ensure_app_navigation
 
-ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
+ensure_app_navigation()  # first: a fresh server runs a deep link's page file alone first, and hands it to app.py
+
+import numpy as np
+import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.phase import boundary_frame, cell_edges, phase_chart, phase_frame, seeds_frame

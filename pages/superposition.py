@@ -1,12 +1,12 @@
 """Superposition: Anthropic's toy models of superposition, trained live."""
 
+from ui.nav import ensure_app_navigation
+
+ensure_app_navigation()  # first: a fresh server runs a deep link's page file alone first, and hands it to app.py
+
 import numpy as np
 import pandas as pd
 import streamlit as st
-
-from ui.nav import ensure_app_navigation
-
-ensure_app_navigation()  # before any heavy import: a fresh server runs a deep link's page file alone first
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
 from charts.common import instance_labels, pick_instances
