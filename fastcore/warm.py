@@ -8,7 +8,8 @@ process then loads that group from the cache (a fraction of a second) and marks 
 keeps numba's compiler off this process's GIL and its compiler lock while visitors are served.
 
 ``compiling(group)`` is True from ``start()`` until the group is ready: callers then use a slower path that needs
-no compilation (the TMS trainer trains with autograd; a page says the kernel is on its way). Where ``start()``
+no compilation (the TMS trainer trains with autograd, the SAE trainer with its torch step; a page says the kernel
+is on its way). Where ``start()``
 was never called (a notebook, the tests, the CLI), ``compiling`` is always False and kernels compile on first use
 as usual.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-GROUPS = ("tms", "geometry", "coactivation", "cluster")
+GROUPS = ("tms", "sae", "geometry", "coactivation", "cluster")
 
 
 def _tms() -> None:
@@ -36,6 +37,21 @@ def _tms() -> None:
     grads = TMSGrads(W, b, p, np.ones(4, np.float32), 1, 8, correlated_pairs=1, anticorrelated_pairs=1)
     grads(0)
     grads(1, tms_batch(p, 1, 1, 8))
+
+
+def _sae() -> None:
+    from fastcore.sae import SAEStep
+
+    rng = np.random.default_rng(0)
+    I, W, d = 2, 6, 4
+    shapes = {"W_enc": (I, W, d), "b_enc": (I, W), "W_dec": (I, W, d), "b_dec": (I, d), "b_pre": (I, d)}
+    for names in (("W_enc", "b_enc", "W_dec", "b_dec"), tuple(shapes)):  # SAE and transcoder
+        params = {n: rng.standard_normal(shapes[n]).astype(np.float32) for n in names}
+        zeros = {n: np.zeros(shapes[n], np.float32) for n in names}
+        step = SAEStep(params, zeros, {n: a.copy() for n, a in zeros.items()}, "topk", [W, 3], [2, 1], [0.0, 0.0],
+                       dead_steps=1, aux_k=2, aux_k_coef=0.1)  # fmt: skip
+        x = rng.standard_normal((8, d)).astype(np.float32)
+        step(x, x, np.ones((I, W), np.float32), 1e-3, 1)
 
 
 def _geometry() -> None:
@@ -71,7 +87,7 @@ def _cluster() -> None:
     components_by_size(S, 3)
 
 
-COMPILE = {"tms": _tms, "geometry": _geometry, "coactivation": _coactivation, "cluster": _cluster}
+COMPILE = {"tms": _tms, "sae": _sae, "geometry": _geometry, "coactivation": _coactivation, "cluster": _cluster}
 
 
 class Warmup:

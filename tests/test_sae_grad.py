@@ -70,7 +70,10 @@ def test_hand_pass_covers_the_hand_archs_only():
     assert set(HAND_ARCHS) == {"relu_l1", "topk", "batchtopk"}
     cfg = SAEConfig(arch="jumprelu", steps=2, **SMALL)
     trainer = SAETrainer(cfg)
-    assert trainer.engine_name == "autograd" and SAETrainer(cfg.replace(arch="topk")).engine_name == "hand-written"
+    assert (
+        trainer.engine_name == "autograd"
+        and SAETrainer(cfg.replace(arch="topk"), engine="torch").engine_name == "hand-written"
+    )
     x, y, _ = trainer.source.sample(8, trainer.generator)
     with pytest.raises(ValueError, match="jumprelu"):
         hand_pass(trainer.params, x, y, trainer.spec)

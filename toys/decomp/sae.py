@@ -32,8 +32,12 @@ s = min(dead / k_aux, 1) (as sae-lens). Its gradient reaches latents that never 
 The logged loss of an instance is its whole objective, AuxK included.
 
 relu_l1, topk and batchtopk run a hand-written backward pass (``hand_pass``, checked against autograd in
-tests/test_sae_grad.py); jumprelu runs autograd (``autograd_pass``). On the CPU TopK's selection peels the k largest
-values off with elementwise ops (``topk_by_peeling``) instead of ``torch.topk``. Adam is torch's fused one.
+tests/test_sae_grad.py); jumprelu runs autograd (``autograd_pass``). On the CPU those three take the whole step in one
+numba kernel instead (``fastcore.sae``: forward, selection, backward, Adam on torch's optimizer state, unit decoder
+rows; engine "numba"), except a step whose batch resampling reads; while that kernel compiles in the background
+(``fastcore.warm``) they train with ``hand_pass`` and switch over when it is ready (``upgrade_engine``). On the CPU
+TopK's selection in ``hand_pass`` peels the k largest values off with elementwise ops (``topk_by_peeling``) instead
+of ``torch.topk``. Adam is torch's fused one.
 
 Dead latents can be resampled (``resample_every`` > 0; Bricken et al., 2023): every ``resample_every`` steps each
 latent that has not fired for ``dead_steps`` steps gets, from a batch sample drawn with probability ∝ its squared
@@ -50,6 +54,8 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
+from fastcore import warm
+from fastcore.sae import SAEStep
 from toys.circuits.planted import CircuitsConfig, param_count
 from toys.core.config import TrainingConfig, check_choice, check_range
 from toys.core.memory import ADAM_FLOPS, FLOAT_BYTES, Cost, estimate, trainer_bytes
@@ -538,7 +544,8 @@ class Pass(NamedTuple):
     grads: dict[str, torch.Tensor] | None
 
 
-HAND_ARCHS = ("relu_l1", "topk", "batchtopk")  # trained by ``hand_pass``; jumprelu by autograd
+HAND_ARCHS = ("relu_l1", "topk", "batchtopk")  # trained by ``hand_pass`` (or fastcore.sae); jumprelu by autograd
+ENGINES = ("auto", "numba", "torch")  # auto: numba on the CPU for HAND_ARCHS; torch: hand_pass or autograd
 
 
 def autograd_pass(
@@ -642,7 +649,8 @@ class SAETrainer(StepTrainer):
 
     toy = "sae"
 
-    def __init__(self, cfg: SAEConfig, source: Source | None = None) -> None:
+    def __init__(self, cfg: SAEConfig, source: Source | None = None, engine: str = "auto") -> None:
+        check_choice("engine", engine, ENGINES)
         super().__init__(cfg, cfg.n_instances)
         self.source = make_source(cfg, self.device) if source is None else source
         src = self.source
@@ -661,8 +669,57 @@ class SAETrainer(StepTrainer):
         self._last = None
         self.hand = cfg.arch in HAND_ARCHS
         self._aux_k = cfg.aux_k_used
-        self.engine_name = "hand-written" if self.hand else "autograd"
         self.optimizer = make_optimizer(cfg, list(self.params.values()), fused=self.device.type in ("cpu", "cuda"))
+        self.kernel: SAEStep | None = None
+        fits = self.hand and self.device.type == "cpu"
+        if engine == "numba" and not fits:
+            raise ValueError(f"engine='numba' trains {HAND_ARCHS} on the CPU, not {cfg.arch!r} on {self.device}")
+        if fits and engine != "torch":
+            if engine == "auto" and warm.compiling("sae"):
+                self.engine_pending = "numba"
+            else:
+                self._bind_kernel()
+
+    @property
+    def engine_name(self) -> str:
+        return "numba" if self.kernel is not None else ("hand-written" if self.hand else "autograd")
+
+    def upgrade_engine(self) -> bool:
+        """Switch to the numba step once its kernel has compiled (weights and Adam's state carry over)."""
+        if self.engine_pending is None or warm.compiling("sae"):
+            return False
+        self._bind_kernel()
+        self.engine_pending = None
+        return True
+
+    def _bind_kernel(self) -> None:
+        """The numba step over numpy views of the parameters and of Adam's state (created here as torch's fused
+        Adam creates it, when no step has yet), which either path then updates in place."""
+        cfg, state = self.cfg, self.optimizer.state
+        exp_avg, exp_avg_sq, self._adam_steps = {}, {}, []
+        for name, t in self.params.items():
+            st = state[t]
+            if not st:
+                st["step"] = torch.zeros((), dtype=torch.float32, device=t.device)
+                st["exp_avg"] = torch.zeros_like(t, memory_format=torch.preserve_format)
+                st["exp_avg_sq"] = torch.zeros_like(t, memory_format=torch.preserve_format)
+            exp_avg[name], exp_avg_sq[name] = st["exp_avg"].numpy(), st["exp_avg_sq"].numpy()
+            self._adam_steps.append(st["step"].numpy())
+        spec = self.spec
+        self.kernel = SAEStep(
+            {name: t.detach().numpy() for name, t in self.params.items()},
+            exp_avg,
+            exp_avg_sq,
+            cfg.arch,
+            spec.mask.sum(1).numpy(),
+            spec.k.numpy() if cfg.arch in TOPK_ARCHS else np.ones(cfg.n_instances, np.int64),
+            spec.penalty.numpy(),
+            dead_steps=cfg.dead_steps,
+            aux_k=self._aux_k,
+            aux_k_coef=cfg.aux_k_coef if cfg.aux_on else 0.0,
+        )
+        group = self.optimizer.param_groups[0]
+        self._adam_args = (group["betas"], group["eps"], group["weight_decay"] if cfg.optimizer == "adamw" else 0.0)
 
     def _init_params(self) -> dict[str, torch.Tensor]:
         cfg, dev = self.cfg, self.device
@@ -704,6 +761,8 @@ class SAETrainer(StepTrainer):
         cfg, p, spec = self.cfg, self.params, self.spec
         set_lr(self.optimizer, lr)
         x, y, _ = self.source.sample(cfg.batch_size, self.generator)
+        if self.kernel is not None and not keep:
+            return self._kernel_step(lr, x, y)
         dead = None
         if cfg.aux_on:
             cpu = self.device.type == "cpu"  # skip AuxK's work while nothing is dead (on a GPU: no host sync)
@@ -730,6 +789,18 @@ class SAETrainer(StepTrainer):
                 centre = p["b_pre"] if spec.transcoder else p["b_dec"]
                 self._last = (x[None] - centre[:, None, :], y[None] - out, err)
         return losses
+
+    def _kernel_step(self, lr: float, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        for t in self._adam_steps:  # torch's Adam step counts, kept in step for either path
+            t += 1
+        xs = np.ascontiguousarray(x.detach().numpy())
+        ys = xs if y is x else np.ascontiguousarray(y.detach().numpy())
+        since = self.since_fired.numpy()
+        losses = self.kernel(xs, ys, since, lr, int(self._adam_steps[0]), *self._adam_args)
+        if self.cfg.arch == "batchtopk":
+            self._thr_count += 1
+            self.threshold += (torch.from_numpy(self.kernel.thr) - self.threshold) / self._thr_count
+        return torch.from_numpy(losses.copy())
 
     @torch.no_grad()
     def _resample(self) -> None:
