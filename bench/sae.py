@@ -6,10 +6,11 @@ drawn sparsely: ``sparse_draw``, the same law as the default dense draw at a thi
 so it shortens both times alike). (1) MCC agreement: ours (``toys.decomp.scores.mcc``) and
 ``sae_lens.synthetic.mean_correlation_coefficient`` on the same decoders (random ones, narrower, as wide and wider than
 the truth, and the ones trained below): the largest |difference| (goal ≤ 1e-6). (2) Training, ``seeds`` times each:
-our TopK ``SAETrainer`` (its defaults: hand-written backward pass, AuxK at 1/32) and sae-lens's ``train_toy_sae``
-with a ``TopKTrainingSAE`` (its defaults: AuxK at 1, decoder norm 0.1 at init, activations rescaled by the decoder
-norms) on the same data law (sae-lens's ``FeatureDictionary`` holds our true directions and its generator draws our
-source's feature activations), the same width, k, batch size, learning rate and sample budget; seed s sets our
+our TopK ``SAETrainer`` (its defaults: on the CPU the numba step of ``fastcore.sae``, compiled before the clock
+starts, AuxK at 1/32) and sae-lens's ``train_toy_sae`` with a ``TopKTrainingSAE`` (its defaults: AuxK at 1, decoder
+norm 0.1 at init, activations rescaled by the decoder norms) on the same data law (sae-lens's ``FeatureDictionary``
+holds our true directions and its generator draws our source's feature activations, ``peer_features``: the same
+draw as ours without the x we compute and sae-lens recomputes), the same width, k, batch size, learning rate and sample budget; seed s sets our
 trainer's seed and sae-lens's torch seed (its initialisation) with its feature stream's seed s + 1. Reported: each
 side's MCC against the truth per seed and their mean, wall time summed over the seeds (training only, same process)
 and ``ratio`` = sae-lens's time / ours, and the same in process CPU time (``*_cpu_s``, ``cpu_ratio``), steadier than
@@ -27,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+from fastcore import warm
 from toys.decomp.sae import SAEConfig, SAETrainer
 from toys.decomp.scores import mcc
 from toys.decomp.sources import SyntheticConfig, SyntheticSource
@@ -44,7 +46,17 @@ class _OurFeatures(torch.nn.Module):
         self.gen = torch.Generator().manual_seed(seed)
 
     def forward(self, batch_size: int) -> torch.Tensor:
-        return self.source.sample(batch_size, self.gen).f
+        return peer_features(self.source, batch_size, self.gen)
+
+
+def peer_features(source: SyntheticSource, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """The feature activations f (batch, n_true) that ``source.sample(batch, gen)`` draws (its sparse draw, uniform
+    magnitudes: the same random numbers in the same order), without its x = f @ truth, which sae-lens computes itself
+    from f: the peer pays for the draw once, as we do, and not for a product it throws away."""
+    rows, cols = source._firing(batch, gen)
+    f = torch.zeros(batch, source.n_true)
+    f[rows, cols] = torch.rand(len(rows), generator=gen)
+    return f
 
 
 def sae_peer(seeds: int = 3, threads: int = 1) -> dict:
@@ -104,7 +116,9 @@ def _compare(seeds: int) -> dict:
     import sae_lens
     from sae_lens.synthetic import mean_correlation_coefficient
 
+    warm.COMPILE["sae"]()  # our numba step, compiled (or loaded from numba's cache) before the clock starts
     source = SyntheticSource(SOURCE)
+    assert SOURCE.sparse_draw and SOURCE.magnitude == "uniform" and source.sparse  # what peer_features draws
     truth = source.truth
     ours, ours_s, ours_cpu = _timed(_ours, source, seeds)
     theirs, peer_s, peer_cpu = _timed(_theirs, source, seeds)
