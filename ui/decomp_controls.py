@@ -97,6 +97,17 @@ DICTIONARY = [
     ),
     Spec("sae_resample_every", "Resample dead latents every N steps (0: never)", "int", 0, 0, 20_000, 100),
     Spec("sae_dead_steps", "Dead after N steps without firing", "int", 500, 10, 20_000, 10),
+    Spec(
+        "sae_aux_k_coef",
+        "AuxK loss coefficient α (topk, batchtopk; 0: off)",
+        "float",
+        1.0 / 32.0,
+        0.0,
+        1.0,
+        1.0 / 128.0,
+        help="While latents are dead, they also learn to reconstruct the main reconstruction's error from the "
+        "k_aux largest of their pre-activations, weighted by α (Gao et al., 2024: 1/32; sae-lens's TopK: 1).",
+    ),
 ]
 TRAINING = [
     Spec("sae_batch_size", "Batch size", "int", 1024, 32, 8192, 32),
