@@ -1,5 +1,6 @@
 """Superposition Playground: entry point, navigation, shared sidebar and landing page."""
 
+import importlib
 import sys
 
 import streamlit as st
@@ -82,15 +83,19 @@ pages = [
 
 
 def load_library() -> None:
-    """Import ``toys`` (torch: 3-4 s on a 2-core machine the first time a server process needs it), saying so in
-    the page meanwhile. Always the package first, before any page's submodule import: pages run on concurrent
-    threads, and a submodule import racing ``toys/__init__`` deadlocked."""
-    loaded = sys.modules.get("toys")
+    """Import what every page needs, once per server process, saying so in the page meanwhile (4-5 s on a quiet
+    2-core machine): ``toys`` (torch), ``torch._dynamo`` (which torch.optim imports on an optimizer's first use:
+    1.5 s, else paid between a page's heading and its Play button) and ``charts.common`` (altair, pandas). Then a
+    page draws whole in a fraction of a second, instead of its heading first and its Play button seconds later.
+    Always the package ``toys`` first, before any page's submodule import: pages run on concurrent threads, and a
+    submodule import racing ``toys/__init__`` deadlocked."""
+    loaded = sys.modules.get("charts.common")
     if loaded is not None and not getattr(loaded.__spec__, "_initializing", False):
         return
     note = st.empty()
     note.info("Starting up: loading PyTorch and the toy models (once after each server start, a few seconds)…")
-    import toys  # noqa: F401
+    for name in ("toys", "torch._dynamo", "charts.common"):  # in this order
+        importlib.import_module(name)
 
     note.empty()
 
