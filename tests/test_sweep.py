@@ -208,3 +208,20 @@ def test_cli_in_process_and_bad_spec(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "bad.json"), "--in-process"]) == 2
     assert "n_hidden" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.json")]) == 2
+
+
+def test_progress_bar_draws_each_state_once_and_ends_its_line():
+    import io
+
+    from toys.sweep.run import Progress
+
+    stream = io.StringIO()
+    bar = Progress(total=3, skipped=1, stream=stream)
+    bar.tick()
+    bar.tick(failed=True)
+    bar.close()
+    text = stream.getvalue()
+    frames = text.split("\r")[1:]
+    assert [f.split("]")[1].split(" shards")[0].strip() for f in frames] == ["1/3", "2/3", "3/3"]
+    assert text.endswith("\n") and text.count("\n") == 1
+    assert "1 already done, 1 failed" in frames[-1]

@@ -81,7 +81,8 @@ class Progress:
         self.draw()
 
     def close(self) -> None:
-        self.draw(end="\n")
+        if self.stream is not None:  # the bar is already drawn as it stands: end its line
+            print(file=self.stream, flush=True)
 
 
 def _ray(address: str | None, workers: int | None):

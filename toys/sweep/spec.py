@@ -43,7 +43,7 @@ class Shard:
 
     @property
     def key(self) -> str:
-        """What identifies the shard's work: a hash of its toy-independent config, compared on resume."""
+        """What identifies the shard's work: a hash of its whole config (toy, seed and every field), compared on resume."""
         return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -105,12 +105,24 @@ def finished(out: Path, shard: Shard) -> bool:
     return meta.get(b"shard_key") == shard.key.encode()
 
 
+def _rows(out: Path, shard: Shard, pq):
+    """The table of ``shard``'s rows if they are on disk and were made from its config (one read), else None."""
+    path = shard_stem(out, shard.index).with_suffix(".parquet")
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+    except Exception:  # noqa: BLE001  a torn or foreign file: as if not finished
+        return None
+    return table if (table.schema.metadata or {}).get(b"shard_key") == shard.key.encode() else None
+
+
 def gather(out: Path, spec: Spec, shards: list[Shard]) -> tuple[Path, int]:
     """Write ``results.parquet`` from the finished shards' rows -> (its path, rows)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables = [pq.read_table(shard_stem(out, s.index).with_suffix(".parquet")) for s in shards if finished(out, s)]
+    tables = [t for t in (_rows(out, s, pq) for s in shards) if t is not None]
     if tables:
         table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables], promote_options="permissive")
     else:
