@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-GROUPS = ("tms", "sae", "geometry", "coactivation", "cluster")
+GROUPS = ("tms", "geometry", "coactivation", "cluster", "sae")  # sae last: its trainer falls back meanwhile
 
 
 def _tms() -> None:
