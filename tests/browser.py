@@ -40,9 +40,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(timeout: float = 90.0, env: dict[str, str] | None = None, log_path: Path | None = None):
+def running_app(
+    timeout: float = 90.0, env: dict[str, str] | None = None, log_path: Path | None = None, script: Path | None = None
+):
     """Yield the base URL of a freshly started app (its environment updated by ``env``; its output written to
-    ``log_path`` if given); stop it afterwards."""
+    ``log_path`` if given; ``script`` another app than this one, run from its folder); stop it afterwards."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("SUPERPOSITION_")}  # the deployed defaults
     env = dict(inherited, PYTHONUNBUFFERED="1", SUPERPOSITION_WARMUP="1", **(env or {}))  # as deployed
@@ -52,7 +54,7 @@ def running_app(timeout: float = 90.0, env: dict[str, str] | None = None, log_pa
             "-m",
             "streamlit",
             "run",
-            "app.py",
+            str(script or "app.py"),
             "--server.headless",
             "true",
             "--server.port",
@@ -62,7 +64,7 @@ def running_app(timeout: float = 90.0, env: dict[str, str] | None = None, log_pa
             "--browser.gatherUsageStats",
             "false",
         ],
-        cwd=ROOT,
+        cwd=script.parent if script else ROOT,
         env=env,
         stdout=subprocess.PIPE if log_path is None else open(log_path, "w"),  # noqa: SIM115  closed with the process
         stderr=subprocess.STDOUT,
