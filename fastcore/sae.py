@@ -36,6 +36,22 @@ FAST = {"reassoc", "contract", "nsz"}  # sums over latents and dims may reorder 
 # ------------------------------------------------------------------------------------------------ kernels
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _keep_largest(top_v, top_i, n, k, v, j):
+    """Put value ``v`` of latent ``j`` into ``top_v[:n]`` / ``top_i[:n]`` (the largest so far, descending, at most
+    ``k``) if it is among the ``k`` largest; returns the new ``n``."""
+    if n == k and v <= top_v[k - 1]:
+        return n
+    pos = n if n < k else k - 1
+    while pos > 0 and top_v[pos - 1] < v:
+        top_v[pos] = top_v[pos - 1]
+        top_i[pos] = top_i[pos - 1]
+        pos -= 1
+    top_v[pos] = v
+    top_i[pos] = j
+    return n + 1 if n < k else n
+
+
 @njit(cache=True, nogil=True, fastmath=FAST)
 def _grads(
     x, y, W_enc, b_enc, W_dec, b_dec, b_pre, transcoder, arch, widths, ks, penalty,
@@ -96,18 +112,7 @@ def _grads(
             for b in range(B):
                 n = 0  # top_v[:n] sorted descending
                 for j in range(w):
-                    v = pre[b, j]
-                    if n == k and v <= top_v[k - 1]:
-                        continue
-                    pos = n if n < k else k - 1
-                    while pos > 0 and top_v[pos - 1] < v:
-                        top_v[pos] = top_v[pos - 1]
-                        top_i[pos] = top_i[pos - 1]
-                        pos -= 1
-                    top_v[pos] = v
-                    top_i[pos] = j
-                    if n < k:
-                        n += 1
+                    n = _keep_largest(top_v, top_i, n, k, pre[b, j], j)
                 m = 0
                 for t in range(n):
                     if top_v[t] > 0:
@@ -172,20 +177,8 @@ def _grads(
             if k_aux > 0:  # the k_aux largest pre-activations among the dead latents, kept as they are
                 n = 0
                 for j in range(w):
-                    if not dead[j]:
-                        continue
-                    v = pre[b, j]
-                    if n == k_aux and v <= top_v[k_aux - 1]:
-                        continue
-                    pos = n if n < k_aux else k_aux - 1
-                    while pos > 0 and top_v[pos - 1] < v:
-                        top_v[pos] = top_v[pos - 1]
-                        top_i[pos] = top_i[pos - 1]
-                        pos -= 1
-                    top_v[pos] = v
-                    top_i[pos] = j
-                    if n < k_aux:
-                        n += 1
+                    if dead[j]:
+                        n = _keep_largest(top_v, top_i, n, k_aux, pre[b, j], j)
                 for e in range(d_out):  # d_aux = z_auxᵀ W_dec − e = z_auxᵀ W_dec + (ŷ − y)
                     gout[e] = diff[e]
                 for t in range(n):
