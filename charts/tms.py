@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -39,19 +41,28 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 160) -> alt.Cha
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     order = panel_order(df)
     legend, height = fitted_legend(len(order), height, symbolType="stroke")  # rows as thin as lines
-    return (
+    domain = decade_domain(finite["loss"].to_numpy())
+    x = alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step")
+    y = alt.Y("loss:Q", scale=alt.Scale(type="log", domain=domain), title="loss")
+    lines = (
         alt.Chart(chart_data(finite), title="Loss per instance")
         .mark_line(strokeWidth=1.5, point=lone_points(finite["step"]))
         .encode(
-            x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step"),
-            y=alt.Y(
-                "loss:Q", scale=alt.Scale(type="log", domain=decade_domain(finite["loss"].to_numpy())), title="loss"
-            ),
+            x=x,
+            y=y,
             color=alt.Color("label:N", sort=order, title="instance", scale=alt.Scale(scheme="viridis"), legend=legend),
             tooltip=["label:N", "step:Q", alt.Tooltip("loss:Q", format=".3e")],
         )
-        .properties(height=height, autosize=FIT_WIDTH)
     )
+    if finite.empty:  # nothing logged yet (step 0): say so where the lines will be, not empty axes
+        middle = pd.DataFrame({"step": [total_steps / 2], "loss": [math.sqrt(domain[0] * domain[1])]})
+        note = (
+            alt.Chart(middle)
+            .mark_text(text="no loss logged yet: press Play or Step", color="gray", fontSize=14)
+            .encode(x=x, y=y)
+        )
+        return alt.layer(lines, note).properties(height=height, autosize=FIT_WIDTH)
+    return lines.properties(height=height, autosize=FIT_WIDTH)
 
 
 def feature_frame(W: np.ndarray, instances: np.ndarray, labels: list[str], norms, superposition, dims) -> pd.DataFrame:

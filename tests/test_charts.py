@@ -47,6 +47,15 @@ def test_loss_chart_has_fixed_x_and_drops_nonfinite():
     assert len(data_values(spec)) == 4  # NaN and inf rows are not drawn
 
 
+def test_loss_chart_before_any_logged_step_says_so_instead_of_empty_axes():
+    for loss in (np.zeros((0, 2)), np.full((1, 2), np.nan)):  # step 0, or only non-finite losses so far
+        df = loss_frame(loss, np.arange(len(loss)) * 50, ["a", "b"])
+        spec = loss_chart(df, total_steps=1000).to_dict()
+        notes = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
+        assert len(notes) == 1 and "press Play" in notes[0]["mark"]["text"]
+        assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 1000]  # the axes the lines will use
+
+
 def test_feature_charts_are_valid_vega_lite():
     W = _pentagon()
     shown = np.arange(3)
