@@ -1,10 +1,12 @@
 """Joining an existing Ray cluster (marker ``ray``): ``ray start --head`` here, then ``python -m toys sweep SPEC
 --address HOST:PORT`` sends the project's packages with the job (runtime_env py_modules) and gives the in-process
-rows. Ray 2.59+ starts such a cluster with token authentication: the driver sets RAY_AUTH_MODE=token and reads the
-token ``ray start`` wrote (~/.ray/auth_token)."""
+rows. The cluster runs with token authentication, as Ray 2.59+ recommends (and turns on by itself where a token is
+already in ~/.ray/auth_token): head and driver get RAY_AUTH_MODE=token and the same RAY_AUTH_TOKEN, a fresh one per
+test, so the result does not depend on what the machine's ~/.ray holds."""
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -37,22 +39,28 @@ def _ray_cli() -> str:
 
 @pytest.fixture
 def head():
+    """A local head node with token authentication -> (its address, the environment a driver needs to join)."""
     port = _free_port()
+    env = os.environ | {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     start = [_ray_cli(), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
-    subprocess.run([*start, "--disable-usage-stats"], check=True, capture_output=True, timeout=180, cwd="/tmp")
+    subprocess.run([*start, "--disable-usage-stats"], check=True, capture_output=True, timeout=180, cwd="/tmp", env=env)
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", env
     finally:
-        subprocess.run([_ray_cli(), "stop"], check=False, capture_output=True, timeout=180, cwd="/tmp")
+        subprocess.run([_ray_cli(), "stop"], check=False, capture_output=True, timeout=180, cwd="/tmp", env=env)
 
 
 def test_a_sweep_joins_a_running_cluster(head, tmp_path):
+    address, env = head
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(SPEC))
-    env = os.environ | {"RAY_AUTH_MODE": "token"}
-    cmd = [sys.executable, "-m", "toys", "sweep", str(spec_file), "--out", str(tmp_path / "out"), "--address", head]
+    cmd = [sys.executable, "-m", "toys", "sweep", str(spec_file), "--out", str(tmp_path / "out"), "--address", address]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+    stranger = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN"}  # the cluster does ask for its token
+    again = [*cmd[:6], str(tmp_path / "stranger"), *cmd[7:]]  # a new output folder: nothing to resume
+    refused = subprocess.run(again, cwd=ROOT, env=stranger, capture_output=True, text=True, timeout=300, check=False)
+    assert refused.returncode == 2 and "could not join the Ray cluster" in refused.stderr, refused.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["trained"] == 3 and report["failed"] == []
     run_sweep(parse_spec(SPEC), tmp_path / "here", in_process=True, stream=None)
