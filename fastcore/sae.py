@@ -52,6 +52,18 @@ def _keep_largest(top_v, top_i, n, k, v, j):
     return n + 1 if n < k else n
 
 
+@njit(cache=True, nogil=True, fastmath=FAST, inline="always")
+def _back_latent(gout, W_dec, gW_dec, gb_enc, gW_enc, xc, i, b, j, v, gz):
+    """Backpropagate the output gradient ``gout`` of sample ``b`` through latent ``j`` (value ``v``) of instance
+    ``i``: into its decoder row, and, with ``gz`` added (the L1 penalty's λ, or 0), into its encoder row and bias."""
+    for e in range(gout.shape[0]):
+        gz += gout[e] * W_dec[i, j, e]
+        gW_dec[i, j, e] += v * gout[e]
+    gb_enc[i, j] += gz
+    for d in range(xc.shape[1]):
+        gW_enc[i, j, d] += gz * xc[b, d]
+
+
 @njit(cache=True, nogil=True, fastmath=FAST)
 def _grads(
     x, y, W_enc, b_enc, W_dec, b_dec, b_pre, transcoder, arch, widths, ks, penalty,
@@ -165,13 +177,7 @@ def _grads(
             for t in range(n_kept[b]):
                 j = kept[b, t]
                 v = pre[b, j]
-                gz = lam
-                for e in range(d_out):
-                    gz += gout[e] * W_dec[i, j, e]
-                    gW_dec[i, j, e] += v * gout[e]
-                gb_enc[i, j] += gz
-                for d in range(d_in):
-                    gW_enc[i, j, d] += gz * xc[b, d]
+                _back_latent(gout, W_dec, gW_dec, gb_enc, gW_enc, xc, i, b, j, v, lam)
                 if arch == 0:
                     loss += penalty[i] * v
             if k_aux > 0:  # the k_aux largest pre-activations among the dead latents, kept as they are
@@ -191,14 +197,7 @@ def _grads(
                     gout[e] *= two_b * c_aux
                 loss += c_aux * a
                 for t in range(n):
-                    j, v = top_i[t], top_v[t]
-                    gz = 0.0
-                    for e in range(d_out):
-                        gz += gout[e] * W_dec[i, j, e]
-                        gW_dec[i, j, e] += v * gout[e]
-                    gb_enc[i, j] += gz
-                    for d in range(d_in):
-                        gW_enc[i, j, d] += gz * xc[b, d]
+                    _back_latent(gout, W_dec, gW_dec, gb_enc, gW_enc, xc, i, b, top_i[t], top_v[t], 0.0)
         losses[i] = loss / B
         # ∂L/∂c = −(Σ_B ∂L/∂pre) W_enc: b_pre's gradient for a transcoder, else joins b_dec's
         for j in range(w):

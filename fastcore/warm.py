@@ -9,9 +9,8 @@ keeps numba's compiler off this process's GIL and its compiler lock while visito
 
 ``compiling(group)`` is True from ``start()`` until the group is ready: callers then use a slower path that needs
 no compilation (the TMS trainer trains with autograd, the SAE trainer with its torch step; a page says the kernel
-is on its way). Where ``start()``
-was never called (a notebook, the tests, the CLI), ``compiling`` is always False and kernels compile on first use
-as usual.
+is on its way). Where ``start()`` was never called (a notebook, the tests, the CLI), ``compiling`` is always False
+and kernels compile on first use as usual.
 """
 
 from __future__ import annotations
