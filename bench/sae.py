@@ -14,9 +14,9 @@ draw as ours without the x we compute and sae-lens recomputes), the same width, 
 sample budget; seed s sets our trainer's seed and sae-lens's torch seed (its initialisation) with its feature
 stream's seed s + 1. Reported: each side's MCC against the truth per seed and their mean, wall time summed over
 the seeds (training only, same process) and ``ratio`` = sae-lens's time / ours, and the same in process CPU time
-(``*_cpu_s``, ``cpu_ratio``), steadier than wall time on a shared machine. Both run on ``threads`` torch threads (default 1: on the shared 2-core machine two
-threads made either side's wall time swing up to tenfold with the other load), restored afterwards. Without
-sae_lens: {"skipped": why}.
+(``*_cpu_s``, ``cpu_ratio``), steadier than wall time on a shared machine. Both run on ``threads`` torch threads
+(default 1: on the shared 2-core machine two threads made either side's wall time swing up to tenfold with the other
+load), restored afterwards. Without sae_lens: {"skipped": why}.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def running_app(
     ``log_path`` if given; ``script`` another app than this one, run from its folder); stop it afterwards."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("SUPERPOSITION_")}  # the deployed defaults
-    env = dict(inherited, PYTHONUNBUFFERED="1", SUPERPOSITION_WARMUP="1", **(env or {}))  # as deployed
+    env = {**inherited, "PYTHONUNBUFFERED": "1", "SUPERPOSITION_WARMUP": "1", **(env or {})}  # as deployed; env wins
     proc = subprocess.Popen(
         [
             sys.executable,
