@@ -170,6 +170,31 @@ def _smallest_text(page) -> tuple[float, str]:
 TALK_MIN_CHART_PX = 800
 
 
+def _clipped_controls(page) -> list[str]:
+    """The visible buttons and sliders of the main area that stick out of the viewport or out of an ancestor that
+    clips its content (overflow other than visible): a control the speaker cannot see or reach."""
+    return page.evaluate(
+        """() => {
+          const out = [];
+          const controls = document.querySelectorAll(
+            "[data-testid='stMain'] button, [data-testid='stMain'] [data-testid='stSlider']");
+          for (const el of controls) {
+            const r = el.getBoundingClientRect();
+            if (r.width === 0 || r.height === 0) continue;
+            let bad = r.left < -0.5 || r.right > window.innerWidth + 0.5;
+            for (let a = el.parentElement; a && !bad; a = a.parentElement) {
+              const st = getComputedStyle(a);
+              if (st.overflowX === "visible") continue;
+              const b = a.getBoundingClientRect();
+              bad = r.left < b.left - 0.5 || r.right > b.right + 0.5;
+            }
+            if (bad) out.push((el.innerText || el.getAttribute("aria-label") || el.dataset.testid).slice(0, 40));
+          }
+          return out;
+        }"""
+    )
+
+
 @pytest.mark.parametrize("demo", [pytest.param(d, id=d.slug) for d in DEMOS])
 def test_talk_mode_at_1280x720(app_url, demo):
     """Every demo's talk link at 1280×720 (also inside an iframe's ?embed=true): no sidebar, Play pressed by itself,
@@ -189,3 +214,23 @@ def test_talk_mode_at_1280x720(app_url, demo):
         assert chart.bounding_box()["width"] >= TALK_MIN_CHART_PX
         px, text = _smallest_text(page)
         assert px >= 24, text
+        assert not _clipped_controls(page)
+
+
+@pytest.mark.parametrize("n_instances", [6, 10, 40])
+def test_talk_instance_picker_fits_at_1280x720(app_url, n_instances):
+    """The talk-mode instance picker beside the step counter: buttons while they fit, a slider beyond; every
+    option reachable (ten buttons once ran off the row's left edge)."""
+    with browser_page(1280, 720) as page:
+        page.goto(f"{app_url}/superposition?talk=1&n_instances={n_instances}")
+        page.get_by_role("button", name="Pause").wait_for(timeout=180_000)
+        _wait_for_step(page, 1, timeout=180)
+        assert not _clipped_controls(page)
+        main = page.locator("[data-testid='stMain']")
+        buttons = main.locator("[data-testid='stButtonGroup'] button", has_text=re.compile(r"^#\d+$"))
+        sliders = main.locator("[data-testid='stSlider']")
+        if n_instances <= 8:
+            assert (buttons.count(), sliders.count()) == (n_instances, 0)
+        else:
+            assert (buttons.count(), sliders.count()) == (0, 1)
+        assert not exceptions_on(page)

@@ -29,9 +29,13 @@ def tms_view(snap: Snapshot, instance: int) -> alt.TopLevelMixin:
     return tms_talk_chart(features, directions, gram, labels[instance])
 
 
+MAX_BUTTONS = 8  # instance buttons that fit beside the step counter at 1280 px; more get a slider
+
+
 def pick_instance(n_instances: int, labels: list[str], where=None) -> int:
     """Which instance the talk chart shows: ``?instance=`` or, by default, the last (the sparsest of a sweep);
-    buttons (in ``where``, e.g. the row beside the step counter) change it."""
+    buttons (in ``where``, e.g. the row beside the step counter) change it, or a slider where more than
+    ``MAX_BUTTONS`` would not fit (ten buttons ran off the row's left edge at 1280×720)."""
     if n_instances == 1:
         return 0
     try:
@@ -40,7 +44,8 @@ def pick_instance(n_instances: int, labels: list[str], where=None) -> int:
         first = n_instances - 1
     if st.session_state.get("talk_instance") is None or st.session_state["talk_instance"] >= n_instances:
         st.session_state["talk_instance"] = first
-    return (where or st).segmented_control(
+    widget = (where or st).segmented_control if n_instances <= MAX_BUTTONS else (where or st).select_slider
+    return widget(
         "Instance",
         options=list(range(n_instances)),
         format_func=lambda i: f"#{i}",
