@@ -67,8 +67,10 @@ def phase_chart(
     p_domain: list[float],
     title: str,
     size: int = 420,
+    legend: str = "bottom",
 ) -> alt.LayerChart:
-    """Cells coloured by the extra feature's learned phase on log axes fixed to the grid; boundaries drawn over."""
+    """Cells coloured by the extra feature's learned phase on log axes fixed to the grid; boundaries drawn over;
+    the colours' legend at ``legend`` ("bottom", in two columns, or "right", in one)."""
     x = alt.X("p_lo:Q", scale=alt.Scale(type="log", domain=p_domain, nice=False), title="feature density 1 − S")
     y = alt.Y(
         "r_lo:Q",
@@ -79,7 +81,7 @@ def phase_chart(
         "phase:N",
         title="extra feature",
         scale=alt.Scale(domain=list(PHASES) + [NO_PHASE], range=list(PHASE_COLORS) + ["#222222"]),
-        legend=alt.Legend(orient="bottom", columns=2),
+        legend=alt.Legend(orient=legend, columns=2 if legend == "bottom" else 1),
     )
     tooltip = [
         alt.Tooltip("r:Q", format=".3g", title="importance r"),

@@ -5,6 +5,7 @@ from ui.nav import ensure_app_navigation
 ensure_app_navigation()  # first: a fresh server runs a deep link's page file alone first, and hands it to app.py
 
 import altair as alt
+import numpy as np
 import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
@@ -30,7 +31,7 @@ from ui.cache import session_memo, snapshot_tag
 from ui.clustering_controls import clustering_configs, clustering_controls
 from ui.export import export_panel
 from ui.live import live_training
-from ui.talk import header
+from ui.talk import header, talk_mode
 
 header(
     "clustering",
@@ -41,6 +42,8 @@ header(
     "and score the clusters against the circuits each latent's weights point at.",
 )
 
+TALK_PLOT = 300  # px: the talk view's heatmap side and its table's most, what fits under the step row at 720 high
+
 values = clustering_controls()
 device = resolve_device("auto").type
 cfg, cluster_cfg = clustering_configs(values, device)
@@ -50,7 +53,8 @@ def _analysis(model, transcoder, snap):
     """Activations, co-activations and clusterings of a finished pipeline, once per snapshot and settings."""
 
     def compute():
-        with st.status("Collecting activations, counting co-activations, clustering…", expanded=False) as status:
+        box = st.empty()
+        with box.status("Collecting activations, counting co-activations, clustering…", expanded=False) as status:
             for group in ("coactivation", "cluster"):
                 if warm.compiling(group):
                     status.update(
@@ -63,6 +67,8 @@ def _analysis(model, transcoder, snap):
                 label="Analysis done: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()),
                 state="complete",
             )
+        if talk_mode():  # the timings are for the researcher; on a 720-high screen they pushed the charts down
+            box.empty()
         return result
 
     return session_memo("clu_analysis", snapshot_tag(snap, cluster_cfg), compute)
@@ -133,7 +139,7 @@ def talk(snap, info) -> None:
     if snap.extras["stage"] != "done":
         losses = pipeline_loss_frame(snap.loss, snap.loss_steps, model_steps)
         lc = pipeline_loss_chart(losses, model_steps + snap.config["tc_steps"], model_steps)
-        st.altair_chart(for_talk(enlarge(lc, height=TALK_H)), width="stretch")
+        st.altair_chart(for_talk(enlarge(lc, height=TALK_H - 40)), width="stretch")
         return
     a = _analysis(*split_snapshot(snap), snap)
     chosen = a.scores[cluster_cfg.method]
@@ -142,9 +148,12 @@ def talk(snap, info) -> None:
     )
     labels = a.labels[cluster_cfg.method]
     heat = coactivation_chart(
-        coactivation_frame(a.similarity, labels, a.truth, a.live.nonzero()[0]), cluster_cfg.similarity, 330
+        coactivation_frame(a.similarity, labels, a.truth, a.live.nonzero()[0]), cluster_cfg.similarity, TALK_PLOT
     )
-    cont = contingency_chart(contingency_frame(labels, a.truth)).properties(width=alt.Step(40), height=alt.Step(40))
+    table = contingency_frame(labels, a.truth)
+    side = max(1, len(np.unique(labels)), len(np.unique(a.truth)))  # cells per side: found clusters, circuits
+    step = alt.Step(max(12, min(40, TALK_PLOT // side)))  # the table as high as the heatmap at most
+    cont = contingency_chart(table).properties(width=step, height=step)
     st.altair_chart(for_talk(alt.hconcat(heat, cont, spacing=60).resolve_scale(color="independent")), width="content")
 
 

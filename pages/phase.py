@@ -106,9 +106,9 @@ if not talk_mode():
         st.divider()  # the live model below
 
 
-def _grid_chart(snap):
+def _grid_chart(snap, legend: str = "bottom"):
     """The trained grid, its cells' table, whether the exact n = 2, m = 1 boundaries apply and their
-    table (None where they do not), and the phase chart."""
+    table (None where they do not), and the phase chart (its legend at ``legend``)."""
     cfg = PhaseConfig.from_dict(snap.config)
     grid = phase_grid(cfg, snap["W"], snap["b"], snap["expected_loss"])
     exact = exact_applies(cfg)
@@ -117,7 +117,8 @@ def _grid_chart(snap):
     r_lo, r_hi = cell_edges(grid.r)
     p_lo, p_hi = cell_edges(grid.p)
     title = f"n = {cfg.n_features}, m = {cfg.n_hidden} · best of {cfg.seeds} seeds · step {snap.step:,}"
-    chart = phase_chart(cells, bounds, [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])], title)
+    r_domain, p_domain = [float(r_lo[0]), float(r_hi[-1])], [float(p_lo[0]), float(p_hi[-1])]
+    chart = phase_chart(cells, bounds, r_domain, p_domain, title, legend=legend)
     return cfg, grid, exact, cells, bounds, chart
 
 
@@ -168,8 +169,10 @@ def draw(snap, info) -> None:
 
 
 def talk(snap, info) -> None:
-    """Talk mode: the phase grid, large, with the exact boundaries."""
-    st.altair_chart(for_talk(enlarge(_grid_chart(snap)[-1], width=900, height=TALK_H - 50)), width="content")
+    """Talk mode: the phase grid, large, with the exact boundaries; the colours' legend on its right (below, it fell
+    under the fold at 1280×720)."""
+    chart = _grid_chart(snap, legend="right")[-1]
+    st.altair_chart(for_talk(enlarge(chart, width=800, height=TALK_H - 50)), width="content")
 
 
 live_training("phase", cfg, PhaseTrainer, draw, talk=talk)

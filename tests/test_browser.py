@@ -198,7 +198,8 @@ def _clipped_controls(page) -> list[str]:
 @pytest.mark.parametrize("demo", [pytest.param(d, id=d.slug) for d in DEMOS])
 def test_talk_mode_at_1280x720(app_url, demo):
     """Every demo's talk link at 1280×720 (also inside an iframe's ?embed=true): no sidebar, Play pressed by itself,
-    a main chart at least 800 px wide, and no visible text under 24 px; screenshots are kept."""
+    a main chart at least 800 px wide and whole on the screen (its legend too), no visible text under 24 px, and no
+    control out of reach; screenshots are kept."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with browser_page(1280, 720) as page:
         page.goto(f"{app_url}{demo.url}&embed=true")
@@ -211,10 +212,29 @@ def test_talk_mode_at_1280x720(app_url, demo):
         assert not exceptions_on(page)
         sidebar = page.locator("[data-testid='stSidebar']")
         assert sidebar.count() == 0 or not sidebar.first.is_visible()
-        assert chart.bounding_box()["width"] >= TALK_MIN_CHART_PX
+        box = chart.bounding_box()
+        assert box["width"] >= TALK_MIN_CHART_PX
+        assert box["y"] + box["height"] <= 720 + 1, (
+            f"the chart ends at {box['y'] + box['height']:.0f} px, under the fold"
+        )
         px, text = _smallest_text(page)
         assert px >= 24, text
         assert not _clipped_controls(page)
+
+
+def test_talk_clustering_result_fits_at_1280x720(app_url):
+    """The clustering demo once its pipeline is done: the co-activation heatmap and the contingency table, whole on
+    a 720-high screen (the analysis's timing box pushed them under the fold)."""
+    demo = next(d for d in DEMOS if d.page == "clustering")
+    with browser_page(1280, 720) as page:
+        page.goto(f"{app_url}{demo.url}")
+        page.wait_for_function("() => document.body.innerText.includes('clusters found')", timeout=300_000)
+        wait_idle(page)
+        box = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']").last.bounding_box()
+        assert box["y"] + box["height"] <= 720 + 1, f"the charts end at {box['y'] + box['height']:.0f} px"
+        assert box["x"] + box["width"] <= 1280 + 1
+        assert not _clipped_controls(page)
+        assert not exceptions_on(page)
 
 
 @pytest.mark.parametrize("n_instances", [6, 10, 40])
