@@ -29,6 +29,8 @@ def _upload(page, path: str) -> None:
 
 
 def test_phase_page_opens_a_sweep_and_refuses_others(app_url, tmp_path):  # noqa: F811
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # only where the browser suite runs
+
     phase = _result(PHASE, 3, tmp_path / "phase")
     tms = _result(TMS, 1, tmp_path / "tms")
     junk = tmp_path / "junk.parquet"
@@ -48,7 +50,7 @@ def test_phase_page_opens_a_sweep_and_refuses_others(app_url, tmp_path):  # noqa
             # The previous refusal stays on the page until the rerun replaces it, so wait for this file's own words.
             try:
                 page.wait_for_function("w => document.body.innerText.includes(w)", arg=words, timeout=60_000)
-            except Exception:
+            except PlaywrightTimeout:
                 body = page.inner_text("body")
                 raise AssertionError(f"no refusal naming {words!r}: " + body[body.find("This file") :][:300]) from None
             wait_idle(page)
