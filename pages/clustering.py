@@ -42,7 +42,7 @@ header(
     "and score the clusters against the circuits each latent's weights point at.",
 )
 
-TALK_PLOT = 300  # px: the talk view's heatmap side and its table's most, what fits under the step row at 720 high
+TALK_PLOT = 320  # px: the talk view's heatmap side and its table's most, what fits under the step row at 720 high
 
 values = clustering_controls()
 device = resolve_device("auto").type
