@@ -53,10 +53,12 @@ def _stack_extent(df: pd.DataFrame) -> float:
 PANEL = 140  # pixels across one instance's panel: five of them fit the page beside the sidebar
 
 
-def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
+def neuron_chart(df: pd.DataFrame, columns: int = 4, legend: str = "bottom") -> alt.FacetChart:
     """Per neuron, its weights on every feature as a stacked bar (positive up, negative down), neurons sorted
     from most to least monosemantic, one panel per instance. Features are coloured in importance order (feature 0,
-    the most important, darkest), so equal importances still tell features apart."""
+    the most important, darkest), so equal importances still tell features apart. The features' legend goes below
+    the panels (``legend="bottom"``: beside them it would run past a narrow column) or, for one wide panel on a
+    short screen, on their right (``"right"``)."""
     extent = _stack_extent(df)
     n_features = int(df["feature"].nunique()) if not df.empty else 0
     return (
@@ -70,9 +72,9 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4) -> alt.FacetChart:
                 scale=alt.Scale(scheme="plasma"),
                 title="feature (by importance)",
                 legend=alt.Legend(
-                    orient="bottom",  # below the panels: beside them it would run past a narrow column
-                    direction="horizontal",
-                    columns=min(n_features, 12),
+                    orient=legend,
+                    direction="horizontal" if legend == "bottom" else "vertical",
+                    columns=min(n_features, 12) if legend == "bottom" else 1 + (n_features > 10),
                     symbolLimit=0,
                     labelLimit=LABEL_LIMIT,
                     titleLimit=LABEL_LIMIT,

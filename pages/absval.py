@@ -184,7 +184,7 @@ def talk(snap, info) -> None:
     i = pick_instance(cfg.n_instances, labels, info["aside"])
     W1 = s["W1"]
     neurons = neuron_frame(W1, [i], labels, feature_importance(cfg), neuron_monosemanticity(W1))
-    chart = enlarge(neuron_chart(neurons, columns=1), width=860, height=280)
+    chart = enlarge(neuron_chart(neurons, columns=1, legend="right"), width=760, height=280)  # legend below: off 720
     st.altair_chart(
         for_talk(chart.properties(title="Each neuron's input weights, most monosemantic first")), width="content"
     )

@@ -139,7 +139,7 @@ def talk(snap, info) -> None:
     if snap.extras["stage"] != "done":
         losses = pipeline_loss_frame(snap.loss, snap.loss_steps, model_steps)
         lc = pipeline_loss_chart(losses, model_steps + snap.config["tc_steps"], model_steps)
-        st.altair_chart(for_talk(enlarge(lc, height=TALK_H - 40)), width="stretch")
+        st.altair_chart(for_talk(enlarge(lc, height=TALK_H - 60)), width="stretch")
         return
     a = _analysis(*split_snapshot(snap), snap)
     chosen = a.scores[cluster_cfg.method]

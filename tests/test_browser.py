@@ -195,20 +195,23 @@ def _clipped_controls(page) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("demo", [pytest.param(d, id=d.slug) for d in DEMOS])
-def test_talk_mode_at_1280x720(app_url, demo):
-    """Every demo's talk link at 1280×720 (also inside an iframe's ?embed=true): no sidebar, Play pressed by itself,
-    a main chart at least 800 px wide and whole on the screen (its legend too), no visible text under 24 px, and no
-    control out of reach; screenshots are kept."""
+TALK_LINKS = [(d.slug, d.url) for d in DEMOS] + [(f"{p}-defaults", f"/{p}?talk=1") for p in PAGES if p]
+
+
+@pytest.mark.parametrize(("slug", "link"), [pytest.param(s, u, id=s) for s, u in TALK_LINKS])
+def test_talk_mode_at_1280x720(app_url, slug, link):
+    """Every demo's talk link, and every page's talk mode with its defaults, at 1280×720 (also inside an iframe's
+    ?embed=true): no sidebar, Play pressed by itself, a main chart at least 800 px wide and whole on the screen (its
+    legend too), no visible text under 24 px, and no control out of reach; screenshots are kept."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with browser_page(1280, 720) as page:
-        page.goto(f"{app_url}{demo.url}&embed=true")
+        page.goto(f"{app_url}{link}&embed=true")
         page.get_by_role("button", name="Pause").wait_for(timeout=180_000)  # playing on load
         chart = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']").last
         chart.wait_for(timeout=180_000)
         _wait_for_step(page, 1, timeout=180)
         time.sleep(2)
-        page.screenshot(path=str(ARTIFACTS / f"talk_{demo.slug}.png"))
+        page.screenshot(path=str(ARTIFACTS / f"talk_{slug}.png"))
         assert not exceptions_on(page)
         sidebar = page.locator("[data-testid='stSidebar']")
         assert sidebar.count() == 0 or not sidebar.first.is_visible()
