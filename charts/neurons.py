@@ -74,7 +74,7 @@ def neuron_chart(df: pd.DataFrame, columns: int = 4, legend: str = "bottom") -> 
                 legend=alt.Legend(
                     orient=legend,
                     direction="horizontal" if legend == "bottom" else "vertical",
-                    columns=min(n_features, 12) if legend == "bottom" else 1 + (n_features > 10),
+                    columns=min(n_features, 12) if legend == "bottom" else (1 if n_features <= 10 else 2),
                     symbolLimit=0,
                     labelLimit=LABEL_LIMIT,
                     titleLimit=LABEL_LIMIT,

@@ -5,7 +5,6 @@ from ui.nav import ensure_app_navigation
 ensure_app_navigation()  # first: a fresh server runs a deep link's page file alone first, and hands it to app.py
 
 import altair as alt
-import numpy as np
 import streamlit as st
 
 import toys  # noqa: F401  first: pages run on concurrent threads, and a submodule import racing toys/__init__ deadlocked
@@ -151,7 +150,7 @@ def talk(snap, info) -> None:
         coactivation_frame(a.similarity, labels, a.truth, a.live.nonzero()[0]), cluster_cfg.similarity, TALK_PLOT
     )
     table = contingency_frame(labels, a.truth)
-    side = max(1, len(np.unique(labels)), len(np.unique(a.truth)))  # cells per side: found clusters, circuits
+    side = max(1, table["cluster_rank"].nunique(), table["circuit"].nunique())  # cells per side: its rows, columns
     step = alt.Step(max(12, min(40, TALK_PLOT // side)))  # the table as high as the heatmap at most
     cont = contingency_chart(table).properties(width=step, height=step)
     st.altair_chart(for_talk(alt.hconcat(heat, cont, spacing=60).resolve_scale(color="independent")), width="content")

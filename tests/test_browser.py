@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser import browser_page, browser_pages, chromium_path, exceptions_on, running_app, wait_idle
 from ui.talk import DEMOS
+from ui.talk_views import MAX_BUTTONS
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "artifacts"))
@@ -195,6 +196,15 @@ def _clipped_controls(page) -> list[str]:
     )
 
 
+def _assert_on_screen(chart, width: int = 1280, height: int = 720) -> None:
+    """The chart element, legends included, lies whole inside the window: nothing to scroll to."""
+    box = chart.bounding_box()
+    assert box["y"] + box["height"] <= height + 1, (
+        f"the chart ends at {box['y'] + box['height']:.0f} px, under the fold"
+    )
+    assert box["x"] + box["width"] <= width + 1, f"the chart ends at {box['x'] + box['width']:.0f} px, off the right"
+
+
 TALK_LINKS = [(d.slug, d.url) for d in DEMOS] + [(f"{p}-defaults", f"/{p}?talk=1") for p in PAGES if p]
 
 
@@ -215,11 +225,8 @@ def test_talk_mode_at_1280x720(app_url, slug, link):
         assert not exceptions_on(page)
         sidebar = page.locator("[data-testid='stSidebar']")
         assert sidebar.count() == 0 or not sidebar.first.is_visible()
-        box = chart.bounding_box()
-        assert box["width"] >= TALK_MIN_CHART_PX
-        assert box["y"] + box["height"] <= 720 + 1, (
-            f"the chart ends at {box['y'] + box['height']:.0f} px, under the fold"
-        )
+        assert chart.bounding_box()["width"] >= TALK_MIN_CHART_PX
+        _assert_on_screen(chart)
         px, text = _smallest_text(page)
         assert px >= 24, text
         assert not _clipped_controls(page)
@@ -233,9 +240,7 @@ def test_talk_clustering_result_fits_at_1280x720(app_url):
         page.goto(f"{app_url}{demo.url}")
         page.wait_for_function("() => document.body.innerText.includes('clusters found')", timeout=300_000)
         wait_idle(page)
-        box = page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']").last.bounding_box()
-        assert box["y"] + box["height"] <= 720 + 1, f"the charts end at {box['y'] + box['height']:.0f} px"
-        assert box["x"] + box["width"] <= 1280 + 1
+        _assert_on_screen(page.locator("[data-testid='stMain'] [data-testid='stVegaLiteChart']").last)
         assert not _clipped_controls(page)
         assert not exceptions_on(page)
 
@@ -252,7 +257,7 @@ def test_talk_instance_picker_fits_at_1280x720(app_url, n_instances):
         main = page.locator("[data-testid='stMain']")
         buttons = main.locator("[data-testid='stButtonGroup'] button", has_text=re.compile(r"^#\d+$"))
         sliders = main.locator("[data-testid='stSlider']")
-        if n_instances <= 8:
+        if n_instances <= MAX_BUTTONS:
             assert (buttons.count(), sliders.count()) == (n_instances, 0)
         else:
             assert (buttons.count(), sliders.count()) == (0, 1)
