@@ -1,13 +1,11 @@
 """Superposition Playground: entry point, navigation, shared sidebar and landing page."""
 
-import importlib
-import sys
-
 import streamlit as st
 
 from ui.gallery import gallery
 from ui.kernels import start_warmup
 from ui.sessions import start_reaper
+from ui.startup import library, yield_to_visitor
 from ui.talk import talk_mode
 
 st.set_page_config(
@@ -82,22 +80,25 @@ pages = [
 ]
 
 
-def load_library() -> None:
-    """Import what every page needs, once per server process, saying so in the page meanwhile (4-5 s on a quiet
-    2-core machine): ``toys`` (torch), ``torch._dynamo`` (which torch.optim imports on an optimizer's first use:
-    1.5 s, else paid between a page's heading and its Play button) and ``charts.common`` (altair, pandas). Then a
-    page draws whole in a fraction of a second, instead of its heading first and its Play button seconds later.
-    Always the package ``toys`` first, before any page's submodule import: pages run on concurrent threads, and a
-    submodule import racing ``toys/__init__`` deadlocked."""
-    loaded = sys.modules.get("charts.common")
-    if loaded is not None and not getattr(loaded.__spec__, "_initializing", False):
-        return
-    note = st.empty()
-    note.info("Starting up: loading PyTorch and the toy models (once after each server start, a few seconds)…")
-    for name in ("toys", "torch._dynamo", "charts.common"):  # in this order
-        importlib.import_module(name)
+def load_library(title: str | None) -> None:
+    """Wait for the library (``ui.startup``: imported once per server process, on a thread of its own) with a note
+    naming the page opened (``None``: Home, drawn already) and the seconds so far. Every quarter second the run
+    gives way to a click meanwhile, which is answered at once instead of after the import."""
+    opening = f"Opening **{title}**: loading" if title else "Loading"
+    shown = [-1]  # the second on the note: redrawn once a second (each redraw re-renders the page in the browser)
 
-    note.empty()
+    def tick(seconds: float) -> None:
+        if int(seconds) == shown[0] and yield_to_visitor():
+            return
+        shown[0] = int(seconds)
+        note.info(
+            f"{opening} PyTorch and the toy models, once after each server start (a few seconds)… {int(seconds)} s"
+        )
+
+    if not library.loaded:
+        note = st.empty()
+        library.wait(tick)
+        note.empty()
 
 
 nav = st.navigation(pages)
@@ -106,9 +107,9 @@ with st.sidebar.expander("About"):
     st.markdown("Toy models of superposition, trained live. Library: `toys` (torch), `charts` (altair).")
 if nav.url_path == "":  # Home needs no torch: draw it, then load the library for the next page
     nav.run()
-    load_library()
+    load_library(None)
 else:
-    load_library()
+    load_library(nav.title)
 from ui.badge import device_badge  # imports torch (toys.core.device): after the library, above
 
 with badge:

@@ -52,6 +52,21 @@ def test_deep_link_first_visit_goes_through_app(app_url):
         assert not exceptions_on(page)
 
 
+def test_a_click_while_the_library_loads_is_answered_at_once():
+    """A fresh server's first visit waits seconds for torch under a note; a click on another page meanwhile is
+    answered by that page's own note (the run gives way to it), not after the import, and the page then opens."""
+    note = "[data-testid='stAlert']:has-text('Opening {}')"
+    with running_app() as url, browser_page() as page:
+        page.goto(url + "/superposition")
+        page.wait_for_selector(note.format("Superposition"), timeout=120_000)
+        page.locator("[data-testid='stSidebarNav'] a", has_text="Feature geometry").click()
+        page.wait_for_selector(note.format("Feature geometry"), timeout=30_000)  # before the import ends
+        page.wait_for_selector("h1:has-text('Feature geometry')", timeout=120_000)
+        wait_idle(page)
+        assert page.locator("[data-testid='stAlert']:has-text('Opening')").count() == 0
+        assert not exceptions_on(page)
+
+
 def test_play_draws_charts(app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with browser_page(1400, 2400) as page:
