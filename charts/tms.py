@@ -41,6 +41,8 @@ def loss_chart(df: pd.DataFrame, total_steps: int, height: int = 160) -> alt.Cha
     finite = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     order = panel_order(df)
     legend, height = fitted_legend(len(order), height, symbolType="stroke")  # rows as thin as lines
+    if finite.empty:  # no line yet: no legend either (its title alone, over nothing, read as a broken chart)
+        legend = None
     domain = decade_domain(finite["loss"].to_numpy())
     x = alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps]), title="step")
     y = alt.Y("loss:Q", scale=alt.Scale(type="log", domain=domain), title="loss")

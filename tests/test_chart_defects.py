@@ -228,6 +228,17 @@ def test_loss_legend_shows_every_series_within_the_chart(series, logged):
     assert _fits(legend, spec["height"], series, LEGEND_ROW)
 
 
+@pytest.mark.parametrize("logged", [0, 1])
+def test_loss_chart_before_any_loss_has_no_legend(logged):
+    """At step 0 (nothing logged, or only NaN) the chart says so in its middle and draws no legend: Vega drew the
+    legend's title, "instance", over no entries."""
+    names = [f"#{i}" for i in range(4)]
+    spec = loss_chart(loss_frame(np.full((logged, 4), np.nan), np.arange(logged), names), 100).to_dict()
+    lines, note = spec["layer"]
+    assert lines["encoding"]["color"]["legend"] is None
+    assert note["mark"]["text"].startswith("no loss logged yet")
+
+
 def test_legend_labels_are_not_cut():
     spec = gates_chart(gates_frame([{"d": 10, "gates": 20}], [{"d": 10, "gates": 30}], 5, 66)).to_dict()
     legend = spec["encoding"]["color"]["legend"]
