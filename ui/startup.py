@@ -3,9 +3,10 @@
 Importing torch, ``torch._dynamo`` and altair takes 5 s in a plain Python process on a 2-core machine and 6-8 s in
 a fresh server beside the browser. Imported inside a script run, that run could not be interrupted meanwhile: a
 click on another page, or a second visitor's page, waited for the whole import. Here one thread imports and every
-run that needs the library waits for it in short ticks, redrawing its note at each: a Streamlit call, where a rerun
-or a stop the visitor asked for meanwhile interrupts the run at once (Streamlit checks for them at every message a
-script sends). The import goes on, and the next run waits for the rest of it.
+run that needs the library waits for it in short ticks, giving way to the visitor at each: a rerun or a stop asked
+for meanwhile interrupts the run at once, through the check Streamlit runs at every message a script sends
+(``yield_to_visitor``, or the note's redraw once a second). The import goes on, and the next run waits for the rest
+of it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 # torch.optim imports on an optimizer's first use (1.5 s, else paid between a page's heading and its Play button);
 # ``charts.common`` (altair, pandas).
 LIBRARY = ("toys", "torch._dynamo", "charts.common")
-TICK_S = 0.25  # how often a waiting run redraws its note: the longest a click waits for the run to give way
+TICK_S = 0.25  # how often a waiting run gives way: the longest a click waits for it
 
 
 class Loader:
